@@ -1,0 +1,5 @@
+import sys
+
+from grounded.cli.main import main
+
+sys.exit(main())

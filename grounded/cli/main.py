@@ -1,0 +1,88 @@
+"""Entry point of ``grounded``. Subcommands register themselves in :data:`COMMANDS`.
+
+Each subcommand module imports heavy libraries inside its own functions, so
+``grounded --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from grounded import __version__
+
+Registrar = Callable[[argparse._SubParsersAction], None]
+COMMANDS: dict[str, Registrar] = {}
+
+# Modules whose import registers subcommands; each maps a name to its `register` function.
+_COMMAND_MODULES = ("grounded.cli.kb",)
+
+EPILOG = """\
+examples:
+  grounded kb build --preset countries --out runs/countries/kb
+  grounded kb query runs/countries/kb "What is the capital of Mongolia?"
+  grounded kb stats runs/countries/kb
+  grounded kb build --triples facts.tsv --relations relations.json --aliases aliases.tsv --out kb
+
+Every subcommand takes --help; settings can also come from a YAML file (--config).
+"""
+
+
+def register_command(name: str) -> Callable[[Registrar], Registrar]:
+    """Decorator: make ``fn(subparsers)`` add subcommand ``name`` to the parser."""
+
+    def deco(fn: Registrar) -> Registrar:
+        if name in COMMANDS:
+            raise ValueError(f"subcommand {name!r} is registered twice")
+        COMMANDS[name] = fn
+        return fn
+
+    return deco
+
+
+class UsageError(Exception):
+    """A user-facing error: printed without a traceback, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module)
+    parser = argparse.ArgumentParser(
+        prog="grounded",
+        description="Ground language models in a domain knowledge base: build the knowledge "
+        "base, train grounded adapters, audit any text against the facts.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"grounded {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in sorted(COMMANDS):
+        COMMANDS[name](sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 success, 2 bad input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        # `grounded` or `grounded kb` alone: show the relevant help.
+        (getattr(args, "parser", None) or parser).print_help()
+        return 0 if args.command is None else 2
+    from kg.loaders import SourceFileError
+
+    try:
+        return int(func(args) or 0)
+    except (UsageError, SourceFileError, ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f"grounded {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing partial was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""`KnowledgeBase`: the on-disk artifact that joins the graph, the source files and the index.
+
+Layout of a ``kb/`` folder::
+
+    kb/
+      manifest.json     format, versions, counts, load report, sha256 of every file
+      triples.tsv  relations.json  aliases.tsv  passages.jsonl (optional)
+      graph.json        node-link JSON of the KnowledgeGraph
+      index/            FactIndex (index.faiss, meta.jsonl, manifest.json)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import platform
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kg import KnowledgeGraph, KnowledgeSource, Triple
+from kg.io import atomic_directory, atomic_write_json, checksums, verify_checksums
+from kg.loaders import load_passages
+
+if TYPE_CHECKING:
+    from grounded.retrieval import HybridRetriever, RetrievalConfig
+    from index import Encoder, FactIndex, IndexConfig
+
+KB_FORMAT_VERSION = 1
+SOURCE_FILES = ("triples.tsv", "relations.json", "aliases.tsv", "passages.jsonl")
+
+
+def fact_record(kg: KnowledgeGraph, t: Triple) -> dict[str, Any]:
+    """The index record of a fact (its key is the triple's key)."""
+    return {
+        "key": t.key,
+        "kind": "fact",
+        "text": kg.verbalize(t),
+        "subject": t.subject,
+        "relation": t.relation,
+        "object": t.object,
+    }
+
+
+def passage_key(passage_id: str) -> str:
+    return f"passage:{passage_id}"
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for dist in ("grounded", "networkx", "faiss-cpu", "sentence-transformers", "numpy"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            out[dist] = md.version(dist)
+    return out
+
+
+class KnowledgeBase:
+    """A built knowledge base: graph + index + source files, loaded from or saved to a folder.
+
+    Use :meth:`build` to make one from a :class:`kg.KnowledgeSource` and :meth:`load` to open
+    one. :attr:`retriever` gives hybrid retrieval over both halves.
+
+    Example:
+        >>> kb = KnowledgeBase.load("runs/countries/kb")  # doctest: +SKIP
+        >>> kb.retriever.retrieve("What is the capital of Mongolia?")[0].text  # doctest: +SKIP
+        'The capital of Mongolia is Ulaanbaatar.'
+    """
+
+    def __init__(
+        self,
+        graph: KnowledgeGraph,
+        index: FactIndex,
+        *,
+        passages: list | None = None,
+        path: Path | None = None,
+        manifest: dict | None = None,
+    ) -> None:
+        self.graph = graph
+        self.index = index
+        self.passages = passages or []
+        self.path = path
+        self.manifest = manifest or {}
+        self._retriever: HybridRetriever | None = None
+        self.passages_by_entity: dict[str, list[str]] = defaultdict(list)
+        for p in self.passages:
+            for e in p.entities:
+                self.passages_by_entity[e].append(passage_key(p.id))
+
+    # -- build / save / load -----------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        source: KnowledgeSource,
+        out: str | Path,
+        *,
+        encoder: Encoder | None = None,
+        index_config: IndexConfig | None = None,
+        show_progress: bool = True,
+        overwrite: bool = False,
+    ) -> KnowledgeBase:
+        """Verbalize and index every fact and passage of ``source`` and write ``out``.
+
+        The folder is assembled in a temporary sibling and moved into place only when
+        complete, so an error leaves an existing ``out`` untouched.
+
+        Raises:
+            FileExistsError: ``out`` exists and ``overwrite`` is False.
+        """
+        from index import Encoder, FactIndex
+        from kg.loaders import write_source
+
+        out = Path(out)
+        if out.exists() and not overwrite:
+            raise FileExistsError(
+                f"{out} exists; pass `--overwrite` (CLI) or `overwrite=True` to replace it"
+            )
+        encoder = encoder or Encoder.default()
+        t0 = time.perf_counter()
+        graph = KnowledgeGraph.from_source(source)
+        records = [fact_record(graph, t) for t in graph.triples()]
+        records += [
+            {
+                "key": passage_key(p.id),
+                "kind": "passage",
+                "text": p.text,
+                "passage_id": p.id,
+                "entities": list(p.entities),
+            }
+            for p in source.passages
+        ]
+        index = FactIndex.build(records, encoder, index_config, show_progress=show_progress)
+        with atomic_directory(out, overwrite=True) as tmp:
+            files = write_source(source, tmp)
+            graph.save(tmp / "graph.json")
+            index.save(tmp / "index")
+            files.append("graph.json")
+            sums = checksums(tmp, files)
+            sums.update({f"index/{k}": v for k, v in checksums(tmp / "index").items()})
+            manifest = {
+                "format_version": KB_FORMAT_VERSION,
+                "name": source.name,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "build_seconds": round(time.perf_counter() - t0, 3),
+                "versions": _versions(),
+                "encoder": {"name": encoder.name, "dimension": encoder.dimension},
+                "counts": {
+                    "facts": len(graph),
+                    "entities": graph.graph.number_of_nodes(),
+                    "relations": len(graph.schema),
+                    "aliases": sum(len(v) for v in source.aliases.values()),
+                    "passages": len(source.passages),
+                    "indexed": len(index),
+                },
+                "load_report": source.report.to_dict(),
+                "checksums": sums,
+            }
+            manifest["checksum"] = _digest(sums)
+            atomic_write_json(tmp / "manifest.json", manifest)
+        return cls(graph, index, passages=source.passages, path=out, manifest=manifest)
+
+    @classmethod
+    def load(
+        cls, path: str | Path, *, encoder: Encoder | None = None, verify: bool = True
+    ) -> KnowledgeBase:
+        """Open a folder written by :meth:`build`.
+
+        Args:
+            path: the kb folder.
+            encoder: the encoder for queries; by default the one the index was built with.
+            verify: check every file against the manifest's sha256.
+
+        Raises:
+            FileNotFoundError: ``path`` is not a kb folder.
+            ValueError: a file does not match its checksum, or the folder is from a newer
+                grounded, or ``encoder`` differs from the index's.
+        """
+        from index import FactIndex
+
+        path = Path(path)
+        mpath = path / "manifest.json"
+        if not mpath.is_file():
+            raise FileNotFoundError(
+                f"{path} is not a knowledge base folder (no manifest.json); build one with "
+                "`grounded kb build --preset countries --out PATH` or `grounded kb build "
+                "--triples FILE --relations FILE --out PATH`"
+            )
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        version = manifest.get("format_version")
+        if version is None:
+            raise ValueError(f"{mpath} has no `format_version`; it was not written by grounded")
+        if version > KB_FORMAT_VERSION:
+            raise ValueError(
+                f"{mpath} has format_version {version}; this grounded reads up to "
+                f"{KB_FORMAT_VERSION}: upgrade grounded"
+            )
+        if verify:
+            verify_checksums(path, manifest.get("checksums", {}))
+        graph = KnowledgeGraph.load(path / "graph.json")
+        index = FactIndex.load(path / "index", encoder, verify=False)
+        passages = (
+            load_passages(path / "passages.jsonl") if (path / "passages.jsonl").exists() else []
+        )
+        return cls(graph, index, passages=passages, path=path, manifest=manifest)
+
+    # -- use ---------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.manifest.get("name", "kb")
+
+    @property
+    def checksum(self) -> str:
+        """One sha256 over every file's checksum: names this exact KB in other manifests."""
+        return self.manifest.get("checksum") or _digest(self.manifest.get("checksums", {}))
+
+    @property
+    def encoder(self) -> Encoder:
+        return self.index.encoder
+
+    def retriever_for(self, config: RetrievalConfig | None = None) -> HybridRetriever:
+        """A hybrid retriever over this KB with ``config`` (default settings if None)."""
+        from grounded.retrieval import HybridRetriever
+
+        return HybridRetriever(self, config)
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        """A shared hybrid retriever with default settings."""
+        if self._retriever is None:
+            self._retriever = self.retriever_for()
+        return self._retriever
+
+    def stats(self) -> dict:
+        """Graph statistics plus index size and the build manifest's counts."""
+        out = self.graph.stats()
+        out["passages"] = len(self.passages)
+        out["indexed"] = len(self.index)
+        out["encoder"] = self.manifest.get("encoder", {})
+        out["duplicates_dropped"] = self.manifest.get("load_report", {}).get(
+            "duplicates_dropped", 0
+        )
+        out["multi_object_functional"] = len(
+            self.manifest.get("load_report", {}).get("multi_object_functional", [])
+        )
+        return out
+
+
+def _digest(sums: dict[str, str]) -> str:
+    if not sums:
+        warnings.warn("knowledge base manifest lists no checksums", stacklevel=2)
+    h = hashlib.sha256()
+    for name in sorted(sums):
+        h.update(f"{name}\t{sums[name]}\n".encode())
+    return h.hexdigest()
+
+
+@dataclass
+class KBBuildConfig:
+    """Settings of ``grounded kb build`` (also usable from Python with :func:`build_kb`)."""
+
+    out: str = field(default="", metadata={"help": "Folder to write the knowledge base to."})
+    preset: str | None = field(
+        default=None,
+        metadata={"help": "Embedded data set to build instead of files: countries or cities."},
+    )
+    triples: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Triple files (.tsv, .csv, .jsonl) with subject, relation, object."},
+    )
+    relations: str | None = field(
+        default=None, metadata={"help": "relations.json: the schema with statement templates."}
+    )
+    aliases: str | None = field(
+        default=None, metadata={"help": "aliases.tsv with columns entity, alias (optional)."}
+    )
+    passages: str | None = field(
+        default=None, metadata={"help": "passages.jsonl with id, text, entities (optional)."}
+    )
+    name: str | None = field(
+        default=None,
+        metadata={"help": "Name recorded in the manifest (default: preset or 'custom')."},
+    )
+    encoder: str | None = field(
+        default=None,
+        metadata={
+            "help": "Local sentence-transformers folder for the index (default: bundled "
+            "all-MiniLM-L6-v2)."
+        },
+    )
+    overwrite: bool = field(default=False, metadata={"help": "Replace an existing --out folder."})
+
+    def __post_init__(self) -> None:
+        if not self.out:
+            raise ValueError("`out` is required: the folder to write the knowledge base to")
+        if self.preset and (self.triples or self.relations):
+            raise ValueError(
+                f"give either `preset` ({self.preset!r}) or `triples` + `relations`, not both"
+            )
+        if not self.preset and not (self.triples and self.relations):
+            raise ValueError(
+                "nothing to build: give `preset` (countries, cities) or both `triples` and "
+                f"`relations` (got triples={self.triples!r}, relations={self.relations!r})"
+            )
+
+
+def load_kb_source(config: KBBuildConfig) -> KnowledgeSource:
+    """The :class:`KnowledgeSource` a build config names (a preset or files)."""
+    if config.preset:
+        from kg.presets import get_preset
+
+        source = get_preset(config.preset)
+    else:
+        from kg.loaders import load_source
+
+        source = load_source(
+            config.triples,
+            config.relations,
+            aliases=config.aliases,
+            passages=config.passages,
+            name=config.name or "custom",
+        )
+    if config.name:
+        source.name = config.name
+    return source
+
+
+def build_kb(
+    config: KBBuildConfig,
+    index_config: IndexConfig | None = None,
+    *,
+    show_progress: bool = True,
+) -> KnowledgeBase:
+    """Load the source a config names and build the knowledge base folder."""
+    from index import Encoder
+
+    if Path(config.out).exists() and not config.overwrite:
+        raise FileExistsError(f"{config.out} exists; pass `--overwrite` to replace it")
+    source = load_kb_source(config)
+    encoder = Encoder(config.encoder) if config.encoder else Encoder.default()
+    return KnowledgeBase.build(
+        source,
+        config.out,
+        encoder=encoder,
+        index_config=index_config,
+        show_progress=show_progress,
+        overwrite=config.overwrite,
+    )
