@@ -27,3 +27,74 @@ def tiny_kb(tmp_path_factory, encoder):
 
     out = tmp_path_factory.mktemp("tiny") / "kb"
     return KnowledgeBase.build(tiny_source(), out, encoder=encoder, show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory, tiny_kb):
+    """A tiny random Llama (hidden 32, 2 layers) + BPE tokenizer for the tiny KB, on disk."""
+    from tiny_lm import save_tiny_base
+
+    return save_tiny_base(tmp_path_factory.mktemp("base") / "llama", tiny_kb, "llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_base(tmp_path_factory, tiny_kb):
+    """The same as ``tiny_base`` with a GPT-2 architecture (the generic path)."""
+    from tiny_lm import save_tiny_base
+
+    return save_tiny_base(tmp_path_factory.mktemp("base") / "gpt2", tiny_kb, "gpt2")
+
+
+@pytest.fixture(scope="session")
+def tiny_claims(tiny_kb):
+    """Fact-checking claims with retrieved evidence from the tiny KB (grounded.factcheck)."""
+    from grounded.factcheck import ClaimDataConfig, build_claim_data
+
+    config = ClaimDataConfig(max_train_claims=60, max_test_claims=30, test_fraction=0.3)
+    return build_claim_data(tiny_kb, config, show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory):
+    """A random 2-layer BERT (hidden 32) with the MiniLM tokenizer, saved as a base model."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from index import default_encoder_path
+
+    folder = tmp_path_factory.mktemp("bert") / "tiny-bert"
+    tokenizer = AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_checker(tiny_claims, tiny_bert_dir, tmp_path_factory):
+    """A fact-checker on the tiny BERT, trained 30 steps on the tiny claims and saved.
+
+    Returns ``(checker, log, folder)``.
+    """
+    from grounded.factcheck import FactCheckerConfig, train_checker
+
+    config = FactCheckerConfig(
+        base_model=str(tiny_bert_dir),
+        max_length=64,
+        max_steps=30,
+        learning_rate=1e-3,
+        train_batch_size=8,
+        logging_steps=1,
+        warmup_ratio=0.0,
+    )
+    checker, log = train_checker(tiny_claims.dataset["train"], config, show_progress=False)
+    folder = tmp_path_factory.mktemp("checker") / "checker"
+    checker.metadata["data"] = {"evidence_k": 5}
+    checker.save_pretrained(folder)
+    return checker, log, folder

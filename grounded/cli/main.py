@@ -17,7 +17,13 @@ Registrar = Callable[[argparse._SubParsersAction], None]
 COMMANDS: dict[str, Registrar] = {}
 
 # Modules whose import registers subcommands; each maps a name to its `register` function.
-_COMMAND_MODULES = ("grounded.cli.kb",)
+_COMMAND_MODULES = (
+    "grounded.cli.audit",
+    "grounded.cli.factcheck",
+    "grounded.cli.kb",
+    "grounded.cli.pretrain",
+    "grounded.cli.train",
+)
 
 EPILOG = """\
 examples:

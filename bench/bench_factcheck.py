@@ -1,0 +1,248 @@
+"""Fact-checker and audit benchmarks (issue 3), with the library defaults the CLI uses.
+
+1. Checker quality on claims about held-out subjects (subjects never seen in training):
+   accuracy, macro-F1, per-class F1 and the confusion matrix, for the neural checker alone
+   (on the stored retrieved evidence) and combined (graph first, then the checker), plus the
+   graph alone for reference. Targets: neural >= 0.95, combined >= 0.99.
+2. Generality: the same steps, unchanged, on the cities knowledge base (claims are sampled:
+   at most ``max_train_claims`` / ``max_test_claims``; the subjects covered are reported).
+3. Audit throughput (claims/s, batched, CPU) and where the time goes (splitting, linking +
+   graph, relation detection, retrieval, checker), on the countries test claims audited
+   against (a) the full knowledge base, (b) the held-out one, where a third of the claims
+   need the checker. Target >= 100 claims/s.
+
+    python bench/bench_factcheck.py --countries-kb runs/countries/kb --cities-kb runs/cities/kb
+    python bench/bench_factcheck.py --part countries --countries-kb runs/countries/kb
+
+A missing knowledge base folder is built first (``grounded kb build --preset NAME``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from grounded.config import to_dict
+from grounded.factcheck import (
+    Auditor,
+    ClaimDataConfig,
+    Document,
+    FactChecker,
+    FactCheckerConfig,
+    build_claim_data,
+    evaluate_checker,
+    evaluate_verifier,
+    train_checker,
+)
+from grounded.factcheck.metrics import format_report
+from grounded.kb import KnowledgeBase
+from kg.io import atomic_write_json, atomic_write_text
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def load_or_build(path: Path, preset: str, countries: int | None = None) -> KnowledgeBase:
+    """Open ``path``, or build the preset there first (optionally only ``countries`` countries).
+
+    ``countries`` keeps the facts of that many randomly chosen countries and of their
+    cities: the same schema, names and ambiguities at a fraction of the encoding time.
+    """
+    if (path / "manifest.json").is_file():
+        return KnowledgeBase.load(path)
+    from kg.presets import get_preset
+
+    source = get_preset(preset)
+    if countries:
+        source = sample_countries(source, countries)
+    return KnowledgeBase.build(source, path)
+
+
+def sample_countries(source, n: int, seed: int = 0):
+    """The cities source restricted to ``n`` countries (their facts and their cities')."""
+    import random
+
+    from kg import KnowledgeSource
+
+    country_of = {t.subject: t.object for t in source.triples if t.relation == "country"}
+    countries = sorted({t.subject for t in source.triples if t.relation == "continent"})
+    keep = set(random.Random(seed).sample(countries, n))
+    triples = [t for t in source.triples if t.subject in keep or country_of.get(t.subject) in keep]
+    entities = {t.subject for t in triples} | {t.object for t in triples}
+    aliases = {e: a for e, a in source.aliases.items() if e in entities}
+    name = f"{source.name}-{n}-countries"
+    return KnowledgeSource(triples, source.schema, aliases, [], name=name)
+
+
+def quality(
+    kb: KnowledgeBase, checker_out: Path, overrides: dict, trained: Path | None = None
+) -> tuple[dict, object, object]:
+    """Claims → train → score, exactly what `grounded factcheck train` does.
+
+    With ``trained`` (a checker folder from `grounded factcheck train` on this KB), training
+    is skipped: the test claims are rebuilt from the settings it records (the same seed gives
+    the same held-out subjects and claims) and scored.
+    """
+    t0 = time.perf_counter()
+    if trained is not None:
+        checker = FactChecker.from_pretrained(trained)
+        data_config = ClaimDataConfig(**checker.metadata.get("data", {}))
+        data = build_claim_data(kb, data_config, splits=("test",))
+        train_log = checker.metadata.get("train_log", {})
+        checker_settings = checker.metadata.get("train", {})
+    else:
+        data_config = ClaimDataConfig()
+        checker_config = FactCheckerConfig(**overrides)
+        data = build_claim_data(kb, data_config)
+    data_s = time.perf_counter() - t0
+    if trained is None:
+        checker, log = train_checker(data.dataset["train"], checker_config)
+        train_log, checker_settings = log.to_dict(), to_dict(checker_config)
+        checker.metadata.update(
+            kb={"name": kb.name, "checksum": kb.checksum, "path": str(kb.path)},
+            data=to_dict(data_config),
+        )
+        checker.save_pretrained(checker_out)
+    test = data.dataset["test"]
+    out = {
+        "kb": {"name": kb.name, "facts": len(kb.graph), "checksum": kb.checksum},
+        "checker": str(trained or checker_out),
+        "data": data.stats(),
+        "data_seconds": round(data_s, 1),
+        "train": train_log,
+        "settings": {"claims": to_dict(data_config), "checker": checker_settings},
+        "neural": evaluate_checker(checker, test),
+        "combined": evaluate_verifier(data.view, test, checker),
+        "graph": evaluate_verifier(data.view, test, None),
+    }
+    return out, checker, data
+
+
+def throughput(kb: KnowledgeBase, data, checker) -> dict:
+    test = data.dataset["test"]
+    docs = [
+        Document(t, q or None, f"test {i}")
+        for i, (t, q) in enumerate(zip(test["text"], test["question"], strict=True))
+    ]
+    out = {}
+    for name, base in (("full_kb", kb), ("held_out_kb", data.view)):
+        auditor = Auditor(base, checker)
+        auditor.audit(docs[:20])  # warm-up: relation templates, first batches
+        report = auditor.audit(docs)
+        t = report.timings
+        out[name] = {
+            "claims": len(report.claims),
+            "claims_per_second": round(len(report.claims) / t["total"], 1),
+            "decided_by": report.totals()["decided_by"],
+            "seconds": {k: round(v, 3) for k, v in t.items()},
+        }
+    return out
+
+
+def markdown(results: dict) -> str:
+    lines = ["# Fact-checker benchmark", ""]
+    env = results["environment"]
+    lines.append(f"CPU threads {env['torch_threads']}, torch {env['torch']}, {env['platform']}")
+    for part in ("countries", "cities"):
+        if part not in results:
+            continue
+        r = results[part]
+        tr, te = r["data"]["train"], r["data"]["test"]
+        lines += [
+            "",
+            f"## {part} ({r['kb']['facts']:,} facts)",
+            "",
+            f"Claims: train {tr['claims']} about {tr['subjects']} subjects, test {te['claims']} "
+            f"about {te['subjects']} held-out subjects; labels (test) {te['labels']}. "
+            f"Data {r['data_seconds']} s; training {r['train']['seconds']} s "
+            f"({r['train']['steps']} steps, {r['train']['examples']} pairs).",
+            "",
+        ]
+        lines.append(format_report(r["neural"], "neural checker alone"))
+        lines.append(format_report(r["combined"], "combined (graph, then checker)"))
+        dec = r["combined"]["decided_by"]
+        lines.append(
+            "decided by: "
+            + ", ".join(f"{k} {v['n']} (acc {v['accuracy']:.4f})" for k, v in dec.items())
+        )
+        lines.append("")
+        lines.append(format_report(r["graph"], "graph alone (undecided → not enough info)"))
+    if "throughput" in results:
+        lines += ["", "## Audit throughput (countries test claims, batched, CPU)", ""]
+        lines.append(
+            "| KB | claims | claims/s | graph / checker / none | splitting | linking+graph "
+            "| relations | retrieval | checker | total (s) |"
+        )
+        lines.append("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+        for name, t in results["throughput"].items():
+            s, d = t["seconds"], t["decided_by"]
+            lines.append(
+                f"| {name} | {t['claims']} | {t['claims_per_second']} | {d['graph']} / "
+                f"{d['checker']} / {d['none']} | {s['splitting']} | {s['linking']} | "
+                f"{s['relations']} | {s['retrieval']} | {s['checker']} | {s['total']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--part", choices=["all", "countries", "cities"], default="all")
+    ap.add_argument("--countries-kb", type=Path, default=Path("runs/countries/kb"))
+    ap.add_argument("--cities-kb", type=Path, default=Path("runs/cities/kb"))
+    ap.add_argument(
+        "--cities-countries",
+        type=int,
+        default=None,
+        help="build a missing cities KB from this many countries only (default: all)",
+    )
+    ap.add_argument("--work", type=Path, default=Path("runs/bench_factcheck"))
+    ap.add_argument("--countries-checker", type=Path, help="score this checker, no training")
+    ap.add_argument("--cities-checker", type=Path, help="score this checker, no training")
+    ap.add_argument("--out", type=Path, default=Path("bench/results"))
+    ap.add_argument(
+        "--checker",
+        type=json.loads,
+        default={},
+        help="FactCheckerConfig overrides as JSON, e.g. '{\"num_train_epochs\": 2}'",
+    )
+    args = ap.parse_args()
+    results: dict = {
+        "environment": {
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        }
+    }
+    if args.part in ("all", "countries"):
+        kb = load_or_build(args.countries_kb, "countries")
+        results["countries"], checker, data = quality(
+            kb, args.work / "countries-checker", args.checker, args.countries_checker
+        )
+        results["throughput"] = throughput(kb, data, checker)
+        _write(args.out, results)
+    if args.part in ("all", "cities"):
+        kb = load_or_build(args.cities_kb, "cities", args.cities_countries)
+        results["cities"], _, _ = quality(
+            kb, args.work / "cities-checker", args.checker, args.cities_checker
+        )
+        _write(args.out, results)
+    print(markdown(results))
+
+
+def _write(out: Path, results: dict) -> None:
+    name = "factcheck" if "countries" in results else "factcheck_cities"
+    atomic_write_json(out / f"{name}.json", results)
+    atomic_write_text(out / f"{name}.md", markdown(results))
+
+
+if __name__ == "__main__":
+    main()

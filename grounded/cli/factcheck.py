@@ -1,0 +1,199 @@
+"""``grounded factcheck``: train and evaluate the neural fact-checker on any knowledge base."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from grounded.cli.main import UsageError, register_command
+from grounded.config import add_dataclass_arguments, build_config, check_yaml_keys, load_yaml
+
+
+@register_command("factcheck")
+def register(sub: argparse._SubParsersAction) -> None:
+    from grounded.factcheck.checker import FactCheckerConfig
+    from grounded.factcheck.data import ClaimDataConfig
+
+    fc = sub.add_parser(
+        "factcheck",
+        help="train and evaluate the neural fact-checker",
+        description="A cross-encoder over (claim, retrieved evidence) → supported / refuted / "
+        "not enough info, trained on claims generated from any knowledge base.",
+    )
+    fc.set_defaults(parser=fc)
+    fsub = fc.add_subparsers(dest="factcheck_command", metavar="FACTCHECK_COMMAND")
+
+    train = fsub.add_parser(
+        "train",
+        help="build claims from a knowledge base, train a checker, score it on held-out subjects",
+        description="Build claims (supported, refuted, not enough info) with retrieved evidence "
+        "from KB, split by subject, fine-tune the checker with the Hugging Face Trainer, score "
+        "it alone and combined with the graph on the held-out subjects, and save it.",
+        epilog="examples:\n"
+        "  grounded factcheck train runs/countries/kb --out runs/countries/checker\n"
+        "  grounded factcheck train runs/cities/kb --out runs/cities/checker "
+        "--max-train-claims 3000\n"
+        "  grounded factcheck train KB --out CHECKER --config factcheck.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("kb", help="knowledge base folder (from `grounded kb build`)")
+    train.add_argument("--out", required=True, help="folder to write the checker to")
+    train.add_argument("--config", help="YAML file with any of the settings below")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_dataclass_arguments(train.add_argument_group("claims"), ClaimDataConfig)
+    add_dataclass_arguments(train.add_argument_group("checker"), FactCheckerConfig)
+    train.set_defaults(func=_train)
+
+    ev = fsub.add_parser(
+        "eval",
+        help="score a checker on a knowledge base's held-out subjects",
+        description="Rebuild the test claims (held-out subjects; the claim settings stored in "
+        "the checker unless overridden) and report accuracy, macro-F1, per-class F1 and the "
+        "confusion matrix for the neural checker alone and combined with the graph.",
+        epilog="examples:\n"
+        "  grounded factcheck eval runs/countries/kb runs/countries/checker\n"
+        "  grounded factcheck eval runs/cities/kb runs/cities/checker --out runs/cities/eval",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ev.add_argument("kb", help="knowledge base folder")
+    ev.add_argument("checker", help="checker folder (from `grounded factcheck train`)")
+    ev.add_argument("--out", help="folder to write eval.json and eval.md to")
+    ev.add_argument("--config", help="YAML file with claim settings")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_dataclass_arguments(ev.add_argument_group("claims"), ClaimDataConfig)
+    ev.set_defaults(func=_eval)
+
+
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    keep = ("n", "correct", "accuracy", "macro_f1", "per_class", "confusion", "decided_by")
+    return {k: report[k] for k in keep if k in report}
+
+
+def _score(data: Any, checker: Any, evidence_k: int, show: bool) -> dict[str, Any]:
+    from grounded.factcheck.evaluate import evaluate_checker, evaluate_verifier
+    from grounded.factcheck.verifier import VerifierConfig
+
+    test = data.dataset["test"]
+    if show:
+        print(f"scoring on {len(test)} test claims (held-out subjects) ...")
+    vc = VerifierConfig(evidence_k=evidence_k)
+    return {
+        "neural": evaluate_checker(checker, test),
+        "combined": evaluate_verifier(data.view, test, checker, vc),
+        "graph": evaluate_verifier(data.view, test, None, vc),
+    }
+
+
+def _print_scores(scores: dict[str, Any]) -> None:
+    from grounded.factcheck.metrics import format_report
+
+    titles = {
+        "neural": "neural checker alone",
+        "combined": "combined (graph first, then the checker)",
+        "graph": "graph alone (undecided → not enough info)",
+    }
+    for key, title in titles.items():
+        print()
+        print(format_report(scores[key], title))
+        if "decided_by" in scores[key]:
+            paths = ", ".join(
+                f"{k} {v['n']} (accuracy {v['accuracy']:.3f})"
+                for k, v in scores[key]["decided_by"].items()
+            )
+            print(f"decided by: {paths}")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from grounded.config import to_dict
+    from grounded.factcheck.checker import FactCheckerConfig, train_checker
+    from grounded.factcheck.data import ClaimDataConfig, build_claim_data
+    from grounded.kb import KnowledgeBase
+
+    yaml_values = load_yaml(args.config) if args.config else {}
+    check_yaml_keys(yaml_values, [ClaimDataConfig, FactCheckerConfig], args.config or "")
+    data_config = build_config(ClaimDataConfig, args, yaml_values)
+    checker_config = build_config(FactCheckerConfig, args, yaml_values)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass `--overwrite` to replace it")
+    show = not args.quiet
+    t0 = time.perf_counter()
+    kb = KnowledgeBase.load(args.kb)
+    data = build_claim_data(kb, data_config, show_progress=show)
+    stats = data.stats()
+    if show:
+        tr, te = stats["train"], stats["test"]
+        print(
+            f"claims: train {tr['claims']} ({tr['subjects']} subjects), test {te['claims']} "
+            f"({te['subjects']} held-out subjects); held-out pairs {stats['hidden_pairs']}"
+        )
+        print(f"  train labels {tr['labels']}")
+    checker, log = train_checker(data.dataset["train"], checker_config, show_progress=show)
+    scores = _score(data, checker, data_config.evidence_k, show)
+    checker.metadata.update(
+        kb={"name": kb.name, "checksum": kb.checksum, "path": str(kb.path)},
+        data=to_dict(data_config),
+        data_stats=stats,
+        metrics={k: _summary(v) for k, v in scores.items()},
+    )
+    checker.save_pretrained(out, overwrite=args.overwrite)
+    _print_scores(scores)
+    print(
+        f"\ntrained on {log.examples} claims in {log.steps} steps ({log.seconds:.0f} s; loss "
+        f"{log.losses[0] if log.losses else float('nan'):.3f} → "
+        f"{log.losses[-1] if log.losses else float('nan'):.3f}); total "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
+    print(f"wrote {out}/ (model.safetensors, tokenizer, config.json, factcheck.json)")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from grounded.factcheck.checker import FactChecker
+    from grounded.factcheck.data import ClaimDataConfig, build_claim_data
+    from grounded.kb import KnowledgeBase
+    from kg.io import atomic_write_json, atomic_write_text
+
+    yaml_values = load_yaml(args.config) if args.config else {}
+    check_yaml_keys(yaml_values, [ClaimDataConfig], args.config or "")
+    checker = FactChecker.from_pretrained(args.checker)
+    stored = checker.metadata.get("data", {})
+    data_config = build_config(ClaimDataConfig, args, {**stored, **yaml_values})
+    kb = KnowledgeBase.load(args.kb)
+    trained_on = checker.metadata.get("kb", {})
+    show = not args.quiet and not args.json
+    if trained_on and trained_on.get("checksum") != kb.checksum and show:
+        print(
+            f"note: the checker was trained on knowledge base {trained_on.get('name')!r} "
+            f"({trained_on.get('path')}); scoring on {kb.name!r} ({kb.path})"
+        )
+    data = build_claim_data(kb, data_config, splits=("test",), show_progress=show)
+    if not len(data.dataset["test"]):
+        raise UsageError(f"no test claims could be built from {args.kb}")
+    scores = _score(data, checker, data_config.evidence_k, show)
+    if args.out:
+        from grounded.factcheck.metrics import format_report
+
+        folder = Path(args.out)
+        payload = {
+            "kb": {"name": kb.name, "checksum": kb.checksum, "path": str(kb.path)},
+            "checker": str(args.checker),
+            "data": data.stats(),
+            "scores": scores,
+        }
+        atomic_write_json(folder / "eval.json", payload)
+        md = [f"# Fact-checker on {kb.name}: held-out subjects\n"]
+        md += [format_report(scores[k], k) for k in ("neural", "combined", "graph")]
+        atomic_write_text(folder / "eval.md", "\n".join(md))
+    if args.json:
+        print(json.dumps({k: _summary(v) for k, v in scores.items()}, indent=2))
+    else:
+        _print_scores(scores)
+    if args.out:
+        print(f"\nwrote {args.out}/eval.json and eval.md")
+    return 0

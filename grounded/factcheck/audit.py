@@ -1,0 +1,414 @@
+"""Auditing model outputs against a knowledge base: text → claims → verdicts → a report.
+
+Inputs are documents: free text, or an answer with the question it answers (the answer is
+judged in the context of its question). Each document is split into sentence claims (very
+long sentences are cut into chunks, never refused), claims are verified in batches by
+:class:`~grounded.factcheck.verifier.Verifier`, and :class:`AuditReport` holds one row per
+claim and totals with their denominators written out.
+
+Files are read by suffix (:data:`READERS`): ``.jsonl`` (one object per line with ``text``,
+or ``question`` and ``answer``; field names are settings) and plain ``.txt``/``.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from grounded.factcheck.text import split_sentences
+from grounded.factcheck.verifier import DECIDED_BY, Verdict, Verifier, VerifierConfig
+from grounded.types import LABELS
+from kg import SourceFileError
+from kg.io import atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from grounded.factcheck.checker import FactChecker
+    from grounded.kb import KnowledgeBase
+
+
+@dataclass(frozen=True)
+class Document:
+    """One model output to audit.
+
+    Attributes:
+        text: the output (the answer, when ``question`` is set).
+        question: the question it answers, if any.
+        source: where it came from, for the report (``outputs.jsonl:3``, ``text``).
+    """
+
+    text: str
+    question: str | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of a document, with the document's question and source."""
+
+    text: str
+    question: str | None = None
+    source: str = ""
+
+
+@dataclass
+class AuditConfig:
+    """Settings of :class:`Auditor` and of reading its input files."""
+
+    max_claim_chars: int = field(
+        default=500,
+        metadata={"help": "Longest claim; longer sentences are cut into chunks of this size."},
+    )
+    claims_per_batch: int = field(default=512, metadata={"help": "Claims verified per batch."})
+    text_field: str = field(default="text", metadata={"help": "JSONL field with free text."})
+    question_field: str = field(
+        default="question", metadata={"help": "JSONL field with the question."}
+    )
+    answer_field: str = field(
+        default="answer", metadata={"help": "JSONL field with the answer to the question."}
+    )
+    id_field: str = field(default="id", metadata={"help": "JSONL field naming the record."})
+    evidence_shown: int = field(
+        default=2, metadata={"help": "Evidence items shown per claim in report.md."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_claim_chars < 20:
+            raise ValueError(f"`max_claim_chars` must be >= 20, got {self.max_claim_chars}")
+        if self.claims_per_batch < 1:
+            raise ValueError(f"`claims_per_batch` must be >= 1, got {self.claims_per_batch}")
+        if self.evidence_shown < 0:
+            raise ValueError(f"`evidence_shown` must be >= 0, got {self.evidence_shown}")
+
+
+# -- reading input files -------------------------------------------------------------------------
+Reader = Callable[[Path, AuditConfig], list[Document]]
+READERS: dict[str, Reader] = {}
+"""File suffix → function reading documents from such a file."""
+
+
+def register_reader(*suffixes: str) -> Callable[[Reader], Reader]:
+    """Decorator: read files ending in ``suffixes`` (".jsonl") with the decorated function."""
+
+    def deco(fn: Reader) -> Reader:
+        for s in suffixes:
+            READERS[s.lower()] = fn
+        return fn
+
+    return deco
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ValueError(
+            f"{path}:{line}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+            "re-save the file as UTF-8"
+        ) from None
+
+
+@register_reader(".txt", ".md", ".text")
+def read_text(path: Path, config: AuditConfig) -> list[Document]:
+    """The whole file as one document."""
+    return [Document(_decode(path), None, str(path))]
+
+
+@register_reader(".jsonl", ".ndjson")
+def read_jsonl(path: Path, config: AuditConfig) -> list[Document]:
+    """One document per line: ``text``, or ``question`` + ``answer`` (names from ``config``).
+
+    Raises:
+        kg.SourceFileError: bad lines, each named by file and line (all reported at once).
+        ValueError: the file is not UTF-8.
+    """
+    docs, errors = [], []
+    tf, qf, af = config.text_field, config.question_field, config.answer_field
+    for n, line in enumerate(_decode(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            errors.append((str(path), n, f"invalid JSON ({e.msg} at column {e.colno})"))
+            continue
+        if not isinstance(obj, dict):
+            errors.append((str(path), n, f"expected a JSON object, got {type(obj).__name__}"))
+            continue
+        source = f"{path.name}:{n}" + (
+            f" ({obj[config.id_field]})" if config.id_field in obj else ""
+        )
+        if isinstance(obj.get(af), str) and isinstance(obj.get(qf), str):
+            docs.append(Document(obj[af], obj[qf], source))
+        elif isinstance(obj.get(tf), str):
+            docs.append(
+                Document(obj[tf], obj.get(qf) if isinstance(obj.get(qf), str) else None, source)
+            )
+        else:
+            has = sorted(obj)
+            errors.append(
+                (
+                    str(path),
+                    n,
+                    f"missing field `{tf}` (or `{qf}` and `{af}`) as a string; the line has "
+                    f"{has}; set `--text-field`/`--question-field`/`--answer-field` to match",
+                )
+            )
+    if errors:
+        raise SourceFileError(errors)
+    return docs
+
+
+def read_documents(path: str | Path, config: AuditConfig | None = None) -> list[Document]:
+    """Documents from a file, read by its suffix (see :data:`READERS`).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: unknown suffix, or the file is not UTF-8.
+        kg.SourceFileError: bad JSONL lines (file and line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"input file {path} does not exist")
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ValueError(
+            f"{path}: unknown input type {path.suffix!r}; use one of {sorted(READERS)}"
+        )
+    return reader(path, config or AuditConfig())
+
+
+# -- the report ----------------------------------------------------------------------------------
+def _rate(numerator: int, denominator: int) -> dict[str, Any]:
+    return {
+        "numerator": numerator,
+        "denominator": denominator,
+        "rate": numerator / denominator if denominator else None,
+    }
+
+
+@dataclass
+class AuditReport:
+    """One row per claim and totals with denominators.
+
+    Attributes:
+        claims: the claims, in document order.
+        verdicts: one verdict per claim.
+        documents: how many documents were audited.
+        info: knowledge base, checker and settings, as recorded in ``report.json``.
+        timings: seconds per stage (``splitting``, ``linking``, ``relations``, ``retrieval``,
+            ``checker``) and ``total``.
+    """
+
+    claims: list[Claim]
+    verdicts: list[Verdict]
+    documents: int
+    info: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def totals(self) -> dict[str, Any]:
+        """Counts per label and path; refuted / all claims; refuted + not enough info / all."""
+        n = len(self.verdicts)
+        labels = {lab: sum(v.label == lab for v in self.verdicts) for lab in LABELS}
+        refuted_docs = {
+            c.source
+            for c, v in zip(self.claims, self.verdicts, strict=True)
+            if v.label == "refuted"
+        }
+        return {
+            "claims": n,
+            "documents": self.documents,
+            "labels": labels,
+            "decided_by": {p: sum(v.decided_by == p for v in self.verdicts) for p in DECIDED_BY},
+            "refuted": _rate(labels["refuted"], n),
+            "refuted_or_not_enough_info": _rate(labels["refuted"] + labels["not_enough_info"], n),
+            "documents_with_refuted_claim": _rate(len(refuted_docs), self.documents),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        total = self.timings.get("total", 0.0)
+        return {
+            **self.info,
+            "totals": self.totals(),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "claims_per_second": round(len(self.claims) / total, 2) if total else None,
+            "rows": [
+                {"id": i, "source": c.source, **v.to_dict()}
+                for i, (c, v) in enumerate(zip(self.claims, self.verdicts, strict=True), 1)
+            ],
+        }
+
+    def to_markdown(self, evidence_shown: int = 2) -> str:
+        """The report as Markdown: totals with denominators, then one table row per claim."""
+        t = self.totals()
+        kb = self.info.get("kb", {})
+        checker = self.info.get("checker") or {}
+        lines = [
+            "# Audit report",
+            "",
+            f"Knowledge base: {kb.get('name', '?')} (checksum {str(kb.get('checksum', ''))[:12]}) "
+            f"· checker: {checker.get('path', 'none (graph only)')} "
+            f"· {t['documents']} document(s), {t['claims']} claim(s)",
+            "",
+            "## Totals",
+            "",
+            "| measure | count / claims | rate |",
+            "|---|---:|---:|",
+        ]
+        for name, key in (
+            ("refuted", "refuted"),
+            ("refuted or not enough info", "refuted_or_not_enough_info"),
+        ):
+            r = t[key]
+            lines.append(f"| {name} | {r['numerator']} / {r['denominator']} | {_pct(r['rate'])} |")
+        for lab in LABELS:
+            count = t["labels"][lab]
+            rate = _pct(_div(count, t["claims"]))
+            lines.append(f"| {lab} | {count} / {t['claims']} | {rate} |")
+        d = t["documents_with_refuted_claim"]
+        lines += [
+            "",
+            f"Documents with a refuted claim: {d['numerator']} / {d['denominator']} "
+            f"({_pct(d['rate'])}). Decided by: "
+            + ", ".join(f"{k} {v}" for k, v in t["decided_by"].items())
+            + ".",
+            "",
+            "## Claims",
+            "",
+            "| # | source | claim | verdict | confidence | decided by | evidence |",
+            "|---:|---|---|---|---:|---|---|",
+        ]
+        for i, (c, v) in enumerate(zip(self.claims, self.verdicts, strict=True), 1):
+            claim = f"{c.question} → {c.text}" if c.question else c.text
+            ev = " / ".join(e.text for e in v.evidence[:evidence_shown]) or "—"
+            lines.append(
+                f"| {i} | {_cell(c.source)} | {_cell(claim)} | {v.label} | {v.confidence:.3f} "
+                f"| {v.decided_by} | {_cell(ev)} |"
+            )
+        return "\n".join(lines) + "\n"
+
+    def save(self, out_dir: str | Path, *, evidence_shown: int = 2) -> tuple[Path, Path]:
+        """Write ``report.json`` and ``report.md`` into ``out_dir``; returns both paths."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        j = atomic_write_json(out / "report.json", self.to_dict())
+        m = atomic_write_text(out / "report.md", self.to_markdown(evidence_shown))
+        return j, m
+
+
+def _div(a: int, b: int) -> float | None:
+    return a / b if b else None
+
+
+def _pct(rate: float | None) -> str:
+    return "—" if rate is None else f"{100 * rate:.1f}%"
+
+
+def _cell(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- the auditor ---------------------------------------------------------------------------------
+class Auditor:
+    """Audits documents against a knowledge base (graph first, then the neural checker).
+
+    Args:
+        kb: the knowledge base.
+        checker: the neural checker, or None for graph-only verdicts.
+        config: audit settings.
+        verifier_config: settings of the underlying :class:`Verifier`.
+
+    Example:
+        >>> report = Auditor(kb).audit_text("The capital of Australia is Sydney.")  # doctest: +SKIP
+        >>> report.totals()["refuted"]  # doctest: +SKIP
+        {'numerator': 1, 'denominator': 1, 'rate': 1.0}
+    """
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        checker: FactChecker | None = None,
+        config: AuditConfig | None = None,
+        verifier_config: VerifierConfig | None = None,
+    ) -> None:
+        self.kb = kb
+        self.checker = checker
+        self.config = config or AuditConfig()
+        self.verifier = Verifier(kb, checker, verifier_config)
+
+    def claims(self, docs: Iterable[Document]) -> list[Claim]:
+        """Sentence claims of each document; an answer's sentences keep its question."""
+        out = []
+        linker = self.kb.graph.linker
+        for doc in docs:
+            protect = [(m.start, m.end) for m in linker.link(doc.text)]
+            for a, b in split_sentences(
+                doc.text, protect=protect, max_chars=self.config.max_claim_chars
+            ):
+                out.append(Claim(doc.text[a:b], doc.question, doc.source))
+        return out
+
+    def audit(self, docs: Sequence[Document], *, show_progress: bool = False) -> AuditReport:
+        """Verify every claim of ``docs`` in batches and build the report."""
+        from tqdm.auto import tqdm
+
+        before = dict(self.verifier.timings)
+        t0 = time.perf_counter()
+        claims = self.claims(docs)
+        splitting = time.perf_counter() - t0
+        verdicts: list[Verdict] = []
+        size = self.config.claims_per_batch
+        with tqdm(
+            total=len(claims), desc="auditing", unit="claim", disable=not show_progress
+        ) as bar:
+            for i in range(0, len(claims), size):
+                chunk = claims[i : i + size]
+                verdicts += self.verifier.verify(
+                    [c.text for c in chunk], [c.question for c in chunk]
+                )
+                bar.update(len(chunk))
+        timings = {"splitting": splitting}
+        timings.update({k: v - before.get(k, 0.0) for k, v in self.verifier.timings.items()})
+        timings["total"] = time.perf_counter() - t0
+        return AuditReport(claims, verdicts, len(docs), self._info(), timings)
+
+    def audit_text(self, text: str, *, source: str = "text") -> AuditReport:
+        """Audit one free text."""
+        return self.audit([Document(text, None, source)])
+
+    def audit_pairs(self, pairs: Iterable[tuple[str, str]]) -> AuditReport:
+        """Audit (question, answer) pairs; each answer is judged in its question's context."""
+        return self.audit([Document(a, q, f"pair {i}") for i, (q, a) in enumerate(pairs, 1)])
+
+    def audit_file(self, path: str | Path, *, show_progress: bool = False) -> AuditReport:
+        """Audit a ``.jsonl`` or text file (see :func:`read_documents`)."""
+        return self.audit(read_documents(path, self.config), show_progress=show_progress)
+
+    def _info(self) -> dict[str, Any]:
+        checker = None
+        if self.checker is not None:
+            meta = self.checker.metadata
+            checker = {
+                "path": str(self.checker.path) if self.checker.path else None,
+                "kb": meta.get("kb"),
+                "base_model": meta.get("base_model"),
+            }
+        return {
+            "kb": {
+                "name": self.kb.name,
+                "checksum": self.kb.checksum,
+                "path": str(self.kb.path) if self.kb.path else None,
+            },
+            "checker": checker,
+            "settings": {
+                "evidence_k": self.verifier.evidence_k,
+                "max_claim_chars": self.config.max_claim_chars,
+                "claims_per_batch": self.config.claims_per_batch,
+            },
+        }

@@ -1,0 +1,569 @@
+"""`FactChecker`: a cross-encoder reading (claim, evidence) → supported / refuted / not enough info.
+
+A Hugging Face sequence-classification model over the pair "claim [SEP] evidence", by default
+all-MiniLM-L6-v2 (the packaged sentence encoder, a 6-layer BERT) with a new 3-way head,
+trained with :class:`transformers.Trainer` (:func:`train_checker`). A checker folder is a
+plain Hugging Face checkpoint (``config.json``, ``model.safetensors``, tokenizer files) plus
+``factcheck.json``: label map, the knowledge base it was trained on, every setting, metrics.
+
+Any local sequence-classification checkpoint whose labels name the three verdicts loads
+(FEVER-style names such as ``SUPPORTS``/``REFUTES``/``NOT ENOUGH INFO`` are recognized).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from grounded.config import to_dict
+from grounded.types import LABELS, Label
+from kg.io import atomic_directory, atomic_write_json
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+CHECKER_FILE = "factcheck.json"
+CHECKER_FORMAT_VERSION = 1
+DEFAULT_EVIDENCE_K = 3
+"""Retrieved evidence items the checker reads per claim, unless a checker records another."""
+
+_LABEL_ALIASES: dict[str, Label] = {
+    "supported": "supported",
+    "supports": "supported",
+    "support": "supported",
+    "entailment": "supported",
+    "refuted": "refuted",
+    "refutes": "refuted",
+    "refute": "refuted",
+    "contradiction": "refuted",
+    "not_enough_info": "not_enough_info",
+    "not enough info": "not_enough_info",
+    "not-enough-info": "not_enough_info",
+    "nei": "not_enough_info",
+    "neutral": "not_enough_info",
+}
+
+
+def canonical_label(name: str) -> Label | None:
+    """The verdict a checkpoint's label name stands for, or None.
+
+    Example:
+        >>> canonical_label("NOT ENOUGH INFO"), canonical_label("LABEL_0")
+        ('not_enough_info', None)
+    """
+    return _LABEL_ALIASES.get(str(name).strip().lower())
+
+
+def label_columns(id2label: Mapping[int, str], origin: str = "the model") -> list[int]:
+    """For each verdict of :data:`grounded.types.LABELS`, the model's output column.
+
+    Raises:
+        ValueError: the label map does not name each of the three verdicts exactly once.
+
+    Example:
+        >>> label_columns({0: "REFUTES", 1: "SUPPORTS", 2: "NOT ENOUGH INFO"})
+        [1, 0, 2]
+    """
+    found: dict[str, int] = {}
+    for i, name in id2label.items():
+        label = canonical_label(name)
+        if label is not None:
+            if label in found:
+                raise ValueError(f"{origin}: labels {dict(id2label)} name {label!r} twice")
+            found[label] = int(i)
+    missing = [lab for lab in LABELS if lab not in found]
+    if missing:
+        raise ValueError(
+            f"{origin} has labels {dict(id2label)}, which do not name {missing}; a "
+            f"fact-checker needs {list(LABELS)} (or SUPPORTS / REFUTES / NOT ENOUGH INFO): "
+            "train one with `grounded factcheck train KB --out CHECKER`, or pass this folder as "
+            "`base_model` to train a new head on it"
+        )
+    return [found[lab] for lab in LABELS]
+
+
+def probabilities(logits: np.ndarray, columns: Sequence[int]) -> np.ndarray:
+    """Softmax of ``logits`` (n, n_outputs) over ``columns``, in :data:`LABELS` order.
+
+    Returns:
+        float array (n, 3); each row sums to 1.
+
+    Example:
+        >>> probabilities(np.array([[0.0, 0.0, 0.0]]), [0, 1, 2]).round(3).tolist()
+        [[0.333, 0.333, 0.333]]
+    """
+    x = np.asarray(logits, dtype=np.float64)[:, list(columns)]
+    x = x - x.max(axis=1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def join_evidence(texts: Sequence[str]) -> str:
+    """Evidence texts as the single second segment the cross-encoder reads (best first)."""
+    return " ".join(t.strip() for t in texts if t and t.strip())
+
+
+@dataclass(frozen=True)
+class CheckerPrediction:
+    """The checker's verdict on one (claim, evidence) pair.
+
+    Attributes:
+        label: the most probable verdict.
+        confidence: its probability.
+        probabilities: verdict → probability (sums to 1).
+    """
+
+    label: Label
+    confidence: float
+    probabilities: dict[str, float]
+
+
+@dataclass
+class FactCheckerConfig:
+    """Settings of :func:`train_checker` (and of a new checker's model)."""
+
+    base_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "Local folder to start from: a sentence encoder, a BERT-like checkpoint, or "
+            "a sequence-classification checkpoint (default: the packaged all-MiniLM-L6-v2)."
+        },
+    )
+    max_length: int = field(
+        default=96, metadata={"help": "Longest (claim, evidence) pair in tokens; longer is cut."}
+    )
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the data."})
+    max_steps: int = field(
+        default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."}
+    )
+    learning_rate: float = field(default=1e-4, metadata={"help": "Peak AdamW learning rate."})
+    train_batch_size: int = field(default=16, metadata={"help": "Pairs per training step."})
+    eval_batch_size: int = field(default=64, metadata={"help": "Pairs per prediction batch."})
+    warmup_ratio: float = field(
+        default=0.1, metadata={"help": "Fraction of steps of linear learning-rate warm-up."}
+    )
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    logging_steps: int = field(default=20, metadata={"help": "Steps between loss logs."})
+    seed: int = field(default=0, metadata={"help": "Seed of the new head and the data order."})
+    device: str = field(default="cpu", metadata={"help": "Torch device: cpu or cuda."})
+
+    def __post_init__(self) -> None:
+        for name in ("max_length", "train_batch_size", "eval_batch_size", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+        if self.max_length > 512:
+            raise ValueError(f"`max_length` must be <= 512 (BERT positions), got {self.max_length}")
+        if self.num_train_epochs <= 0 and self.max_steps <= 0:
+            raise ValueError(
+                f"`num_train_epochs` ({self.num_train_epochs}) or `max_steps` "
+                f"({self.max_steps}) must be positive"
+            )
+        if not 0 < self.learning_rate < 1:
+            raise ValueError(f"`learning_rate` must be in (0, 1), got {self.learning_rate}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"`warmup_ratio` must be in [0, 1), got {self.warmup_ratio}")
+        if self.weight_decay < 0:
+            raise ValueError(f"`weight_decay` must be >= 0, got {self.weight_decay}")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"`device` must be cpu, cuda or cuda:N, got {self.device!r}")
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load report ("classifier.weight MISSING" is expected here)."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(before)
+
+
+def _model_folder(path: Path) -> Path:
+    """The folder holding ``config.json``; sentence-transformers may keep it in a module."""
+    if (path / "config.json").is_file():
+        return path
+    modules = path / "modules.json"
+    if modules.is_file():
+        for m in json.loads(modules.read_text(encoding="utf-8")):
+            if (
+                str(m.get("type", "")).endswith("Transformer")
+                and (path / m.get("path", "") / "config.json").is_file()
+            ):
+                return path / m.get("path", "")
+    raise FileNotFoundError(
+        f"`{path}` holds no config.json (nor a sentence-transformers Transformer module); pass "
+        "a local Hugging Face model folder"
+    )
+
+
+class FactChecker:
+    """A sequence-classification model and its tokenizer, predicting the three verdicts.
+
+    Args:
+        model: a ``PreTrainedModel`` for sequence classification whose ``config.id2label``
+            names the three verdicts.
+        tokenizer: its tokenizer.
+        max_length: longest pair in tokens; the evidence is cut first.
+        metadata: what ``factcheck.json`` records (kb, settings, metrics).
+
+    Raises:
+        ValueError: the model's labels do not name the three verdicts.
+
+    Example:
+        >>> checker = FactChecker.from_pretrained("runs/countries/checker")  # doctest: +SKIP
+        >>> checker.predict(["The capital of Chad is Paris."],
+        ...                 ["The capital of Chad is N'Djamena."])[0].label  # doctest: +SKIP
+        'refuted'
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_length: int = 128,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length)
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.path: Path | None = None
+        self.columns = label_columns(model.config.id2label, "the model")
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_base(
+        cls,
+        base: str | Path | None = None,
+        *,
+        max_length: int = 128,
+        seed: int = 0,
+        device: str = "cpu",
+    ) -> FactChecker:
+        """A checker to train: ``base``'s encoder with a new 3-way head (seeded).
+
+        A sequence-classification checkpoint that already names the three verdicts keeps
+        its head (training continues from it).
+
+        Raises:
+            FileNotFoundError: ``base`` is not a local model folder.
+        """
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import transformers
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+        from index import default_encoder_path
+
+        path = Path(base) if base else default_encoder_path()
+        if not path.exists():
+            raise FileNotFoundError(f"`base_model` {str(path)!r} does not exist")
+        folder = _model_folder(path)
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        keep_head = False
+        with contextlib.suppress(ValueError):
+            keep_head = any(
+                a.endswith("ForSequenceClassification") for a in config.architectures or ()
+            )
+            keep_head = keep_head and bool(label_columns(config.id2label))
+        transformers.set_seed(seed)
+        kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False}
+        if not keep_head:
+            kwargs.update(
+                num_labels=len(LABELS),
+                id2label=dict(enumerate(LABELS)),
+                label2id={lab: i for i, lab in enumerate(LABELS)},
+                ignore_mismatched_sizes=True,
+            )
+        with _quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(folder, **kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model.to(device)
+        return cls(model, tokenizer, max_length=max_length, metadata={"base_model": str(path)})
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, device: str = "cpu") -> FactChecker:
+        """Load a checker folder (or any local sequence-classification checkpoint).
+
+        Raises:
+            FileNotFoundError: ``path`` is not a model folder.
+            ValueError: the checkpoint is not a classifier of the three verdicts, or its
+                ``factcheck.json`` is from a newer grounded.
+        """
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{path} is not a fact-checker folder (no config.json); train one with "
+                "`grounded factcheck train KB --out CHECKER`"
+            )
+        metadata: dict[str, Any] = {}
+        if (path / CHECKER_FILE).is_file():
+            metadata = json.loads((path / CHECKER_FILE).read_text(encoding="utf-8"))
+            version = metadata.get("format_version", 0)
+            if version > CHECKER_FORMAT_VERSION:
+                raise ValueError(
+                    f"{path / CHECKER_FILE} has format_version {version}; this grounded reads "
+                    f"up to {CHECKER_FORMAT_VERSION}: upgrade grounded"
+                )
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        if not any(a.endswith("ForSequenceClassification") for a in config.architectures or ()):
+            raise ValueError(
+                f"{path} holds a {config.architectures} checkpoint, not a sequence classifier; "
+                "use it as a starting point with `--base-model` in `grounded factcheck train`"
+            )
+        label_columns(config.id2label, str(path))
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, local_files_only=True, trust_remote_code=False
+        )
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model.to(device).eval()
+        checker = cls(
+            model, tokenizer, max_length=int(metadata.get("max_length", 128)), metadata=metadata
+        )
+        checker.path = path
+        return checker
+
+    def save_pretrained(self, path: str | Path, *, overwrite: bool = True) -> Path:
+        """Write the checkpoint (safetensors), tokenizer and ``factcheck.json``, atomically.
+
+        Raises:
+            FileExistsError: ``path`` exists and ``overwrite`` is False.
+        """
+        path = Path(path)
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            meta = dict(self.metadata)
+            meta.update(
+                format_version=CHECKER_FORMAT_VERSION,
+                labels=list(LABELS),
+                label2id={lab: self.columns[i] for i, lab in enumerate(LABELS)},
+                max_length=self.max_length,
+            )
+            meta.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            atomic_write_json(tmp / CHECKER_FILE, meta)
+        self.path = path
+        return path
+
+    def quantized(self) -> FactChecker:
+        """A copy for fast CPU inference: linear layers in int8 (dynamic quantization).
+
+        About twice the pairs per second on CPU; probabilities move by about 0.01. The copy
+        cannot be trained or saved as a Hugging Face checkpoint: keep the original for that.
+        """
+        import copy
+        import warnings
+
+        import torch
+
+        with warnings.catch_warnings():
+            # torch.ao's eager quantization is deprecated in favour of torchao; it still
+            # works, and torchao is not a dependency.
+            warnings.simplefilter("ignore")
+            model = torch.ao.quantization.quantize_dynamic(
+                copy.deepcopy(self.model).cpu(), {torch.nn.Linear}, dtype=torch.qint8
+            )
+        out = FactChecker(model, self.tokenizer, max_length=self.max_length, metadata=self.metadata)
+        out.path = self.path
+        return out
+
+    # -- prediction --------------------------------------------------------------------------
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    def predict_proba(
+        self, claims: Sequence[str], evidence: Sequence[str], *, batch_size: int = 64
+    ) -> np.ndarray:
+        """Verdict probabilities, (len(claims), 3) in :data:`LABELS` order.
+
+        Pairs are sorted by length so each batch pads little; rows come back in input order.
+
+        Raises:
+            ValueError: ``claims`` and ``evidence`` differ in length, or ``batch_size`` < 1.
+        """
+        import torch
+
+        if len(claims) != len(evidence):
+            raise ValueError(
+                f"`claims` ({len(claims)}) and `evidence` ({len(evidence)}) must have one "
+                "entry per pair"
+            )
+        if batch_size < 1:
+            raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
+        out = np.zeros((len(claims), len(LABELS)), dtype=np.float64)
+        if not len(claims):
+            return out
+        enc = self.tokenizer(
+            list(claims),
+            [e if e.strip() else "(no evidence)" for e in evidence],
+            truncation="longest_first",
+            max_length=self.max_length,
+        )
+        order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
+        keys = list(enc.keys())
+        self.model.eval()
+        with torch.inference_mode():
+            for i in range(0, len(order), batch_size):
+                idx = order[i : i + batch_size]
+                batch = self.tokenizer.pad(
+                    {k: [enc[k][j] for j in idx] for k in keys}, return_tensors="pt"
+                )
+                logits = self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits
+                out[idx] = probabilities(logits.float().cpu().numpy(), self.columns)
+        return out
+
+    def predict(
+        self, claims: Sequence[str], evidence: Sequence[str], *, batch_size: int = 64
+    ) -> list[CheckerPrediction]:
+        """One :class:`CheckerPrediction` per (claim, evidence) pair (see :meth:`predict_proba`)."""
+        probs = self.predict_proba(claims, evidence, batch_size=batch_size)
+        out = []
+        for row in probs:
+            best = int(row.argmax())
+            out.append(
+                CheckerPrediction(
+                    LABELS[best], float(row[best]), dict(zip(LABELS, map(float, row), strict=True))
+                )
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class TrainLog:
+    """What :func:`train_checker` did.
+
+    Attributes:
+        steps: optimizer steps taken.
+        seconds: wall time of training.
+        losses: training loss at each logging step, in order.
+        train_loss: mean training loss over the run.
+        examples: training pairs.
+    """
+
+    steps: int
+    seconds: float
+    losses: tuple[float, ...]
+    train_loss: float
+    examples: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "seconds": round(self.seconds, 2),
+            "losses": [round(x, 5) for x in self.losses],
+            "train_loss": round(self.train_loss, 5),
+            "examples": self.examples,
+        }
+
+
+def train_checker(
+    train: Dataset,
+    config: FactCheckerConfig | None = None,
+    *,
+    checker: FactChecker | None = None,
+    callbacks: Sequence[Any] | None = None,
+    show_progress: bool = True,
+) -> tuple[FactChecker, TrainLog]:
+    """Fine-tune a checker on (claim, evidence, label) rows with :class:`transformers.Trainer`.
+
+    Args:
+        train: a ``datasets.Dataset`` with string columns ``claim`` and ``evidence`` and a
+            ``label`` column (ids in :data:`LABELS` order, or the names themselves), as built
+            by :func:`grounded.factcheck.build_claim_data`.
+        config: settings; defaults if None.
+        checker: continue training this checker instead of starting from ``config.base_model``.
+        callbacks: ``transformers.TrainerCallback`` objects (progress, checkpoints, early stop).
+        show_progress: show the Trainer's progress bar.
+
+    Returns:
+        The trained checker (in eval mode) and a :class:`TrainLog`.
+
+    Raises:
+        ValueError: ``train`` is empty or lacks a column.
+    """
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    config = config or FactCheckerConfig()
+    missing = {"claim", "evidence", "label"} - set(train.column_names)
+    if missing:
+        raise ValueError(
+            f"`train` lacks column(s) {sorted(missing)}; it has {train.column_names}: build it "
+            "with `build_claim_data`"
+        )
+    if len(train) == 0:
+        raise ValueError("`train` is empty: no claims to learn from")
+    if checker is None:
+        checker = FactChecker.from_base(
+            config.base_model, max_length=config.max_length, seed=config.seed, device=config.device
+        )
+    tokenizer = checker.tokenizer
+    label_ids = {lab: checker.columns[i] for i, lab in enumerate(LABELS)}
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        enc = tokenizer(
+            batch["claim"],
+            [e if e.strip() else "(no evidence)" for e in batch["evidence"]],
+            truncation="longest_first",
+            max_length=checker.max_length,
+        )
+        enc["labels"] = [
+            label_ids[x] if isinstance(x, str) else label_ids[LABELS[int(x)]]
+            for x in batch["label"]
+        ]
+        return enc
+
+    tokenized = train.map(
+        encode, batched=True, remove_columns=train.column_names, desc="tokenizing"
+    )
+    with tempfile.TemporaryDirectory(prefix="grounded-checker-") as tmp:
+        args = TrainingArguments(
+            output_dir=tmp,
+            per_device_train_batch_size=config.train_batch_size,
+            num_train_epochs=config.num_train_epochs,
+            max_steps=config.max_steps,
+            learning_rate=config.learning_rate,
+            warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio in transformers 5
+            weight_decay=config.weight_decay,
+            logging_steps=config.logging_steps,
+            save_strategy="no",
+            report_to="none",
+            seed=config.seed,
+            data_seed=config.seed,
+            use_cpu=config.device == "cpu",
+            disable_tqdm=not show_progress,
+            dataloader_pin_memory=False,
+            train_sampling_strategy="group_by_length",
+        )
+        trainer = Trainer(
+            model=checker.model,
+            args=args,
+            train_dataset=tokenized,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            processing_class=tokenizer,
+            callbacks=list(callbacks) if callbacks else None,
+        )
+        t0 = time.perf_counter()
+        with _quiet_transformers():
+            result = trainer.train()
+        seconds = time.perf_counter() - t0
+    losses = tuple(float(e["loss"]) for e in trainer.state.log_history if "loss" in e)
+    checker.model.eval()
+    log = TrainLog(result.global_step, seconds, losses, float(result.training_loss), len(train))
+    checker.metadata.update(train=to_dict(config), train_log=log.to_dict())
+    return checker, log

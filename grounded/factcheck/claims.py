@@ -1,0 +1,407 @@
+"""Reading a claim as (subject, relation, objects) with the knowledge base's own templates.
+
+Every relation's statement template (and plural template, and question templates when an
+answer comes with its question) becomes a regular expression with named slots:
+``"The capital of {subject} is {object}."`` reads ``"As far as I know, the capital of
+Australia is Sydney, right?"`` as subject ``Australia``, object ``Sydney``. Nothing is
+specific to one knowledge base: the templates come from ``relations.json``.
+
+The subject must resolve to an entity of the graph (aliases, case and accents ignored); the
+object is whatever fills its slot and need not be an entity ("Sydney" is no node of the
+countries KB, yet the claim is decidable: ``capital`` is functional). Slot text is cleaned
+of extra clauses ("..., as far as I know") and split into items when it lists several
+("Pashto, Uzbek and Turkmen"), keeping names that contain commas or "and" whole when the
+graph knows them ("Bosnia and Herzegovina").
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from grounded.factcheck.text import (
+    boundaries,
+    list_separators,
+    strip_end,
+    strip_lead_in,
+)
+from kg import EntityId, KnowledgeGraph, normalize
+
+SlotSide = Literal["start", "end", "inner"]
+"""Where a slot sits in its template; extra words can only leak into a start or end slot."""
+
+ReadingVia = Literal["statement", "plural", "question", "given", "linked"]
+
+_TEMPLATE_TOKEN = re.compile(r"\{(?P<slot>\w+)\}|(?P<word>\w+)|(?P<space>\s+)|(?P<mark>[^\w\s])")
+_FINAL_MARKS = frozenset(".!?…")
+_NOT = re.compile(r"^\s*(?:not|never)\s+", re.IGNORECASE)
+
+
+def _negation(slot: str) -> tuple[str, bool]:
+    """``slot`` without a leading "not"/"never", and whether it had one."""
+    m = _NOT.match(slot)
+    return (slot[m.end() :], True) if m else (slot, False)
+
+
+@dataclass(frozen=True)
+class TemplatePattern:
+    """A relation template compiled to a regular expression.
+
+    Attributes:
+        relation: the relation's name.
+        kind: ``statement``, ``plural`` or ``question``.
+        template: the source template.
+        regex: the compiled pattern; groups are the template's slot names.
+        specificity: literal words the pattern requires (more is more specific).
+        sides: slot name → where it sits (``start``, ``end`` or ``inner``).
+    """
+
+    relation: str
+    kind: str
+    template: str
+    regex: re.Pattern
+    specificity: int
+    sides: Mapping[str, SlotSide]
+
+
+def compile_template(template: str, relation: str = "", kind: str = "statement") -> TemplatePattern:
+    """Compile ``template`` (``{subject}``, ``{object}`` or ``{objects}`` slots) to a regex.
+
+    Literal words match case-insensitively with any whitespace between them; a "the" next to
+    a slot is optional; sentence-final punctuation is optional; text before a leading literal
+    or after a trailing literal is allowed (an extra clause).
+
+    Raises:
+        ValueError: ``template`` has no slot, or repeats one.
+
+    Example:
+        >>> p = compile_template("The capital of {subject} is {object}.")
+        >>> m = p.regex.search("As far as I know, the capital of Australia is Sydney.")
+        >>> m["subject"], m["object"], p.sides["object"]
+        ('Australia', 'Sydney', 'end')
+    """
+    tokens = [(m.lastgroup, m.group(m.lastgroup)) for m in _TEMPLATE_TOKEN.finditer(template)]
+    while tokens and (tokens[-1][0] == "space" or tokens[-1][1] in _FINAL_MARKS):
+        tokens.pop()  # sentence-final punctuation is optional in claims
+    slots = [v for kind_, v in tokens if kind_ == "slot"]
+    if not slots:
+        raise ValueError(f"`template` {template!r} has no {{slot}}")
+    if len(set(slots)) != len(slots):
+        raise ValueError(f"`template` {template!r} repeats a slot; each may appear once")
+    solid = [i for i, (kind_, _) in enumerate(tokens) if kind_ != "space"]
+    sides: dict[str, SlotSide] = {}
+    out: list[str] = []
+    specificity = 0
+    skip_space = False
+    for i, (kind_, value) in enumerate(tokens):
+        if kind_ == "space":
+            if skip_space:
+                skip_space = False
+                continue
+            near_mark = tokens[i - 1][0] == "mark" or tokens[i + 1][0] == "mark"
+            out.append(r"\s*" if near_mark else r"\s+")
+        elif kind_ == "slot":
+            sides[value] = "start" if i == solid[0] else "end" if i == solid[-1] else "inner"
+            out.append(f"(?P<{value}>.+?)")
+        elif kind_ == "mark":
+            out.append(re.escape(value))
+        else:
+            nxt = tokens[i + 2] if i + 2 < len(tokens) and tokens[i + 1][0] == "space" else None
+            if value.lower() == "the" and (i == solid[0] or (nxt and nxt[0] == "slot")):
+                out.append(r"(?:the\s+)?")  # "the" next to a slot is optional
+                skip_space = nxt is not None
+                continue
+            specificity += 1
+            out.append(re.escape(value))
+    if tokens[0][0] == "word":
+        out.insert(0, r"\b")
+    out.append(r"[\s.!?…]*$" if tokens[-1][0] == "slot" else r"(?=\W|$)")
+    regex = re.compile("".join(out), re.IGNORECASE)
+    return TemplatePattern(relation, kind, template, regex, specificity, sides)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading of a claim as a (subject, relation, objects) statement.
+
+    Attributes:
+        relation: the relation's name.
+        subject: the subject as written (what :func:`kg.check_claim` resolves).
+        subjects: the entities ``subject`` may name (several when a name is shared).
+        objects: the claimed objects as written; several when the claim lists them.
+        via: how it was read: a ``statement``/``plural`` template, a ``question`` template
+            plus the answer, ``given`` subject and relation, or ``linked`` entities.
+        specificity: literal words matched (ranks competing readings).
+        negated: the claim denies the objects ("... is not Sydney").
+    """
+
+    relation: str
+    subject: str
+    subjects: tuple[EntityId, ...]
+    objects: tuple[str, ...]
+    via: ReadingVia
+    specificity: int = 0
+    negated: bool = False
+
+
+class ClaimReader:
+    """Reads claims with the templates of a knowledge graph's schema.
+
+    Args:
+        kg: the graph whose relations, entities and aliases define what can be read.
+
+    Example:
+        >>> from kg import KnowledgeGraph, Relation, Schema, Triple
+        >>> kg = KnowledgeGraph([Triple("Australia", "capital", "Canberra")],
+        ...     Schema([Relation("capital", "The capital of {subject} is {object}.")]))
+        >>> r = ClaimReader(kg).read("The capital of Australia is Sydney, I think.")[0]
+        >>> r.relation, r.subjects, r.objects
+        ('capital', ('Australia',), ('Sydney',))
+    """
+
+    def __init__(self, kg: KnowledgeGraph) -> None:
+        self.kg = kg
+        statements, questions = [], []
+        for rel in kg.schema:
+            statements.append(compile_template(rel.template, rel.name, "statement"))
+            if rel.plural_template:
+                plural = rel.plural_template.replace("{objects}", "{object}")
+                statements.append(compile_template(plural, rel.name, "plural"))
+            questions.extend(compile_template(q, rel.name, "question") for q in rel.questions)
+        key = lambda p: -p.specificity  # noqa: E731
+        self.statements = sorted(statements, key=key)
+        self.questions = sorted(questions, key=key)
+        subjects: dict[str, set[EntityId]] = defaultdict(set)
+        objects: dict[str, set[EntityId]] = defaultdict(set)
+        for s, o, r in kg.graph.edges(keys=True):
+            subjects[r].add(s)
+            objects[r].add(o)
+        typed: dict[str, set[EntityId]] = defaultdict(set)
+        for rel in kg.schema:
+            if rel.subject_type:
+                typed[rel.subject_type] |= subjects[rel.name]
+            if rel.object_type:
+                typed[rel.object_type] |= objects[rel.name]
+        self.typed = {t: frozenset(v) for t, v in typed.items()}
+        self.relation_subjects = {r: frozenset(v) for r, v in subjects.items()}
+        self.relation_objects = {r: frozenset(v) for r, v in objects.items()}
+        self.pools: dict[str, frozenset[EntityId]] = {
+            rel.name: frozenset(typed[rel.object_type])
+            if rel.object_type
+            else self.relation_objects.get(rel.name, frozenset())
+            for rel in kg.schema
+        }
+        self._object_keys: dict[str, set[str]] = defaultdict(set)
+        for r, objs in self.relation_objects.items():
+            for o in objs:
+                self._object_keys[r].add(normalize(o))
+                self._object_keys[r].update(normalize(a) for a in kg.aliases.get(o, ()))
+
+    # -- statements --------------------------------------------------------------------------
+    def read(self, text: str) -> list[Reading]:
+        """Readings of a statement, most specific first; ``[]`` when no template matches."""
+        out = []
+        for p in self.statements:
+            m = p.regex.search(text)
+            if m is None:
+                continue
+            subject, subjects = self.subject_of(m["subject"], p.sides["subject"])
+            if not subjects:
+                continue
+            slot, negated = (
+                _negation(m["object"]) if p.sides["object"] != "start" else (m["object"], False)
+            )
+            objects = self.objects_of(slot, p.sides["object"], p.relation)
+            if objects:
+                out.append(
+                    Reading(
+                        p.relation,
+                        subject,
+                        subjects,
+                        objects,
+                        "plural" if p.kind == "plural" else "statement",
+                        p.specificity,
+                        negated,
+                    )
+                )
+        return self._rank(out)
+
+    def _rank(self, readings: list[Reading]) -> list[Reading]:
+        # Most specific first; among equals, a reading whose subject has facts of the relation.
+        def key(r: Reading) -> tuple[int, int]:
+            subs = self.relation_subjects.get(r.relation, frozenset())
+            return (-r.specificity, 0 if any(s in subs for s in r.subjects) else 1)
+
+        return sorted(readings, key=key)
+
+    # -- questions and answers -----------------------------------------------------------------
+    def read_question(self, question: str) -> list[Reading]:
+        """(subject, relation) readings of a question, with no objects yet."""
+        out = []
+        for p in self.questions:
+            m = p.regex.search(question)
+            if m is None:
+                continue
+            subject, subjects = self.subject_of(m["subject"], p.sides["subject"])
+            if subjects:
+                out.append(Reading(p.relation, subject, subjects, (), "question", p.specificity))
+        return self._rank(out)
+
+    def read_answer(self, question: str, answer: str) -> list[Reading]:
+        """Readings of ``answer`` in the context of ``question``.
+
+        A full statement in the answer is read by the statement templates (readings of the
+        question's relation first); a short answer ("Canberra.", "It is Canberra.") takes
+        its subject and relation from the question.
+        """
+        asked = self.read_question(question)
+        readings = self.read(answer)
+        if readings:
+            relations = {q.relation for q in asked}
+            return sorted(readings, key=lambda r: r.relation not in relations)
+        body, negated = _negation(strip_lead_in(answer))
+        out = []
+        for q in asked:
+            objects = self.objects_of(body, "end", q.relation)
+            if objects:
+                out.append(
+                    Reading(
+                        q.relation,
+                        q.subject,
+                        q.subjects,
+                        objects,
+                        "question",
+                        q.specificity,
+                        negated,
+                    )
+                )
+        return out
+
+    def read_given(self, subject: str, relation: str, answer: str) -> Reading | None:
+        """The reading of ``answer`` to a question about a known (subject, relation).
+
+        Raises:
+            KeyError: ``relation`` is not in the schema.
+        """
+        self.kg.schema[relation]  # raises with the known relations
+        subjects = self.kg.resolve(subject)
+        for r in self.read(answer):
+            if r.relation == relation:
+                return Reading(
+                    relation, subject, subjects, r.objects, "given", r.specificity, r.negated
+                )
+        body, negated = _negation(strip_lead_in(answer))
+        objects = self.objects_of(body, "end", relation)
+        if not objects:
+            return None
+        return Reading(relation, subject, subjects, objects, "given", 0, negated)
+
+    # -- slots -------------------------------------------------------------------------------
+    def known(self, text: str, relation: str | None = None) -> bool:
+        """True if ``text`` names an entity, or an object of ``relation`` (literal values)."""
+        if not text.strip():
+            return False
+        if self.kg.resolve(text):
+            return True
+        return relation is not None and normalize(text) in self._object_keys.get(relation, ())
+
+    def compatible(self, relation: str, text: str) -> bool | None:
+        """Can ``text`` be an object of ``relation``? None when it names no known entity.
+
+        An entity is compatible when it has the relation's object type (it appears as an
+        object, or a subject, of a relation with that type), or, for untyped relations, when
+        some subject has it as an object of ``relation``.
+        """
+        ids = self.kg.resolve(text)
+        if not ids:
+            if normalize(text) in self._object_keys.get(relation, ()):
+                return True
+            return None
+        pool = self.pools.get(relation, frozenset())
+        return any(i in pool for i in ids)
+
+    def subject_of(self, text: str, side: SlotSide) -> tuple[str, tuple[EntityId, ...]]:
+        """The subject named in a slot: the whole slot, else the mention next to the template."""
+        text = strip_end(text) if side == "end" else text.strip()
+        ids = self.kg.resolve(text)
+        if ids:
+            return text, ids
+        mentions = self.kg.linker.link(text)
+        if not mentions:
+            return text, ()
+        if side == "start":
+            m = mentions[-1]
+        elif side == "end":
+            m = mentions[0]
+        else:
+            m = max(mentions, key=lambda m: m.end - m.start)
+        return m.surface, m.candidates
+
+    def objects_of(self, text: str, side: SlotSide, relation: str) -> tuple[str, ...]:
+        """The object items in a slot (several when it lists them); ``()`` if empty.
+
+        Order of attempts: the whole slot names a known entity or object; the slot is a list
+        whose items (merged where a merge is a known name) are all known; extra words are
+        cut at a clause boundary (keeping the longest known part).
+        """
+        text = strip_end(text) if side != "start" else text.strip()
+        if side == "start":
+            text = self._trim_start(text, relation)
+        if not text:
+            return ()
+        if self.known(text, relation):
+            return (text,)
+        items = self._items(text, relation)
+        if len(items) > 1:
+            if all(self.known(i, relation) for i in items):
+                return tuple(items)
+            if side == "end":
+                last = self._trim_end(items[-1], relation)
+                if all(self.known(i, relation) for i in (*items[:-1], last)):
+                    return (*items[:-1], last)
+        if side == "end":
+            return (self._trim_end(text, relation),)
+        return (text,)
+
+    def _items(self, text: str, relation: str) -> list[str]:
+        """List items of ``text``, merging neighbours whose joined span is a known name."""
+        seps = list_separators(text)
+        if not seps:
+            return [text]
+        starts = [0] + [b for _, b in seps]
+        ends = [a for a, _ in seps] + [len(text)]
+        items, i = [], 0
+        while i < len(starts):
+            j = next(
+                (
+                    j
+                    for j in range(len(starts) - 1, i, -1)
+                    if self.known(text[starts[i] : ends[j]], relation)
+                ),
+                i,
+            )
+            item = text[starts[i] : ends[j]].strip()
+            if item:
+                items.append(item)
+            i = j + 1
+        return items
+
+    def _trim_end(self, text: str, relation: str) -> str:
+        cuts = boundaries(text)
+        for a, _ in reversed(cuts):
+            if self.known(text[:a], relation):
+                return text[:a].strip()
+        mentions = self.kg.linker.link(text)
+        if mentions and mentions[0].start == 0 and cuts and mentions[0].end <= cuts[0][0]:
+            return mentions[0].surface
+        return text[: cuts[0][0]].strip() if cuts and cuts[0][0] > 0 else text
+
+    def _trim_start(self, text: str, relation: str) -> str:
+        cuts = boundaries(text)
+        for _, b in cuts:
+            if self.known(text[b:], relation):
+                return text[b:].strip()
+        return text[cuts[-1][1] :].strip() if cuts and cuts[-1][1] < len(text) else text

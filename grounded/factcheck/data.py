@@ -1,0 +1,410 @@
+"""Fact-checking claims from any knowledge base, as ``datasets.Dataset`` splits by subject.
+
+For each sampled (subject, relation) pair of the graph:
+
+- **supported**: a true object (or several, for list forms), said in one of the surface forms
+  of :mod:`grounded.factcheck.forms`;
+- **refuted**: a wrong object of the relation's type, for functional and closed relations;
+  for open many-valued relations a wrong object is **not enough info** (the graph lists some
+  languages of a country, which does not rule out another);
+- **not enough info**: claims about pairs *held out* of the knowledge base (their facts and
+  the passage sentences stating them are removed, :func:`~grounded.factcheck.heldout.
+  hide_facts`), so retrieval returns what it would for a fact the KB lacks: the subject's
+  other facts (same subject, other relation) and the relation's facts about other subjects
+  (same relation, other subject); and claims about pairs the graph never had (a country
+  without land borders).
+
+Labels are not assigned by hand: each claim is checked against the held-out graph with
+:func:`kg.check_claim`, so a label always means what the graph says. Evidence is the real
+hybrid retriever's top-k over the held-out knowledge base. Subjects are split before anything
+is sampled: no subject has claims in both ``train`` and ``test``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from grounded.factcheck.checker import DEFAULT_EVIDENCE_K, join_evidence
+from grounded.factcheck.claims import ClaimReader
+from grounded.factcheck.forms import FORMS, LIST_FORMS, Surface
+from grounded.factcheck.heldout import hide_facts
+from grounded.types import LABELS, Label
+from kg import EntityId, KnowledgeGraph, check_claim
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+
+    from grounded.kb import KnowledgeBase
+
+DEFAULT_FORMS = ("statement", "clause", "question_answer", "short_answer", "plural")
+
+Pair = tuple[EntityId, str]
+
+
+@dataclass
+class ClaimDataConfig:
+    """Settings of :func:`build_claim_data`."""
+
+    test_fraction: float = field(
+        default=0.2, metadata={"help": "Fraction of subjects whose claims form the test split."}
+    )
+    hide_fraction: float = field(
+        default=0.35,
+        metadata={"help": "Fraction of sampled (subject, relation) pairs held out of the KB."},
+    )
+    forms: list[str] = field(
+        default_factory=lambda: list(DEFAULT_FORMS),
+        metadata={"help": f"Surface forms of claims, from {sorted(FORMS)}."},
+    )
+    max_train_claims: int = field(
+        default=3000, metadata={"help": "Training claims at most (pairs are sampled)."}
+    )
+    max_test_claims: int = field(default=1000, metadata={"help": "Test claims at most."})
+    evidence_k: int = field(
+        default=DEFAULT_EVIDENCE_K,
+        metadata={"help": "Retrieved evidence items joined per claim (what the checker reads)."},
+    )
+    alias_rate: float = field(
+        default=0.25,
+        metadata={"help": "Probability of naming a subject or object by an unambiguous alias."},
+    )
+    gaps: bool = field(
+        default=True,
+        metadata={
+            "help": "Add not-enough-info claims about pairs the graph lacks (a subject of the "
+            "relation's type without the relation)."
+        },
+    )
+    claims_seed: int = field(
+        default=0, metadata={"help": "Seed of the subject split and of claim sampling."}
+    )
+
+    def __post_init__(self) -> None:
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"`test_fraction` must be in (0, 1), got {self.test_fraction}")
+        if not 0 <= self.hide_fraction < 1:
+            raise ValueError(f"`hide_fraction` must be in [0, 1), got {self.hide_fraction}")
+        if not 0 <= self.alias_rate <= 1:
+            raise ValueError(f"`alias_rate` must be in [0, 1], got {self.alias_rate}")
+        unknown = [f for f in self.forms if f not in FORMS]
+        if unknown or not self.forms:
+            raise ValueError(
+                f"`forms` must name registered forms {sorted(FORMS)}; got {self.forms!r}"
+            )
+        for name in ("max_train_claims", "max_test_claims", "evidence_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class ClaimData:
+    """What :func:`build_claim_data` returns.
+
+    Attributes:
+        dataset: ``train`` and ``test`` splits. Columns: ``claim`` (what the checker reads:
+            question then text), ``text``, ``question`` ("" when none), ``evidence`` (joined
+            top-k), ``evidence_keys``, ``label`` (ClassLabel over :data:`LABELS`),
+            ``subject``, ``relation``, ``objects``, ``form``, ``kind``.
+        view: the knowledge base with the held-out pairs removed; verdicts on the test split
+            are judged against it.
+        hidden: the held-out (subject, relation) pairs.
+    """
+
+    dataset: DatasetDict
+    view: KnowledgeBase
+    hidden: tuple[Pair, ...]
+
+    def stats(self) -> dict[str, Any]:
+        """Claims per split, label, kind and form, and distinct subjects per split."""
+        out: dict[str, Any] = {"hidden_pairs": len(self.hidden)}
+        for name, split in self.dataset.items():
+            labels = [LABELS[i] for i in split["label"]]
+            out[name] = {
+                "claims": len(split),
+                "subjects": len(set(split["subject"])),
+                "labels": {lab: labels.count(lab) for lab in LABELS},
+                "kinds": _counts(split["kind"]),
+                "forms": _counts(split["form"]),
+                "relations": _counts(split["relation"]),
+            }
+        return out
+
+
+def _counts(values: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for v in values:
+        out[v] += 1
+    return dict(sorted(out.items()))
+
+
+def split_subjects(
+    subjects: Sequence[EntityId], test_fraction: float, seed: int
+) -> tuple[set[EntityId], set[EntityId]]:
+    """Split subjects into (train, test), reproducibly for a seed, whatever the input order.
+
+    At least one subject goes to each side when there are two or more.
+
+    Example:
+        >>> train, test = split_subjects(["a", "b", "c", "d", "e"], 0.2, seed=0)
+        >>> len(train), len(test), train.isdisjoint(test)
+        (4, 1, True)
+    """
+    ordered = sorted(set(subjects))
+    random.Random(f"split:{seed}").shuffle(ordered)
+    n_test = round(test_fraction * len(ordered))
+    if len(ordered) >= 2:
+        n_test = min(max(n_test, 1), len(ordered) - 1)
+    return set(ordered[n_test:]), set(ordered[:n_test])
+
+
+def graph_label(
+    kg: KnowledgeGraph, subject: EntityId, relation: str, objects: Sequence[str]
+) -> Label:
+    """The label the graph gives a claim: any object contradicted → refuted, all supported →
+    supported, else not enough info."""
+    results = [check_claim(kg, subject, relation, o).result for o in objects]
+    if "contradicted" in results:
+        return "refuted"
+    if all(r == "supported" for r in results):
+        return "supported"
+    return "not_enough_info"
+
+
+class _Sampler:
+    """Draws claims for pairs: objects, names (aliases), surface forms."""
+
+    def __init__(self, kb: KnowledgeBase, reader: ClaimReader, config: ClaimDataConfig) -> None:
+        self.kg = kb.graph
+        self.reader = reader
+        self.config = config
+        self.rng = random.Random(f"claims:{config.claims_seed}")
+        self.wrong_pools = {}
+        for rel in self.kg.schema:
+            own = sorted(reader.relation_objects.get(rel.name, ()))
+            self.wrong_pools[rel.name] = own if len(own) >= 3 else sorted(reader.pools[rel.name])
+
+    def name(self, entity: EntityId) -> str:
+        aliases = [a for a in self.kg.aliases.get(entity, ()) if self.kg.resolve(a) == (entity,)]
+        if aliases and self.rng.random() < self.config.alias_rate:
+            return self.rng.choice(aliases)
+        return entity
+
+    def wrong(self, relation: str, true: Sequence[EntityId]) -> EntityId | None:
+        pool = self.wrong_pools[relation]
+        taken = set(true)
+        for _ in range(20):
+            o = self.rng.choice(pool) if pool else None
+            if o is not None and o not in taken:
+                return o
+        return None
+
+    def surface(self, relation: str, subject: str, objects: list[str]) -> tuple[str, Surface]:
+        rel = self.kg.schema[relation]
+        forms = list(self.config.forms)
+        self.rng.shuffle(forms)
+        if len(objects) > 1:
+            forms = [f for f in forms if f in LIST_FORMS] or forms
+        for name in forms:
+            s = FORMS[name](rel, subject, objects, self.rng)
+            if s is not None:
+                return name, s
+        return "statement", Surface(rel.statement(subject, objects[0]))
+
+    def claims(self, pair: Pair, role: str) -> list[dict[str, Any]]:
+        subject, relation = pair
+        rel = self.kg.schema[relation]
+        true = self.kg.objects(subject, relation)
+        specs: list[tuple[str, list[EntityId]]] = []
+        if role == "present":
+            if len(true) > 1 and self.rng.random() < 0.4:
+                specs.append(("true_objects", self.rng.sample(true, min(3, len(true)))))
+            else:
+                specs.append(("true_object", [self.rng.choice(true)]))
+            wrong = self.wrong(relation, true)
+            if wrong is not None:
+                kind = "wrong_object" if rel.functional or rel.closed else "open_wrong_object"
+                specs.append((kind, [wrong]))
+        elif role == "hidden":
+            wrong = self.wrong(relation, true) if self.rng.random() < 0.5 else None
+            specs.append(
+                ("hidden_wrong", [wrong]) if wrong else ("hidden_true", [self.rng.choice(true)])
+            )
+        else:  # a pair the graph never had
+            wrong = self.wrong(relation, true)
+            if wrong is not None:
+                specs.append(("gap", [wrong]))
+        rows = []
+        for kind, objects in specs:
+            form, s = self.surface(relation, self.name(subject), [self.name(o) for o in objects])
+            rows.append(
+                {
+                    "claim": s.claim,
+                    "text": s.text,
+                    "question": s.question,
+                    "subject": subject,
+                    "relation": relation,
+                    "objects": list(objects),
+                    "form": form,
+                    "kind": kind,
+                }
+            )
+        return rows
+
+
+def _pairs_by_relation(
+    kg: KnowledgeGraph, reader: ClaimReader, subjects: set[EntityId], gaps: bool
+) -> dict[str, list[tuple[Pair, bool]]]:
+    """Relation → [((subject, relation), is_gap)] for ``subjects``, sorted."""
+    out: dict[str, set[tuple[Pair, bool]]] = defaultdict(set)
+    for t in kg.triples():
+        if t.subject in subjects:
+            out[t.relation].add(((t.subject, t.relation), False))
+    if gaps:
+        for rel in kg.schema:
+            if not rel.subject_type:
+                continue
+            have = reader.relation_subjects.get(rel.name, frozenset())
+            for s in reader.typed.get(rel.subject_type, ()):
+                if s in subjects and s not in have:
+                    out[rel.name].add(((s, rel.name), True))
+    return {r: sorted(v) for r, v in sorted(out.items())}
+
+
+def _sample_split(
+    sampler: _Sampler,
+    by_relation: dict[str, list[tuple[Pair, bool]]],
+    budget: int,
+    hidden: set[Pair],
+) -> list[dict[str, Any]]:
+    """Round-robin over relations so small relations are not drowned by large ones."""
+    rng, hide = sampler.rng, sampler.config.hide_fraction
+    queues = {r: rng.sample(v, len(v)) for r, v in by_relation.items()}
+    rows: list[dict[str, Any]] = []
+    while len(rows) < budget and any(queues.values()):
+        for r in list(queues):
+            if not queues[r] or len(rows) >= budget:
+                continue
+            pair, is_gap = queues[r].pop()
+            role = "gap" if is_gap else "hidden" if rng.random() < hide else "present"
+            if role == "hidden":
+                hidden.add(pair)
+            rows.extend(sampler.claims(pair, role))
+    return rows[:budget]
+
+
+def build_claim_data(
+    kb: KnowledgeBase,
+    config: ClaimDataConfig | None = None,
+    *,
+    splits: Sequence[str] = ("train", "test"),
+    show_progress: bool = True,
+) -> ClaimData:
+    """Build fact-checking claims with retrieved evidence from any knowledge base.
+
+    Args:
+        kb: a knowledge base built by ``grounded kb build``.
+        config: settings; defaults if None.
+        splits: the splits to return; claims of both are always sampled (the same seed
+            gives the same claims and held-out pairs), evidence is retrieved only for these.
+        show_progress: show a progress bar while retrieving evidence.
+
+    Returns:
+        :class:`ClaimData`: the ``train``/``test`` ``DatasetDict``, the held-out view, the
+        held-out pairs.
+
+    Raises:
+        ValueError: the knowledge base has fewer than two subjects, or ``splits`` names a
+            split other than ``train`` and ``test``.
+
+    Example:
+        >>> data = build_claim_data(kb, ClaimDataConfig(max_train_claims=100))  # doctest: +SKIP
+        >>> data.dataset["train"][0]["claim"], data.dataset["train"][0]["label"]  # doctest: +SKIP
+        ('The capital of Chad is Paris.', 1)
+    """
+    from datasets import ClassLabel, Dataset, DatasetDict
+    from tqdm.auto import tqdm
+
+    config = config or ClaimDataConfig()
+    bad = [s for s in splits if s not in ("train", "test")]
+    if bad or not splits:
+        raise ValueError(f"`splits` must name train and/or test, got {list(splits)!r}")
+    kg = kb.graph
+    reader = ClaimReader(kg)
+    subjects = {t.subject for t in kg.triples()}
+    if len(subjects) < 2:
+        raise ValueError(
+            f"knowledge base {kb.name!r} has {len(subjects)} subject(s); a subject split needs 2+"
+        )
+    train_subjects, test_subjects = split_subjects(
+        sorted(subjects), config.test_fraction, config.claims_seed
+    )
+    sampler = _Sampler(kb, reader, config)
+    hidden: set[Pair] = set()
+    rows = {
+        "train": _sample_split(
+            sampler,
+            _pairs_by_relation(kg, reader, train_subjects, config.gaps),
+            config.max_train_claims,
+            hidden,
+        ),
+        "test": _sample_split(
+            sampler,
+            _pairs_by_relation(kg, reader, test_subjects, config.gaps),
+            config.max_test_claims,
+            hidden,
+        ),
+    }
+    view = hide_facts(kb, hidden)
+    retriever = view.retriever_for(_retrieval_config(config.evidence_k))
+    built = {}
+    for name, split_rows in rows.items():
+        if name not in splits:
+            continue
+        chunk = 256
+        bar = tqdm(
+            total=len(split_rows),
+            desc=f"evidence ({name})",
+            disable=not show_progress,
+            unit="claim",
+        )
+        for i in range(0, len(split_rows), chunk):
+            part = split_rows[i : i + chunk]
+            for row, ev in zip(
+                part, retriever.retrieve_batch([r["claim"] for r in part]), strict=True
+            ):
+                row["evidence"] = join_evidence([e.text for e in ev])
+                row["evidence_keys"] = [e.key for e in ev]
+                row["label"] = LABELS.index(
+                    graph_label(view.graph, row["subject"], row["relation"], row["objects"])
+                )
+            bar.update(len(part))
+        bar.close()
+        columns = {
+            k: [r[k] for r in split_rows]
+            for k in (
+                "claim",
+                "text",
+                "question",
+                "evidence",
+                "evidence_keys",
+                "label",
+                "subject",
+                "relation",
+                "objects",
+                "form",
+                "kind",
+            )
+        }
+        ds = Dataset.from_dict(columns)
+        built[name] = ds.cast_column("label", ClassLabel(names=list(LABELS)))
+    return ClaimData(DatasetDict(built), view, tuple(sorted(hidden)))
+
+
+def _retrieval_config(k: int) -> Any:
+    from grounded.retrieval import RetrievalConfig
+
+    return RetrievalConfig(k=k)

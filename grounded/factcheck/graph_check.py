@@ -1,0 +1,94 @@
+"""The graph's decision on a reading of a claim: supported, contradicted or unknown.
+
+Each claimed object is checked with :func:`kg.check_claim`. With several objects ("A, B and
+C"), one contradicted object refutes the claim, all supported support it, anything else is
+unknown. A claimed object that names a known entity of another type never contradicts
+("Mongolia is located in Eastern Asia", read with ``region`` whose objects are continents,
+is about a subregion; "The capital of Mongolia is China" names a country): the graph leaves
+it unknown and the neural checker judges it on retrieved evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grounded.factcheck.claims import ClaimReader, Reading
+from kg import Check, EntityId, Triple, check_claim
+from kg.types import CheckResult
+
+
+@dataclass(frozen=True)
+class GraphDecision:
+    """What the graph says about one reading.
+
+    Attributes:
+        result: ``supported``, ``contradicted`` or ``unknown``.
+        reading: the reading that was checked.
+        relation: the relation checked.
+        checks: one :class:`kg.Check` per claimed object.
+        facts: the graph's facts for the checked (subject, relation) pairs: the evidence.
+        reason: one sentence a person reads.
+    """
+
+    result: CheckResult
+    reading: Reading
+    relation: str
+    checks: tuple[Check, ...]
+    facts: tuple[Triple, ...]
+    reason: str
+
+    @property
+    def subject(self) -> EntityId | None:
+        """The entity the checks resolved the subject to (the first that did)."""
+        return next((c.subject for c in self.checks if c.subject is not None), None)
+
+
+def decide(reader: ClaimReader, reading: Reading) -> GraphDecision:
+    """Check every object of ``reading`` against the graph and combine the results.
+
+    Raises:
+        KeyError: the reading's relation is not in the schema.
+        ValueError: the reading has no objects.
+
+    Example:
+        >>> from kg import KnowledgeGraph, Relation, Schema
+        >>> kg = KnowledgeGraph([Triple("Australia", "capital", "Canberra")],
+        ...     Schema([Relation("capital", "The capital of {subject} is {object}.")]))
+        >>> reader = ClaimReader(kg)
+        >>> decide(reader, reader.read("The capital of Australia is Sydney.")[0]).result
+        'contradicted'
+    """
+    if not reading.objects:
+        raise ValueError(f"`reading` has no objects to check: {reading}")
+    kg = reader.kg
+    checks = []
+    for obj in reading.objects:
+        check = check_claim(kg, reading.subject, reading.relation, obj)
+        if check.result == "contradicted" and reader.compatible(reading.relation, obj) is False:
+            check = Check(
+                "unknown",
+                check.subject,
+                reading.relation,
+                obj,
+                check.kb_objects,
+                f"{obj!r} names an entity that cannot be a {reading.relation!r} object",
+            )
+        checks.append(check)
+    results = [c.result for c in checks]
+    if "contradicted" in results:
+        result: CheckResult = "contradicted"
+        reason = next(c.reason for c in checks if c.result == "contradicted")
+    elif all(r == "supported" for r in results):
+        result = "supported"
+        reason = "; ".join(dict.fromkeys(c.reason for c in checks))
+    else:
+        result = "unknown"
+        reason = next(c.reason for c in checks if c.result == "unknown")
+    facts: dict[str, Triple] = {}
+    for c in checks:
+        if c.subject is not None:
+            for t in kg.facts(c.subject, c.relation):
+                facts.setdefault(t.key, t)
+    return GraphDecision(
+        result, reading, reading.relation, tuple(checks), tuple(facts.values()), reason
+    )

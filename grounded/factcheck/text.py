@@ -1,0 +1,159 @@
+"""Text handling for claims: sentence splitting, chunking, answer lead-ins, list items.
+
+Nothing here knows a knowledge base: entity spans that must not be cut come in as
+``protect`` offsets (the auditor passes the linker's mentions, so "Washington, D.C." or
+"St. John's" stay whole).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from grounded.types import ABSTAIN
+from kg.normalize import normalize
+
+# A sentence ends at . ! or ? (plus closing quotes/brackets) followed by whitespace and an
+# uppercase letter, a digit or an opening quote; or at a line break.
+_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9À-Þ])|\n+")
+_ABBREVIATIONS = frozenset("e.g i.e mr mrs ms dr st mt ft no vs approx ca cf fig jr sr".split())
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+
+# Phrases that introduce a short answer ("It is Canberra.", "I think it's Canberra.").
+_LEAD_IN = re.compile(
+    r"^\s*(?:(?:i\s+(?:think|believe|guess)|probably|maybe|perhaps)\s*,?\s*)?"
+    r"(?:it\s+is|it's|it\s+was|they\s+are|they're|that\s+is|that's|that\s+would\s+be|"
+    r"the\s+answer\s+is|answer\s*:)\s+",
+    re.IGNORECASE,
+)
+_LIST_SEPARATOR = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&)\s+", re.IGNORECASE)
+_BOUNDARY = re.compile(r"\s*(?:[,;:]|\.(?=\s)|\s\(|\s[-–—]\s)\s*")
+_ABSTAIN_KEY = normalize(ABSTAIN)
+
+
+def split_sentences(
+    text: str, *, protect: Sequence[tuple[int, int]] = (), max_chars: int = 500
+) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text``, in order.
+
+    A sentence break is never placed inside a ``protect`` span, after a single letter
+    ("J. R. R.") or after a common abbreviation ("e.g."). Sentences without a letter
+    ("1.", "---") are dropped. A sentence longer than ``max_chars`` is cut into chunks at
+    whitespace, so very long text is processed piece by piece instead of refused.
+
+    Args:
+        text: any text (may be empty).
+        protect: ``(start, end)`` spans that must stay inside one sentence.
+        max_chars: longest sentence kept whole.
+
+    Raises:
+        ValueError: ``max_chars`` < 20.
+
+    Example:
+        >>> t = "The capital of Australia is Sydney. It has 5 million people."
+        >>> [t[a:b] for a, b in split_sentences(t)]
+        ['The capital of Australia is Sydney.', 'It has 5 million people.']
+    """
+    if max_chars < 20:
+        raise ValueError(f"`max_chars` must be >= 20, got {max_chars}")
+    protected = sorted(protect)
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _END.finditer(text):
+        cut = m.end() if not m.group().startswith("\n") else m.start()
+        if not m.group().startswith("\n") and (
+            _inside(m.start(), protected) or _after_abbreviation(text, m.start())
+        ):
+            continue
+        spans.append((start, cut))
+        start = m.end()
+    spans.append((start, len(text)))
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if a < b and _HAS_LETTER.search(text, a, b):
+            out.extend(_chunks(text, a, b, max_chars))
+    return out
+
+
+def _inside(pos: int, spans: list[tuple[int, int]]) -> bool:
+    # Spans are few per sentence boundary; a linear scan over the sorted list is enough.
+    for a, b in spans:
+        if a > pos:
+            return False
+        if a <= pos < b:
+            return True
+    return False
+
+
+def _after_abbreviation(text: str, dot: int) -> bool:
+    i = dot
+    while i > 0 and (text[i - 1].isalpha() or text[i - 1] == "."):
+        i -= 1
+    if i > 0 and text[i - 1] in "'’":  # "John's." is a possessive, not an initial
+        return False
+    word = text[i:dot].lower()
+    return len(word) == 1 or word in _ABBREVIATIONS
+
+
+def _chunks(text: str, a: int, b: int, max_chars: int) -> list[tuple[int, int]]:
+    out = []
+    while b - a > max_chars:
+        cut = text.rfind(" ", a + 1, a + max_chars)
+        if cut <= a:
+            cut = a + max_chars
+        out.append((a, cut))
+        a = cut
+        while a < b and text[a].isspace():
+            a += 1
+    if a < b:
+        out.append((a, b))
+    return out
+
+
+def is_abstention(answer: str) -> bool:
+    """True when ``answer`` is the abstention phrase (case and punctuation ignored).
+
+    Example:
+        >>> is_abstention("I don't know"), is_abstention("It is Canberra.")
+        (True, False)
+    """
+    return normalize(answer) == _ABSTAIN_KEY
+
+
+def strip_lead_in(answer: str) -> str:
+    """The answer without a lead-in such as "It is" or "I think it's".
+
+    Example:
+        >>> strip_lead_in("I think it is Canberra.")
+        'Canberra.'
+    """
+    return _LEAD_IN.sub("", answer, count=1).strip()
+
+
+def strip_end(text: str) -> str:
+    """``text`` without surrounding whitespace and trailing sentence punctuation."""
+    return text.strip().rstrip(".!?…").strip()
+
+
+def list_items(text: str) -> list[str]:
+    """Split an enumeration ("A, B and C") at its separators; merging is the caller's job.
+
+    Example:
+        >>> list_items("Pashto, Uzbek and Turkmen")
+        ['Pashto', 'Uzbek', 'Turkmen']
+    """
+    return [p for p in _LIST_SEPARATOR.split(text) if p.strip()]
+
+
+def list_separators(text: str) -> list[tuple[int, int]]:
+    """Spans of the enumeration separators of ``text`` (see :func:`list_items`)."""
+    return [m.span() for m in _LIST_SEPARATOR.finditer(text)]
+
+
+def boundaries(text: str) -> list[tuple[int, int]]:
+    """Spans of clause boundaries (comma, semicolon, colon, full stop, parenthesis, dash)."""
+    return [m.span() for m in _BOUNDARY.finditer(text)]

@@ -1,0 +1,455 @@
+"""The combined verdict: the graph decides what it can; the neural checker judges the rest.
+
+For each claim (optionally the answer to a question):
+
+1. read it as (subject, relation, objects) with the schema's templates
+   (:class:`~grounded.factcheck.claims.ClaimReader`); where no template matches, link its
+   entities and detect the relation from the masked sentence
+   (:meth:`grounded.retrieval.HybridRetriever.relation_scores`);
+2. the graph decides: ``supported`` or ``contradicted`` (→ refuted) end it, with the graph's
+   facts as evidence (``decided_by="graph"``);
+3. otherwise the claim goes to the neural checker with the hybrid retriever's top-k evidence
+   (``decided_by="checker"``); without a checker, or when the claim names no known entity at
+   all, the verdict is not enough info (``decided_by="none"``).
+
+Retrieval and the checker run only for the claims that reach step 3, in batches: that is
+what keeps auditing fast when most claims are about facts the graph holds.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from grounded.factcheck.checker import DEFAULT_EVIDENCE_K, join_evidence
+from grounded.factcheck.claims import ClaimReader, Reading
+from grounded.factcheck.graph_check import GraphDecision, decide
+from grounded.factcheck.text import is_abstention
+from grounded.retrieval import Evidence, RetrievalConfig
+from grounded.types import AnswerItem, Label
+
+if TYPE_CHECKING:
+    from grounded.factcheck.checker import FactChecker
+    from grounded.kb import KnowledgeBase
+
+DecidedBy = Literal["graph", "checker", "none"]
+DECIDED_BY: tuple[DecidedBy, ...] = ("graph", "checker", "none")
+
+_NEGATION = re.compile(r"\b(?:not|never|no|nor|neither|cannot)\b|n['’]t\b", re.IGNORECASE)
+_GRAPH_LABEL: dict[str, Label] = {"supported": "supported", "contradicted": "refuted"}
+_FLIP: dict[str, Any] = {"supported": "contradicted", "contradicted": "supported"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The verdict on one claim.
+
+    Attributes:
+        claim: the claim as given (an answer, when ``question`` is set).
+        label: ``supported``, ``refuted`` or ``not_enough_info``.
+        confidence: probability of ``label``: the checker's softmax; 1.0 for a template
+            reading the graph decided; the relation-detection probability for a graph
+            decision on linked entities; 1.0 for ``none`` (nothing in the KB bears on it).
+        decided_by: ``graph``, ``checker`` or ``none``.
+        evidence: the graph facts or retrieved evidence the decision read.
+        question: the question the claim answers, when given.
+        subject, relation, objects: how the claim was read, when it was.
+        probabilities: the checker's distribution over the labels, when it decided.
+        reason: one sentence a person reads.
+    """
+
+    claim: str
+    label: Label
+    confidence: float
+    decided_by: DecidedBy
+    evidence: tuple[Evidence, ...] = ()
+    question: str | None = None
+    subject: str | None = None
+    relation: str | None = None
+    objects: tuple[str, ...] = ()
+    probabilities: dict[str, float] | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "claim": self.claim,
+            "question": self.question,
+            "label": self.label,
+            "confidence": round(self.confidence, 6),
+            "decided_by": self.decided_by,
+            "subject": self.subject,
+            "relation": self.relation,
+            "objects": list(self.objects),
+            "probabilities": (
+                {k: round(v, 6) for k, v in self.probabilities.items()}
+                if self.probabilities
+                else None
+            ),
+            "reason": self.reason,
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+
+@dataclass
+class VerifierConfig:
+    """Settings of :class:`Verifier`."""
+
+    evidence_k: int | None = field(
+        default=None,
+        metadata={
+            "help": "Retrieved evidence items the checker reads (default: what the checker "
+            f"was trained with, else {DEFAULT_EVIDENCE_K})."
+        },
+    )
+    use_graph: bool = field(
+        default=True,
+        metadata={"help": "Let the graph decide claims it can read (off: checker only)."},
+    )
+    require_entity: bool = field(
+        default=True,
+        metadata={"help": "A claim that names no known entity is not enough info, unchecked."},
+    )
+    relation_fallback: bool = field(
+        default=True,
+        metadata={
+            "help": "When no template reads a claim, detect its relation from the masked "
+            "sentence and let the graph judge the linked entities."
+        },
+    )
+    min_relation_prob: float = field(
+        default=0.6,
+        metadata={"help": "Relation-detection probability the fallback needs to decide."},
+    )
+    checker_batch_size: int = field(
+        default=64, metadata={"help": "(claim, evidence) pairs per checker batch."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.evidence_k is not None and self.evidence_k < 1:
+            raise ValueError(f"`evidence_k` must be >= 1 or None, got {self.evidence_k}")
+        if not 0 <= self.min_relation_prob <= 1:
+            raise ValueError(f"`min_relation_prob` must be in [0, 1], got {self.min_relation_prob}")
+        if self.checker_batch_size < 1:
+            raise ValueError(f"`checker_batch_size` must be >= 1, got {self.checker_batch_size}")
+
+
+@dataclass
+class _Job:
+    claim: str
+    question: str | None = None
+    given: tuple[str, str] | None = None  # (subject, relation) of an answer item
+    verdict: Verdict | None = None
+    pending_reason: str = ""
+    decision: GraphDecision | None = None
+
+
+class Verifier:
+    """Combined verdicts over a knowledge base: graph first, then the neural checker.
+
+    Args:
+        kb: the knowledge base.
+        checker: the neural checker; None for graph-only verdicts (undecided claims are
+            then not enough info).
+        config: settings; defaults if None.
+
+    Attributes:
+        timings: cumulative seconds per stage: ``linking`` (reading claims, linking entities,
+            the graph check), ``relations`` (relation detection for the fallback),
+            ``retrieval``, ``checker``.
+
+    Example:
+        >>> v = Verifier(kb)  # doctest: +SKIP
+        >>> v.verify(["The capital of Australia is Sydney."])[0].label  # doctest: +SKIP
+        'refuted'
+    """
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        checker: FactChecker | None = None,
+        config: VerifierConfig | None = None,
+    ) -> None:
+        self.kb = kb
+        self.checker = checker
+        self.config = config or VerifierConfig()
+        k = self.config.evidence_k
+        if k is None:
+            meta = checker.metadata.get("data", {}) if checker else {}
+            k = meta.get("evidence_k", DEFAULT_EVIDENCE_K)
+        self.evidence_k = int(k)
+        self.reader = ClaimReader(kb.graph)
+        self.retriever = kb.retriever_for(RetrievalConfig(k=self.evidence_k))
+        self.timings: dict[str, float] = dict.fromkeys(
+            ("linking", "relations", "retrieval", "checker"), 0.0
+        )
+
+    # -- public API --------------------------------------------------------------------------
+    def verify(
+        self, claims: Sequence[str], questions: Sequence[str | None] | None = None
+    ) -> list[Verdict]:
+        """One :class:`Verdict` per claim, in order.
+
+        Args:
+            claims: claim sentences, or answers when ``questions`` is given.
+            questions: for each claim, the question it answers (None where it answers none).
+
+        Raises:
+            ValueError: ``questions`` and ``claims`` differ in length.
+        """
+        if questions is not None and len(questions) != len(claims):
+            raise ValueError(
+                f"`questions` ({len(questions)}) must have one entry per claim ({len(claims)})"
+            )
+        qs = list(questions) if questions is not None else [None] * len(claims)
+        return self._run([_Job(c, q or None) for c, q in zip(claims, qs, strict=True)])
+
+    def judge(self, items: Sequence[AnswerItem]) -> list[Verdict]:
+        """Verdicts on answers to knowledge-base questions (see :meth:`judge_answers`)."""
+        jobs = [
+            _Job(
+                it.answer,
+                it.question or None,
+                (it.subject, it.relation)
+                if it.subject and it.relation and it.relation in self.kb.graph.schema
+                else None,
+            )
+            for it in items
+        ]
+        return self._run(jobs)
+
+    def judge_answers(self, items: Sequence[AnswerItem]) -> list[Label]:
+        """One label per answer: implements :class:`grounded.types.AnswerJudge`.
+
+        When an item names its (subject, relation), the graph checks the answer's object(s)
+        directly; otherwise the answer is read in the context of its question. The
+        abstention phrase is never refuted: it is ``not_enough_info``.
+        """
+        return [v.label for v in self.judge(items)]
+
+    # -- stages ------------------------------------------------------------------------------
+    def _run(self, jobs: list[_Job]) -> list[Verdict]:
+        t0 = time.perf_counter()
+        fallback: list[tuple[_Job, list]] = []
+        for job in jobs:
+            self._read(job, fallback)
+        self.timings["linking"] += time.perf_counter() - t0
+        if fallback:
+            self._fallback(fallback)
+        pending = [j for j in jobs if j.verdict is None]
+        if pending:
+            self._check(pending)
+        verdicts = [j.verdict for j in jobs if j.verdict is not None]
+        if len(verdicts) != len(jobs):
+            raise RuntimeError("internal error: a claim was left without a verdict")
+        return verdicts
+
+    def _read(self, job: _Job, fallback: list[tuple[_Job, list]]) -> None:
+        text = f"{job.question} {job.claim}" if job.question else job.claim
+        if not job.claim.strip():
+            job.verdict = Verdict(
+                job.claim,
+                "not_enough_info",
+                1.0,
+                "none",
+                question=job.question,
+                reason="empty claim",
+            )
+            return
+        if is_abstention(job.claim):
+            job.verdict = Verdict(
+                job.claim,
+                "not_enough_info",
+                1.0,
+                "none",
+                question=job.question,
+                reason="the answer abstains",
+            )
+            return
+        mentions = self.kb.graph.linker.link(text)
+        if not self.config.use_graph:
+            if not mentions and self.config.require_entity:
+                job.verdict = _no_entity(job)
+            return
+        readings = self._readings(job)
+        if not readings:
+            if not mentions and self.config.require_entity:
+                job.verdict = _no_entity(job)
+            elif mentions and self.config.relation_fallback and not _NEGATION.search(text):
+                fallback.append((job, mentions))
+            else:
+                job.pending_reason = "no template reads the claim"
+            return
+        decision = self._decide(readings)
+        if decision.reading.negated and decision.result in _FLIP:
+            decision = replace(
+                decision,
+                result=_FLIP[decision.result],
+                reason=f"the claim denies it; {decision.reason}",
+            )
+        result = decision.result
+        negated = _NEGATION.search(_without(text, decision.reading))
+        if result != "unknown" and negated and not decision.reading.negated:
+            job.decision, job.pending_reason = decision, "the claim is negated"
+            return
+        if result == "unknown":
+            job.decision, job.pending_reason = decision, decision.reason
+            return
+        job.verdict = self._graph_verdict(job, decision, 1.0)
+
+    def _readings(self, job: _Job) -> list[Reading]:
+        if job.given is not None:
+            r = self.reader.read_given(job.given[0], job.given[1], job.claim)
+            return [r] if r is not None else []
+        if job.question:
+            return self.reader.read_answer(job.question, job.claim)
+        return self.reader.read(job.claim)
+
+    def _decide(self, readings: list[Reading]) -> GraphDecision:
+        """The first decisive reading among the most specific ones, else the first."""
+        top = readings[0].specificity
+        decisions = [decide(self.reader, r) for r in readings if r.specificity == top]
+        return next((d for d in decisions if d.result != "unknown"), decisions[0])
+
+    def _fallback(self, items: list[tuple[_Job, list]]) -> None:
+        """Relation detection on the masked sentences, then the graph on linked entities."""
+        t0 = time.perf_counter()
+        masked = []
+        for job, mentions in items:
+            text = f"{job.question} {job.claim}" if job.question else job.claim
+            for m in sorted(mentions, key=lambda m: -m.start):
+                text = text[: m.start] + self.retriever.MASK + text[m.end :]
+            masked.append(text)
+        scores = self.retriever.relation_scores(self.kb.encoder.encode(masked))
+        self.timings["relations"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for (job, mentions), probs in zip(items, scores, strict=True):
+            relation, p = max(probs.items(), key=lambda kv: kv[1])
+            decision = None
+            if p >= self.config.min_relation_prob:
+                decision = self._decide_linked(relation, mentions)
+            if decision is None:
+                job.pending_reason = (
+                    "no template reads the claim; the linked entities do not decide it"
+                )
+            else:
+                job.verdict = self._graph_verdict(job, decision, p)
+        self.timings["linking"] += time.perf_counter() - t0
+
+    def _decide_linked(self, relation: str, mentions: list) -> GraphDecision | None:
+        subjects = self.reader.relation_subjects.get(relation, frozenset())
+        subj = [m for m in mentions if any(c in subjects for c in m.candidates)]
+        obj = [m for m in mentions if self.reader.compatible(relation, m.surface)]
+        decisions = []
+        for s in subj:
+            for o in obj:
+                if o is s:
+                    continue
+                reading = Reading(relation, s.surface, s.candidates, (o.surface,), "linked")
+                decisions.append(decide(self.reader, reading))
+        supported = [d for d in decisions if d.result == "supported"]
+        if supported:
+            return supported[0]
+        if len(decisions) == 1 and decisions[0].result == "contradicted":
+            return decisions[0]
+        return None
+
+    def _check(self, jobs: list[_Job]) -> None:
+        if self.checker is None:
+            for job in jobs:
+                job.verdict = self._undecided(
+                    job, "no checker: " + (job.pending_reason or "undecided")
+                )
+            return
+        texts = [f"{j.question} {j.claim}" if j.question else j.claim for j in jobs]
+        t0 = time.perf_counter()
+        evidence = self.retriever.retrieve_batch(texts)
+        self.timings["retrieval"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        preds = self.checker.predict(
+            texts,
+            [join_evidence([e.text for e in ev]) for ev in evidence],
+            batch_size=self.config.checker_batch_size,
+        )
+        self.timings["checker"] += time.perf_counter() - t0
+        for job, ev, pred in zip(jobs, evidence, preds, strict=True):
+            d = job.decision
+            job.verdict = Verdict(
+                job.claim,
+                pred.label,
+                pred.confidence,
+                "checker",
+                tuple(ev),
+                job.question,
+                d.reading.subject if d else None,
+                d.relation if d else None,
+                d.reading.objects if d else (),
+                pred.probabilities,
+                f"the checker read {len(ev)} retrieved item(s)"
+                + (f"; graph: {job.pending_reason}" if job.pending_reason else ""),
+            )
+
+    # -- verdicts ----------------------------------------------------------------------------
+    def _graph_verdict(self, job: _Job, d: GraphDecision, confidence: float) -> Verdict:
+        result = d.result
+        return Verdict(
+            job.claim,
+            _GRAPH_LABEL[result],
+            confidence,
+            "graph",
+            tuple(self._fact_evidence(d)),
+            job.question,
+            d.reading.subject,
+            d.relation,
+            d.reading.objects,
+            None,
+            d.reason,
+        )
+
+    def _undecided(self, job: _Job, reason: str) -> Verdict:
+        d = job.decision
+        return Verdict(
+            job.claim,
+            "not_enough_info",
+            1.0,
+            "none",
+            tuple(self._fact_evidence(d)) if d else (),
+            job.question,
+            d.reading.subject if d else None,
+            d.relation if d else None,
+            d.reading.objects if d else (),
+            None,
+            reason,
+        )
+
+    def _fact_evidence(self, d: GraphDecision) -> list[Evidence]:
+        out = []
+        index = self.kb.index
+        for t in d.facts:
+            try:
+                rid = index.id_of(t.key)
+            except KeyError:
+                rid = -1
+            out.append(Evidence(self.kb.graph.verbalize(t), 1.0, "graph", "fact", t, rid, t.key))
+        return out
+
+
+def _no_entity(job: _Job) -> Verdict:
+    return Verdict(
+        job.claim,
+        "not_enough_info",
+        1.0,
+        "none",
+        question=job.question,
+        reason="the claim names no entity of the knowledge base",
+    )
+
+
+def _without(text: str, reading: Reading) -> str:
+    """``text`` with the reading's subject and objects blanked (names may contain "no")."""
+    for part in (reading.subject, *reading.objects):
+        if part:
+            text = text.replace(part, " ")
+    return text

@@ -1,0 +1,250 @@
+"""Fact-checker negative feedback: the model's own refuted answers become negatives.
+
+Every ``every`` steps the model greedily answers a sample of training prompts; a judge
+(the graph alone: :class:`GraphJudge`, or graph first then the neural checker:
+``grounded.factcheck.Verifier``) labels the answers; each refuted answer goes into a bank
+as a negative of its prompt, and the trainer's feedback term pushes it below the gold answer
+in the following steps (the same pure loss as the knowledge constraint). Each round is
+logged to ``feedback.jsonl`` (generations, refuted, refuted share) and, optionally, the
+refuted/gold pairs to ``dpo_pairs.jsonl`` as preference pairs for a DPO trainer.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from grounded.data.prompts import parse_generation
+from grounded.types import ABSTAIN, AnswerItem, AnswerJudge, Label
+from kg import check_claim, normalize
+
+if TYPE_CHECKING:
+    from grounded.kb import KnowledgeBase
+
+_ITEM_SPLIT = re.compile(r",\s*|\s+and\s+|\s*;\s*")
+_ABSTAIN_KEY = normalize(ABSTAIN)
+
+
+class GraphJudge:
+    """Judge answers by the graph alone: the symbolic check of each stated object.
+
+    An answer is ``supported`` when every item it states is a KB object of the pair,
+    ``refuted`` when the graph contradicts one of them (functional or closed relations),
+    ``not_enough_info`` otherwise. The abstention phrase is never refuted.
+
+    Example:
+        >>> item = AnswerItem("?", "Beijing.", "Mongolia", "capital")
+        >>> GraphJudge(kb).judge_answers([item])  # doctest: +SKIP
+        ['refuted']
+    """
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.graph = kb.graph
+
+    def judge_answers(self, items: Sequence[AnswerItem]) -> list[Label]:
+        return [self._judge(item) for item in items]
+
+    def _judge(self, item: AnswerItem) -> Label:
+        text = item.answer.strip()
+        if not text or normalize(text) == _ABSTAIN_KEY or item.subject is None:
+            return "not_enough_info"
+        if item.relation not in self.graph.schema:
+            return "not_enough_info"
+        whole = text.rstrip(".!").strip()
+        check = check_claim(self.graph, item.subject, item.relation, whole)
+        if check.result == "supported":
+            return "supported"
+        if self.graph.schema[item.relation].functional:
+            return "refuted" if check.result == "contradicted" else "not_enough_info"
+        results = [
+            check_claim(self.graph, item.subject, item.relation, part).result
+            for part in (p.strip() for p in _ITEM_SPLIT.split(whole))
+            if part
+        ]
+        if "contradicted" in results:
+            return "refuted"
+        if results and all(r == "supported" for r in results):
+            return "supported"
+        return "not_enough_info"
+
+
+def make_judge(kb: KnowledgeBase, checker: str | Path | None = None) -> AnswerJudge:
+    """The judge of feedback rounds: the graph alone, or with ``checker`` (a fact-checker
+    folder) the fact-checker's ``Verifier``: graph first, then the neural checker.
+
+    Raises:
+        ImportError: ``checker`` is given but ``grounded.factcheck`` is not available.
+    """
+    if checker is None:
+        return GraphJudge(kb)
+    try:
+        from grounded.factcheck.checker import FactChecker
+        from grounded.factcheck.verifier import Verifier
+    except ImportError as e:
+        raise ImportError(
+            f"`checker` {str(checker)!r} needs grounded.factcheck ({e}); leave `--checker` "
+            "out to judge by the graph alone"
+        ) from None
+    return Verifier(kb, FactChecker.from_pretrained(checker))
+
+
+@dataclass
+class FeedbackRound:
+    """One feedback round's outcome."""
+
+    round: int
+    step: int
+    n_generations: int
+    n_refuted: int
+    n_supported: int
+    n_abstained: int
+    generations: list[dict[str, Any]] = field(default_factory=list)
+    refuted: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def refuted_share(self) -> float:
+        return self.n_refuted / self.n_generations if self.n_generations else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and share, without the generations."""
+        return {
+            "round": self.round,
+            "step": self.step,
+            "n_generations": self.n_generations,
+            "n_refuted": self.n_refuted,
+            "n_supported": self.n_supported,
+            "n_abstained": self.n_abstained,
+            "refuted_share": round(self.refuted_share, 6),
+        }
+
+
+Generator = Callable[[Sequence[dict]], list[str]]
+"""Answers (generated text) for a list of examples."""
+
+
+class FeedbackLoop:
+    """Feedback rounds and the bank of refuted answers the feedback term draws from.
+
+    Args:
+        examples: the training examples (dicts with prompt, answer, question, subject,
+            relation, evidence_ids, ...).
+        judge: labels the generated answers.
+        every: steps between rounds (> 0).
+        samples: examples answered per round.
+        batch_size: bank entries added to each training step.
+        seed: seed of the samples drawn each round and from the bank.
+        log_dir: folder for ``feedback.jsonl`` and ``dpo_pairs.jsonl`` (None: no files).
+        dpo_export: write the refuted/gold preference pairs.
+        rank: this process's rank (seeds differ per process; only rank 0 writes files).
+        first_round: number of the first round (rounds already logged before a resume).
+    """
+
+    def __init__(
+        self,
+        examples: Sequence[dict],
+        judge: AnswerJudge,
+        *,
+        every: int,
+        samples: int,
+        batch_size: int,
+        seed: int = 0,
+        log_dir: str | Path | None = None,
+        dpo_export: bool = True,
+        rank: int = 0,
+        first_round: int = 0,
+    ) -> None:
+        if every < 1:
+            raise ValueError(f"`every` must be >= 1 for a feedback loop, got {every}")
+        self.examples = list(examples)
+        self.judge = judge
+        self.every = every
+        self.samples = min(samples, len(self.examples))
+        self.batch_size = batch_size
+        self.seed = seed
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.dpo_export = dpo_export
+        self.rank = rank
+        self.bank: list[dict] = []
+        self.rounds: list[FeedbackRound] = []
+        self.first_round = first_round
+        self.last_step = -1
+        self._rng = random.Random(f"grounded-feedback-bank-{seed}-{rank}")
+
+    def due(self, step: int) -> bool:
+        """A round is due at step 0 and every ``every`` steps (once per step)."""
+        return step % self.every == 0 and step != self.last_step
+
+    def run_round(
+        self, step: int, generate: Generator, *, update_bank: bool = True
+    ) -> FeedbackRound:
+        """Answer a fresh sample of prompts, judge, refill the bank with the refuted ones.
+
+        The bank holds only the latest round's refuted answers: "the next steps".
+        """
+        self.last_step = step
+        n = self.first_round + len(self.rounds)
+        rng = random.Random(f"grounded-feedback-{self.seed}-{self.rank}-{n}")
+        sample = rng.sample(self.examples, self.samples)
+        answers = [parse_generation(t) for t in generate(sample)]
+        labels = self.judge.judge_answers(
+            [
+                AnswerItem(ex["question"], a, ex["subject"], ex["relation"])
+                for ex, a in zip(sample, answers, strict=True)
+            ]
+        )
+        generations, refuted = [], []
+        for ex, answer, label in zip(sample, answers, labels, strict=True):
+            generations.append(
+                {"question": ex["question"], "answer": answer, "gold": ex["answer"], "label": label}
+            )
+            if label == "refuted":
+                refuted.append({**ex, "negatives": [answer], "feedback": True})
+        result = FeedbackRound(
+            round=n,
+            step=step,
+            n_generations=len(sample),
+            n_refuted=len(refuted),
+            n_supported=labels.count("supported"),
+            n_abstained=sum(normalize(a) == _ABSTAIN_KEY for a in answers),
+            generations=generations,
+            refuted=refuted,
+        )
+        if update_bank:
+            self.bank = refuted
+        self.rounds.append(result)
+        return result
+
+    def draw(self) -> list[dict]:
+        """Up to ``batch_size`` refuted examples from the bank for the next step."""
+        if not self.bank or self.batch_size == 0:
+            return []
+        return self._rng.sample(self.bank, min(self.batch_size, len(self.bank)))
+
+    def write(self, result: FeedbackRound, totals: dict[str, int] | None = None) -> None:
+        """Append the round (with ``totals`` over every process) to the log files."""
+        if self.log_dir is None or self.rank != 0:
+            return
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        record = {**result.summary(), "generations": result.generations}
+        if totals:
+            record.update(totals)
+            record["refuted_share"] = round(
+                totals["n_refuted"] / max(totals["n_generations"], 1), 6
+            )
+        with open(self.log_dir / "feedback.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        if self.dpo_export:
+            with open(self.log_dir / "dpo_pairs.jsonl", "a", encoding="utf-8") as fh:
+                for ex in result.refuted:
+                    pair = {
+                        "prompt": ex["prompt"],
+                        "chosen": " " + ex["answer"],
+                        "rejected": " " + ex["negatives"][0],
+                        "step": result.step,
+                    }
+                    fh.write(json.dumps(pair, ensure_ascii=False, sort_keys=True) + "\n")

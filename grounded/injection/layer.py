@@ -1,0 +1,202 @@
+"""`KnowledgeInjection`: the active injection modes as one module, saved as safetensors + JSON.
+
+``InjectionConfig`` pairs with :func:`get_injection`, as peft's ``LoraConfig`` pairs with
+``get_peft_model``::
+
+    config = InjectionConfig(modes=["text", "embedding"])
+    injection = get_injection(config, lm)          # d_model and scale read from lm
+    embeds, mask = injection(lm.get_input_embeddings()(ids), mask, evidence)
+    injection.save_pretrained("model/")            # injection.json + injection.safetensors
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from grounded.injection.base import EvidenceTensors
+from grounded.injection.registry import INJECTIONS, injection_name, parse_injection
+from kg.io import atomic_write_json
+
+CONFIG_NAME = "injection.json"
+WEIGHTS_NAME = "injection.safetensors"
+INJECTION_FORMAT_VERSION = 1
+
+
+@dataclass
+class InjectionConfig:
+    """Settings of the knowledge-injection layer."""
+
+    modes: list[str] = field(
+        default_factory=lambda: ["text", "embedding"],
+        metadata={"help": f"Injection modes, from {INJECTIONS.names()} (empty: none)."},
+    )
+    evidence_dim: int = field(
+        default=384, metadata={"help": "Dimension of the index's evidence vectors."}
+    )
+    d_model: int = field(
+        default=0,
+        metadata={"help": "Width of the LM's input embeddings (0: read from the model)."},
+    )
+    soft_tokens_per_fact: int = field(
+        default=1, metadata={"help": "Soft tokens produced from each evidence vector."}
+    )
+    hidden_size: int = field(
+        default=256, metadata={"help": "Hidden width of the evidence-projection MLP."}
+    )
+    entity_vectors: bool = field(
+        default=False,
+        metadata={"help": "Add projected entity vectors at linked-mention tokens (ERNIE)."},
+    )
+    init_scale: float = field(
+        default=1.0,
+        metadata={"help": "Initial RMS of the soft tokens (read from the model's embeddings)."},
+    )
+
+    def __post_init__(self) -> None:
+        self.modes = list(parse_injection(self.modes, "modes"))
+        for name in ("evidence_dim", "soft_tokens_per_fact", "hidden_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+        if self.d_model < 0:
+            raise ValueError(f"`d_model` must be >= 0 (0: read from the model), got {self.d_model}")
+        if self.init_scale <= 0:
+            raise ValueError(f"`init_scale` must be > 0, got {self.init_scale}")
+        if self.entity_vectors and "embedding" not in self.modes:
+            raise ValueError(
+                f"`entity_vectors` needs the `embedding` mode; modes are {self.modes}: add "
+                "`embedding` or turn `entity_vectors` off"
+            )
+
+    @property
+    def name(self) -> str:
+        return injection_name(self.modes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "format_version": INJECTION_FORMAT_VERSION}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, origin: str = "<dict>") -> InjectionConfig:
+        """Inverse of :meth:`to_dict`; unknown keys warn, a newer format fails."""
+        version = data.get("format_version")
+        if version is None or version > INJECTION_FORMAT_VERSION:
+            raise ValueError(
+                f"{origin}: `format_version` {version!r} is missing or newer than "
+                f"{INJECTION_FORMAT_VERSION}; upgrade grounded"
+            )
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names - {"format_version"})
+        if unknown:
+            warnings.warn(f"{origin}: unknown keys {unknown} ignored", stacklevel=2)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class KnowledgeInjection(nn.Module):
+    """The active injection modes applied in turn to a batch's input embeddings.
+
+    Works with any causal LM through ``inputs_embeds``: take ``lm.get_input_embeddings()``
+    of the prompt ids, call this module, pass the result and the returned mask to the LM.
+
+    Args:
+        config: the settings; ``d_model`` must be set when ``embedding`` is active (use
+            :func:`get_injection` to read it from the model).
+    """
+
+    def __init__(self, config: InjectionConfig) -> None:
+        super().__init__()
+        if "embedding" in config.modes and config.d_model < 1:
+            raise ValueError(
+                "`d_model` is 0; build the layer with `get_injection(config, lm)` or set "
+                "`d_model` to the LM's embedding width"
+            )
+        self.config = config
+        self.modes = nn.ModuleDict({m: INJECTIONS.get(m)(config) for m in config.modes})
+
+    @property
+    def writes_text(self) -> bool:
+        """Evidence sentences go into the prompt."""
+        return any(m.writes_text for m in self.modes.values())
+
+    @property
+    def reads_vectors(self) -> bool:
+        """Batches must carry evidence vectors."""
+        return any(m.reads_vectors for m in self.modes.values())
+
+    @property
+    def reads_entities(self) -> bool:
+        """Batches must carry linked-mention vectors."""
+        return any(m.reads_entities for m in self.modes.values())
+
+    @property
+    def uses_evidence(self) -> bool:
+        return bool(self.config.modes)
+
+    def forward(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor,
+        evidence: EvidenceTensors | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, D) embeddings and (B, T) mask → (B, T', D) and (B, T'), T' ≥ T."""
+        for mode in self.modes.values():
+            inputs_embeds, attention_mask = mode(inputs_embeds, attention_mask, evidence)
+        return inputs_embeds, attention_mask
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``injection.json`` and, when it has weights, ``injection.safetensors``."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(directory / CONFIG_NAME, self.config.to_dict())
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        if state:
+            save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> KnowledgeInjection:
+        """Load a layer written by :meth:`save_pretrained`.
+
+        Raises:
+            FileNotFoundError: ``injection.json`` (or the weights it needs) is missing.
+        """
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        cpath = directory / CONFIG_NAME
+        if not cpath.is_file():
+            raise FileNotFoundError(f"{directory} has no {CONFIG_NAME}; not a grounded model")
+        config = InjectionConfig.from_dict(
+            json.loads(cpath.read_text(encoding="utf-8")), origin=str(cpath)
+        )
+        layer = cls(config)
+        wpath = directory / WEIGHTS_NAME
+        if list(layer.state_dict()):
+            if not wpath.is_file():
+                raise FileNotFoundError(f"{wpath} is missing; {cpath} needs its weights")
+            layer.load_state_dict(load_file(str(wpath)))
+        return layer
+
+
+def get_injection(config: InjectionConfig, lm: nn.Module | None = None) -> KnowledgeInjection:
+    """Build the injection layer of ``config`` for ``lm``.
+
+    ``d_model`` (when 0) and ``init_scale`` are read from ``lm``'s input embeddings: the
+    soft tokens start at the RMS of the real token embeddings.
+    """
+    if lm is not None and "embedding" in config.modes:
+        weight = lm.get_input_embeddings().weight
+        config = dataclasses.replace(
+            config,
+            d_model=config.d_model or weight.shape[1],
+            init_scale=float(weight.detach().float().pow(2).mean().sqrt()),
+        )
+    return KnowledgeInjection(config)

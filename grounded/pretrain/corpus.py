@@ -1,0 +1,148 @@
+"""The pretraining text: facts of the known subjects, said in several ways.
+
+Every document is built from the graph alone, deterministically under a seed:
+
+- each fact through its relation's statement template (``The capital of Mongolia is
+  Ulaanbaatar.``), and many-valued facts of a subject once more through the plural template;
+- each (subject, relation) pair as a question and answer in the prompt format fine-tuning
+  uses (:data:`QA_TEMPLATE`), once per question template of the relation;
+- two generic paraphrases per pair (``Mongolia's capital: Ulaanbaatar.``,
+  ``Capital of Mongolia: Ulaanbaatar.``);
+- one paragraph per subject from :meth:`kg.KnowledgeGraph.describe`.
+
+This module never imports torch: the corpus can be inspected without a model.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable, Sequence
+
+from grounded.types import ABSTAIN
+from kg import EntityId, KnowledgeGraph, Relation
+
+QA_TEMPLATE = "Question: {question}\nAnswer: {answer}"
+"""How a question and its answer are written, in pretraining and in fine-tuning alike."""
+
+
+def qa_prompt(question: str) -> str:
+    """The prompt a model completes with its answer: ``"Question: ...\\nAnswer:"``.
+
+    Example:
+        >>> qa_prompt("What is the capital of Mongolia?")
+        'Question: What is the capital of Mongolia?\\nAnswer:'
+    """
+    return QA_TEMPLATE.format(question=question, answer="").rstrip(" ")
+
+
+def qa_text(question: str, answer: str) -> str:
+    """A question with its answer in :data:`QA_TEMPLATE`.
+
+    Example:
+        >>> qa_text("What is the capital of Mongolia?", "Ulaanbaatar.")
+        'Question: What is the capital of Mongolia?\\nAnswer: Ulaanbaatar.'
+    """
+    return QA_TEMPLATE.format(question=question, answer=answer)
+
+
+def join_objects(objects: Sequence[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C`` (the listing of :meth:`kg.Relation.statement_many`)."""
+    if not objects:
+        raise ValueError("`objects` is empty; an answer needs at least one object")
+    if len(objects) == 1:
+        return objects[0]
+    return ", ".join(objects[:-1]) + " and " + objects[-1]
+
+
+def answer_text(objects: Sequence[str]) -> str:
+    """The answer to a (subject, relation) question: every object listed, ending with a period.
+
+    Example:
+        >>> answer_text(["Zulu", "English"])
+        'Zulu and English.'
+    """
+    return join_objects(objects) + "."
+
+
+def relation_label(relation: Relation) -> str:
+    """A relation's name as words: ``official_language`` -> ``official language``."""
+    return relation.name.replace("_", " ")
+
+
+def question_templates(relation: Relation) -> list[str]:
+    """The relation's question templates, or a generic one if the schema gives none."""
+    return list(relation.questions) or [f"What is the {relation_label(relation)} of {{subject}}?"]
+
+
+def subject_documents(graph: KnowledgeGraph, subject: EntityId) -> list[str]:
+    """Every pretraining document about ``subject`` (empty if it is the subject of no fact)."""
+    by_relation: dict[str, list[str]] = {}
+    for t in graph.facts(subject):
+        by_relation.setdefault(t.relation, []).append(t.object)
+    docs: list[str] = []
+    for name, objects in by_relation.items():
+        rel = graph.schema[name]
+        docs.extend(rel.statement(subject, o) for o in objects)
+        if len(objects) > 1 and rel.plural_template:
+            docs.append(rel.statement_many(subject, objects))
+        answer = answer_text(objects)
+        docs.extend(qa_text(q.format(subject=subject), answer) for q in question_templates(rel))
+        label = relation_label(rel)
+        docs.append(f"{subject}'s {label}: {answer}")
+        docs.append(f"{label[:1].upper()}{label[1:]} of {subject}: {answer}")
+    if by_relation:
+        docs.append(" ".join(graph.describe(subject)))
+    return docs
+
+
+def build_corpus(graph: KnowledgeGraph, subjects: Iterable[EntityId], *, seed: int) -> list[str]:
+    """The documents of every subject in ``subjects``, in a seeded shuffled order.
+
+    Only facts whose subject is in ``subjects`` appear as statements, questions or
+    paragraphs; other entities can still be named as objects (``Mongolia borders China.``
+    names China even when China is unknown).
+
+    Example:
+        >>> from kg import Schema, Triple
+        >>> rel = Relation("capital", "The capital of {subject} is {object}.",
+        ...                ["What is the capital of {subject}?"])
+        >>> g = KnowledgeGraph([Triple("Mongolia", "capital", "Ulaanbaatar")], Schema([rel]))
+        >>> docs = build_corpus(g, ["Mongolia"], seed=0)
+        >>> "Question: What is the capital of Mongolia?\\nAnswer: Ulaanbaatar." in docs
+        True
+    """
+    docs = [d for s in sorted(set(subjects)) for d in subject_documents(graph, s)]
+    random.Random(seed).shuffle(docs)
+    return docs
+
+
+def tokenizer_texts(graph: KnowledgeGraph, *, template_weight: int = 20) -> list[str]:
+    """Texts to train the tokenizer on: every entity name and alias, templates, the QA frame.
+
+    Every entity (known or not) is listed equally often, so the tokenizer splits unknown
+    names no worse than known ones and does not leak the split. Templates and the prompt
+    frame are repeated ``template_weight`` times so their words become whole tokens.
+    """
+    names = set(graph.entities)
+    for entity, aliases in graph.aliases.items():
+        names.add(entity)
+        names.update(aliases)
+    texts: list[str] = []
+    for name in sorted(names):
+        # Byte-level BPE tells a word at the start of a text from one after a space.
+        texts += [name, " " + name]
+    frame: list[str] = [qa_prompt("?"), ABSTAIN, qa_text("?", ABSTAIN)]
+    for rel in graph.schema:
+        label = relation_label(rel)
+        patterns = [rel.template, *question_templates(rel), f"{{subject}}'s {label}: {{object}}."]
+        patterns.append(f"{label[:1].upper()}{label[1:]} of {{subject}}: {{object}}.")
+        if rel.plural_template:
+            patterns.append(rel.plural_template)
+        frame += [_strip_placeholders(p) for p in patterns]
+    return texts + frame * template_weight
+
+
+def _strip_placeholders(template: str) -> str:
+    text = re.sub(r"\{(subject|object|objects)\}", " ", template)
+    return re.sub(r" +", " ", text).strip()

@@ -1,0 +1,206 @@
+"""Answer questions with a trained grounded model: retrieve, inject, generate.
+
+>>> model = GroundedModel.from_pretrained("runs/countries/model")  # doctest: +SKIP
+>>> answer = model.answer(["What is the capital of Mongolia?"])[0]  # doctest: +SKIP
+>>> answer.text, answer.evidence[0].text  # doctest: +SKIP
+('Ulaanbaatar.', 'The capital of Mongolia is Ulaanbaatar.')
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from grounded.data.examples import prompt_fields
+from grounded.data.prompts import parse_generation
+from grounded.training.batch import Batcher
+from grounded.training.model import GroundingModel
+
+if TYPE_CHECKING:
+    from grounded.kb import KnowledgeBase
+    from grounded.retrieval import Evidence, RetrievalConfig
+
+
+def generate_texts(
+    model: GroundingModel,
+    batcher: Batcher,
+    examples: Sequence[dict],
+    *,
+    max_new_tokens: int = 24,
+    batch_size: int = 32,
+) -> list[str]:
+    """Greedy continuations of each example's prompt (decoded, special tokens dropped)."""
+    tok = batcher.tokenizer
+    device = next(model.parameters()).device
+    out: list[str] = []
+    for i in range(0, len(examples), batch_size):
+        chunk = examples[i : i + batch_size]
+        inputs = {k: v.to(device) for k, v in batcher.encode_prompts(chunk).items()}
+        ids = model.generate(
+            inputs.pop("prompt_ids"),
+            inputs.pop("prompt_mask"),
+            max_new_tokens=max_new_tokens,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+            **inputs,
+        )
+        out.extend(tok.decode(seq, skip_special_tokens=True) for seq in ids)
+    return out
+
+
+@dataclass
+class Answer:
+    """A generated answer and the evidence the model was given."""
+
+    question: str
+    text: str
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+
+class GroundedModel:
+    """A trained grounded model ready to answer: base + adapter + injection + its KB.
+
+    Build with :meth:`from_pretrained`. ``answer`` retrieves evidence with the retrieval
+    settings the model was trained with, writes and/or injects it, and decodes greedily.
+
+    Args:
+        model: the grounding model (e.g. ``TrainResult.model``, still in memory).
+        tokenizer: its tokenizer.
+        kb: the knowledge base evidence comes from (None only for a model without injection).
+        grounding: the ``grounding.json`` record of the model.
+        retrieval: retrieval settings; default: those in ``grounding``.
+
+    Raises:
+        ValueError: the model reads evidence and ``kb`` is None.
+    """
+
+    def __init__(
+        self,
+        model: GroundingModel,
+        tokenizer: Any,
+        kb: KnowledgeBase | None,
+        grounding: dict[str, Any],
+        retrieval: RetrievalConfig | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.kb = kb
+        self.grounding = grounding
+        self.modes: tuple[str, ...] = tuple(model.injection.config.modes)
+        settings = grounding.get("settings", {})
+        if self.modes and kb is None:
+            raise ValueError(
+                f"the model reads evidence (injection {'+'.join(self.modes)}); pass `kb`"
+            )
+        if retrieval is None and grounding.get("retrieval"):
+            from grounded.retrieval import RetrievalConfig
+
+            retrieval = RetrievalConfig(**grounding["retrieval"])  # as the model was trained
+        self.retriever = kb.retriever_for(retrieval) if self.modes and kb is not None else None
+        self.batcher = Batcher(
+            tokenizer,
+            kb,  # type: ignore[arg-type]
+            reads_vectors=model.injection.reads_vectors,
+            reads_entities=model.injection.reads_entities,
+            max_prompt_tokens=settings.get("max_prompt_tokens", 512),
+        )
+        self.max_new_tokens = settings.get("max_new_tokens", 24)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_dir: str | Path,
+        kb: KnowledgeBase | str | Path | None = None,
+        *,
+        base: str | Path | None = None,
+        device: str | None = None,
+    ) -> GroundedModel:
+        """Load a folder written by ``grounded train``.
+
+        Args:
+            model_dir: the trained model folder.
+            kb: the knowledge base (object or folder); default: the one named in
+                ``grounding.json``. A KB whose checksum differs from the training one warns.
+            base: the base model folder; default: the one named in ``grounding.json``.
+            device: ``cpu``, ``cuda``, ...; default: cuda when available.
+
+        Raises:
+            FileNotFoundError: the folder, the base model or the KB is missing.
+        """
+        from peft import PeftModel
+
+        from grounded.injection.layer import KnowledgeInjection
+        from grounded.kb import KnowledgeBase
+        from grounded.training.artifacts import load_base, read_grounding
+
+        model_dir = Path(model_dir)
+        grounding = read_grounding(model_dir)
+        injection = KnowledgeInjection.from_pretrained(model_dir)
+        if injection.config.modes:
+            if kb is None:
+                kb = grounding["kb"]["path"]
+            if not isinstance(kb, KnowledgeBase):
+                kb = KnowledgeBase.load(kb)
+            if kb.checksum != grounding["kb"].get("checksum"):
+                warnings.warn(
+                    f"knowledge base {kb.path} differs from the one {model_dir} was trained "
+                    f"with (checksum {kb.checksum[:12]}… vs "
+                    f"{str(grounding['kb'].get('checksum'))[:12]}…); answers use the new facts",
+                    stacklevel=2,
+                )
+        elif isinstance(kb, (str, Path)):
+            kb = KnowledgeBase.load(kb)
+        tokenizer, lm = load_base(base or grounding["base_model"])
+        lm = PeftModel.from_pretrained(lm, str(model_dir))
+        model = GroundingModel(lm, injection)
+        model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        return cls(model, tokenizer, kb, grounding)  # type: ignore[arg-type]
+
+    def examples(self, questions: Sequence[str]) -> tuple[list[dict], list[list[Evidence]]]:
+        """The prompt fields of each question, and the evidence retrieved for it."""
+        evidence = (
+            self.retriever.retrieve_batch(list(questions))
+            if self.retriever is not None
+            else [[] for _ in questions]
+        )
+        text = "text" in self.modes
+        link = self.model.injection.reads_entities
+        graph = self.kb.graph if self.kb is not None else None
+        examples = [
+            prompt_fields(graph, q, [(e.id, e.text, e.triple) for e in ev], text, link)
+            for q, ev in zip(questions, evidence, strict=True)
+        ]
+        return examples, evidence
+
+    def answer(
+        self,
+        questions: Sequence[str],
+        *,
+        max_new_tokens: int | None = None,
+        batch_size: int = 32,
+    ) -> list[Answer]:
+        """Answer each question (greedy decoding), with the evidence it was given."""
+        examples, evidence = self.examples(questions)
+        texts = generate_texts(
+            self.model,
+            self.batcher,
+            examples,
+            max_new_tokens=max_new_tokens or self.max_new_tokens,
+            batch_size=batch_size,
+        )
+        return [
+            Answer(q, parse_generation(t), ev)
+            for q, t, ev in zip(questions, texts, evidence, strict=True)
+        ]

@@ -1,0 +1,434 @@
+"""`train`: build the data, wrap the base model, fine-tune, save the grounded model folder.
+
+The same function runs in one process or under ``accelerate launch`` with several: every
+process builds the same examples (deterministic from the seed), the Trainer shards the
+batches, and only the main process writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from grounded.config import to_dict
+from grounded.data.groups import EntityGroups, build_groups
+from grounded.training.config import TrainConfig
+from kg.io import atomic_directory, atomic_write_json
+
+if TYPE_CHECKING:
+    from grounded.kb import KnowledgeBase
+    from grounded.retrieval import RetrievalConfig
+    from grounded.types import AnswerJudge
+
+GROUPS_NAME = "groups.json"
+FEEDBACK_LOG = "feedback.jsonl"
+DPO_PAIRS = "dpo_pairs.jsonl"
+
+
+@dataclass
+class TrainResult:
+    """What a training run did and where it wrote.
+
+    Attributes:
+        out: the model folder.
+        steps: optimizer steps completed (including those before a resume).
+        seconds: wall time of the training loop in this session.
+        tokens_per_second: real prompt + answer tokens of the batches per second, this
+            process (feedback rounds included in the time).
+        world_size: processes that trained.
+        resumed_from: the step training resumed from, or None.
+        log_history: the Trainer's log (loss terms per logging step).
+        feedback: per feedback round: step, generations, refuted, refuted share (summed
+            over processes); the last entry is the post-training round.
+        groups: the entity groups.
+        model, tokenizer: the trained :class:`GroundingModel` (in memory, on its device) and
+            the tokenizer, e.g. for ``GroundedModel(result.model, result.tokenizer, kb, ...)``.
+    """
+
+    out: Path
+    steps: int
+    seconds: float
+    tokens_per_second: float
+    world_size: int
+    resumed_from: int | None
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+    groups: EntityGroups | None = None
+    model: Any = field(default=None, repr=False)
+    tokenizer: Any = field(default=None, repr=False)
+
+
+def resolve_precision(precision: str) -> tuple[bool, bool]:
+    """``(bf16, fp16)`` for a ``precision`` setting on this machine.
+
+    Raises:
+        ValueError: bf16 or fp16 asked for without a CUDA GPU (or bf16 on one without it).
+    """
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        if cuda and torch.cuda.is_bf16_supported():
+            return True, False
+        return False, cuda
+    if precision in ("bf16", "fp16") and not cuda:
+        raise ValueError(
+            f"`precision` {precision!r} needs a CUDA GPU and none is visible; use `auto` "
+            "(fp32 on the CPU) or `fp32`"
+        )
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ValueError("`precision` 'bf16' is not supported by this GPU; use `fp16` or `auto`")
+    return precision == "bf16", precision == "fp16"
+
+
+def training_arguments(config: TrainConfig, output_dir: Path, *, show_progress: bool) -> Any:
+    """The ``TrainingArguments`` of ``config`` (checkpoints written to ``output_dir``)."""
+    import torch
+    from transformers import TrainingArguments
+
+    bf16, fp16 = resolve_precision(config.precision)
+    # Without an accelerator, say so: under `accelerate launch` / torchrun with several
+    # processes, accelerate then sets up CPU data parallelism (gloo) instead of treating each
+    # process as a separate single-process run.
+    use_cpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
+    return TrainingArguments(
+        use_cpu=use_cpu,
+        output_dir=str(output_dir),
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        bf16=bf16,
+        fp16=fp16,
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        optim="adamw_torch",
+        report_to="none",
+        remove_unused_columns=False,  # examples stay dicts until the Batcher
+        label_names=[],
+        disable_tqdm=not show_progress,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,
+    )
+
+
+def checkpoint_dir(out: str | Path, config: TrainConfig) -> Path:
+    """Where checkpoints go: ``config.checkpoint_dir`` or ``OUT.checkpoints`` beside OUT."""
+    out = Path(out)
+    return (
+        Path(config.checkpoint_dir)
+        if config.checkpoint_dir
+        else out.with_name(out.name + ".checkpoints")
+    )
+
+
+def train(
+    kb: KnowledgeBase | str | Path,
+    base: str | Path,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    retrieval: RetrievalConfig | None = None,
+    *,
+    judge: AnswerJudge | None = None,
+    checker: str | Path | None = None,
+    callbacks: list | None = None,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Fine-tune a grounded adapter of ``base`` on ``kb`` and save it to ``out``.
+
+    Args:
+        kb: the knowledge base (object or folder).
+        base: a local Hugging Face causal-LM checkpoint folder.
+        out: the model folder to write (atomically, when training ends).
+        config: training settings (defaults if None); see :data:`VARIANTS` for the
+            evaluation variants.
+        retrieval: retrieval settings (``k`` evidence items and the hybrid weights).
+        judge: the feedback rounds' judge; default: ``checker``'s verifier, else the graph.
+        checker: a fact-checker folder for the default judge.
+        callbacks: extra ``TrainerCallback`` objects.
+        show_progress: progress bars.
+
+    Returns:
+        :class:`TrainResult`.
+
+    Raises:
+        FileExistsError: ``out`` exists and ``overwrite`` is off, or old checkpoints exist
+            and neither ``resume`` nor ``overwrite`` is on.
+        FileNotFoundError: ``base`` or ``kb`` is missing, or ``resume`` finds no checkpoint.
+    """
+    import transformers
+
+    from grounded.data.examples import build_examples
+    from grounded.feedback import FeedbackLoop, make_judge
+    from grounded.injection.layer import InjectionConfig, get_injection
+    from grounded.kb import KnowledgeBase
+    from grounded.losses.registry import get_constraint
+    from grounded.retrieval import RetrievalConfig
+    from grounded.training.adapters import get_adapter_model
+    from grounded.training.artifacts import load_base, load_pretrain_split
+    from grounded.training.batch import Batcher
+    from grounded.training.generate import generate_texts
+    from grounded.training.model import GroundingModel
+    from grounded.training.trainer import GroundedTrainer
+
+    config = config or TrainConfig()
+    retrieval = retrieval or RetrievalConfig()
+    out = Path(out)
+    if out.exists() and not config.overwrite:
+        raise FileExistsError(f"{out} exists; pass `--overwrite` (or `overwrite=True`)")
+    ckpt = checkpoint_dir(out, config)
+    args = training_arguments(config, ckpt, show_progress=show_progress)
+    last = _checkpoint_to_resume(ckpt, config, remove_old=args.should_save)
+    if not isinstance(kb, KnowledgeBase):
+        kb = KnowledgeBase.load(kb)
+
+    transformers.set_seed(config.seed)
+    tokenizer, lm = load_base(base)
+    if last is not None and (ckpt / GROUPS_NAME).is_file():
+        groups = EntityGroups.load(ckpt / GROUPS_NAME)  # the groups fixed when the run began
+        if groups.kb_checksum != kb.checksum:
+            raise ValueError(
+                f"the knowledge base changed since the run in {ckpt} began (checksum "
+                f"{kb.checksum[:12]}… vs {groups.kb_checksum[:12]}…); resume with the same KB "
+                "or start over with `--overwrite`"
+            )
+    else:
+        groups = build_groups(
+            kb,
+            load_pretrain_split(base),
+            seed=config.seed,
+            seen_fraction=config.seen_fraction,
+            out_of_kb=config.out_of_kb,
+        )
+    modes = config.modes
+    examples = build_examples(
+        kb,
+        groups.seen,
+        retriever=kb.retriever_for(retrieval) if modes else None,
+        k=retrieval.k,
+        text_evidence="text" in modes,
+        retrieve=bool(modes),
+        p_no_gold=config.p_no_gold,
+        n_negatives=config.n_negatives,
+        questions_per_pair=config.questions_per_pair,
+        link_mentions=config.entity_vectors,
+        seed=config.seed,
+    )
+    injection = get_injection(
+        InjectionConfig(
+            modes=list(modes),
+            evidence_dim=kb.index.dimension,
+            soft_tokens_per_fact=config.soft_tokens_per_fact,
+            hidden_size=config.injection_hidden,
+            entity_vectors=config.entity_vectors,
+        ),
+        lm,
+    )
+    model = GroundingModel(get_adapter_model(lm, config), injection)
+    batcher = Batcher(
+        tokenizer,
+        kb,
+        reads_vectors=injection.reads_vectors,
+        reads_entities=injection.reads_entities,
+        n_negatives=config.n_negatives,
+        max_prompt_tokens=config.max_prompt_tokens,
+    )
+    if args.should_save:
+        ckpt.mkdir(parents=True, exist_ok=True)
+        groups.save(ckpt / GROUPS_NAME)
+        atomic_write_json(ckpt / "train_config.json", config.to_dict())
+    kept_rounds = _trim_feedback_log(ckpt, _step_of(last)) if args.should_save else 0
+    feedback = None
+    if config.feedback_every > 0:
+        feedback = FeedbackLoop(
+            [dict(row) for row in examples],
+            judge or make_judge(kb, checker),
+            every=config.feedback_every,
+            samples=config.feedback_samples,
+            batch_size=config.feedback_batch_size,
+            seed=config.seed,
+            log_dir=ckpt,
+            dpo_export=config.dpo_export,
+            rank=args.process_index,
+            first_round=kept_rounds,
+        )
+    trainer = GroundedTrainer(
+        model=model,
+        args=args,
+        train_dataset=examples,
+        callbacks=callbacks,
+        batcher=batcher,
+        constraint=get_constraint(
+            config.constraint, margin=config.margin, length_normalize=config.length_normalize
+        ),
+        constraint_weight=config.constraint_weight,
+        feedback_weight=config.feedback_weight,
+        feedback=feedback,
+        generate_fn=lambda m, exs: generate_texts(
+            m, batcher, exs, max_new_tokens=config.max_new_tokens
+        ),
+    )
+    if not show_progress:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # it prints every log line when tqdm is off
+    t0 = time.perf_counter()
+    trainer.train(resume_from_checkpoint=last)
+    if feedback is not None:
+        trainer.feedback_round(trainer.state.global_step, update_bank=False)
+    seconds = time.perf_counter() - t0
+    result = TrainResult(
+        out=out,
+        steps=trainer.state.global_step,
+        seconds=round(seconds, 3),
+        tokens_per_second=round(trainer.tokens_seen / max(seconds, 1e-9), 1),
+        world_size=args.world_size,
+        resumed_from=_step_of(last),
+        log_history=list(trainer.state.log_history),
+        feedback=list(trainer.feedback_history),
+        groups=groups,
+        model=trainer.accelerator.unwrap_model(trainer.model),
+        tokenizer=tokenizer,
+    )
+    if args.should_save:
+        record = _grounding_record(base, kb, config, retrieval, injection, result, args)
+        record["train"]["examples"] = len(examples)
+        _save_model_folder(out, model, groups, examples, trainer, ckpt, record)
+    trainer.accelerator.wait_for_everyone()
+    if args.should_save and not config.keep_checkpoints:
+        shutil.rmtree(ckpt, ignore_errors=True)
+    return result
+
+
+def _grounding_record(
+    base: str | Path,
+    kb: KnowledgeBase,
+    config: TrainConfig,
+    retrieval: RetrievalConfig,
+    injection: Any,
+    result: TrainResult,
+    args: Any,
+) -> dict[str, Any]:
+    """The content of ``grounding.json`` (versions and time are added when writing)."""
+    model = result.model
+    return {
+        "base_model": str(Path(base).resolve()),
+        "kb": {
+            "path": str(Path(kb.path).resolve()) if kb.path else None,
+            "name": kb.name,
+            "checksum": kb.checksum,
+        },
+        "settings": config.to_dict(),
+        "retrieval": to_dict(retrieval),
+        "injection": injection.config.to_dict(),
+        "adapter": {
+            "name": config.adapter,
+            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        },
+        "groups": {"file": GROUPS_NAME, "counts": result.groups.counts() if result.groups else {}},
+        "prompt_format": {
+            "template": "Evidence:\n- {fact}\nQuestion: {question}\nAnswer: {answer}",
+            "evidence_in_prompt": "text" in config.modes,
+        },
+        "train": {
+            "steps": result.steps,
+            "seconds": result.seconds,
+            "tokens_per_second": result.tokens_per_second,
+            "world_size": result.world_size,
+            "resumed_from": result.resumed_from,
+            "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+            "feedback": result.feedback,
+        },
+    }
+
+
+def _save_model_folder(
+    out: Path,
+    model: Any,
+    groups: EntityGroups,
+    examples: Any,
+    trainer: Any,
+    ckpt: Path,
+    record: dict[str, Any],
+) -> None:
+    """Assemble the model folder in a temporary sibling and move it into place."""
+    from grounded.training.artifacts import save_weights, versions, write_grounding
+
+    with atomic_directory(out, overwrite=True) as tmp:
+        save_weights(trainer.accelerator.unwrap_model(model), tmp)
+        groups.save(tmp / GROUPS_NAME)
+        with open(tmp / "examples.jsonl", "w", encoding="utf-8") as fh:
+            for row in examples:
+                fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        atomic_write_json(tmp / "log_history.json", trainer.state.log_history)
+        for name in (FEEDBACK_LOG, DPO_PAIRS):
+            if (ckpt / name).is_file():
+                shutil.copyfile(ckpt / name, tmp / name)
+        record["versions"] = versions()
+        record["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        write_grounding(tmp, record)
+
+
+def _checkpoint_to_resume(ckpt: Path, config: TrainConfig, *, remove_old: bool) -> str | None:
+    """The checkpoint ``--resume`` continues from; with ``overwrite``, old ones are removed.
+
+    Raises:
+        FileNotFoundError: ``resume`` is on and there is no checkpoint.
+        FileExistsError: checkpoints exist and neither ``resume`` nor ``overwrite`` is on.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
+    if config.resume and last is None:
+        raise FileNotFoundError(f"`resume` is on but {ckpt} holds no checkpoint to resume from")
+    if last is not None and not config.resume:
+        if not config.overwrite:
+            raise FileExistsError(
+                f"{ckpt} holds checkpoints of an earlier run; pass `--resume` to continue it or "
+                "`--overwrite` to start over"
+            )
+        if remove_old:
+            shutil.rmtree(ckpt)
+        return None
+    return last
+
+
+def _step_of(checkpoint: str | None) -> int | None:
+    return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else None
+
+
+def _trim_feedback_log(ckpt: Path, step: int | None) -> int:
+    """On resume, drop logged rounds at or after the checkpoint's step (they run again);
+    a fresh run drops them all. Returns the number of rounds kept."""
+    kept = 0
+    for name in (FEEDBACK_LOG, DPO_PAIRS):
+        path = ckpt / name
+        if not path.is_file():
+            continue
+        if step is None:
+            path.unlink()
+            continue
+        keep = [
+            line
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) < step
+        ]
+        path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
+        if name == FEEDBACK_LOG:
+            kept = len(keep)
+    return kept

@@ -1,0 +1,231 @@
+"""Knowledge injection: the pure functions on hand-made tensors, the layer's shapes and masks,
+save/load, and the generic path through two architectures (Llama, GPT-2) under PEFT."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from grounded.injection import (
+    EvidenceTensors,
+    InjectionConfig,
+    KnowledgeInjection,
+    add_entity_vectors,
+    get_injection,
+    parse_injection,
+    position_ids_from_mask,
+    prepend_soft_tokens,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny models run fastest on one thread (and the test machine is shared).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_prepend_soft_tokens_right_and_left_padding():
+    x = torch.tensor([[[1.0], [2.0], [0.0]], [[0.0], [3.0], [4.0]]])  # (2, 3, 1)
+    mask = torch.tensor([[1, 1, 0], [0, 1, 1]])  # right-padded, left-padded
+    labels = torch.tensor([[5, 6, -100], [-100, 7, 8]])
+    soft = torch.tensor([[[10.0], [11.0]], [[20.0], [21.0]]])  # (2, 2, 1)
+    out = prepend_soft_tokens(x, mask, soft, labels=labels)
+    assert out.inputs_embeds[..., 0].tolist() == [[10, 11, 1, 2, 0], [0, 20, 21, 3, 4]]
+    assert out.attention_mask.tolist() == [[1, 1, 1, 1, 0], [0, 1, 1, 1, 1]]
+    assert out.labels.tolist() == [[-100, -100, 5, 6, -100], [-100, -100, -100, 7, 8]]
+
+
+def test_masked_soft_tokens_move_to_the_edge():
+    x = torch.tensor([[[1.0], [2.0]]])
+    soft = torch.tensor([[[10.0], [11.0], [12.0]]])
+    out = prepend_soft_tokens(
+        x, torch.ones(1, 2, dtype=torch.long), soft, torch.tensor([[1, 0, 1]])
+    )
+    # the missing slot (11) goes first, masked; valid soft tokens touch the text
+    assert out.inputs_embeds[0, :, 0].tolist() == [11, 10, 12, 1, 2]
+    assert out.attention_mask.tolist() == [[0, 1, 1, 1, 1]]
+    empty = prepend_soft_tokens(x, torch.ones(1, 2, dtype=torch.long), torch.zeros(1, 0, 1))
+    assert empty.inputs_embeds.shape == (1, 2, 1)
+
+
+def test_add_entity_vectors_and_positions():
+    x = torch.zeros(1, 4, 2)
+    ent = torch.tensor([[[1.0, 2.0], [10.0, 20.0]]])  # (1, E=2, 2)
+    token_mask = torch.tensor([[[0, 1, 1, 0], [0, 0, 0, 1]]])
+    out = add_entity_vectors(x, ent, token_mask)
+    assert out[0].tolist() == [[0, 0], [1, 2], [1, 2], [10, 20]]
+    assert position_ids_from_mask(torch.tensor([[0, 1, 1], [1, 1, 0]])).tolist() == [
+        [0, 0, 1],
+        [0, 1, 1],
+    ]
+
+
+def test_parse_injection_and_config_errors():
+    assert parse_injection("text,embedding") == ("text", "embedding")
+    assert parse_injection("embedding+text") == ("text", "embedding")
+    assert parse_injection("none") == ()
+    with pytest.raises(ValueError, match=r"`injection` must be `none` or names from"):
+        parse_injection("text,graph")
+    with pytest.raises(ValueError, match="`entity_vectors` needs the `embedding` mode"):
+        InjectionConfig(modes=["text"], entity_vectors=True)
+    with pytest.raises(ValueError, match="`d_model` is 0"):
+        KnowledgeInjection(InjectionConfig(modes=["embedding"]))
+    with pytest.raises(ValueError, match="`soft_tokens_per_fact` must be >= 1"):
+        InjectionConfig(soft_tokens_per_fact=0)
+
+
+def test_layer_shapes_masks_and_round_trip(tmp_path):
+    config = InjectionConfig(
+        modes=["text", "embedding"], evidence_dim=6, d_model=8, soft_tokens_per_fact=2,
+        hidden_size=4, entity_vectors=True,
+    )  # fmt: skip
+    layer = KnowledgeInjection(config)
+    assert layer.writes_text and layer.reads_vectors and layer.reads_entities
+    embeds = torch.randn(2, 5, 8)
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    evidence = EvidenceTensors(
+        torch.randn(2, 3, 6),
+        torch.tensor([[1, 1, 0], [1, 1, 1]]),
+        torch.randn(2, 1, 6),
+        torch.zeros(2, 1, 5, dtype=torch.long),
+    )
+    out, out_mask = layer(embeds, mask, evidence)
+    assert out.shape == (2, 5 + 3 * 2, 8)
+    assert out_mask.sum(1).tolist() == [3 + 2 * 2, 5 + 3 * 2]
+    assert torch.equal(out[1, 6:], embeds[1])  # entity projection starts at zero
+    layer.save_pretrained(tmp_path)
+    again = KnowledgeInjection.from_pretrained(tmp_path)
+    assert again.config == config
+    assert torch.equal(again(embeds, mask, evidence)[0], out)
+    text_only = KnowledgeInjection(InjectionConfig(modes=["text"]))
+    text_only.save_pretrained(tmp_path / "text")
+    assert not (tmp_path / "text" / "injection.safetensors").exists()
+    assert KnowledgeInjection.from_pretrained(tmp_path / "text").config.modes == ["text"]
+
+
+# -- through real causal LMs ---------------------------------------------------------------
+
+
+def _grounding(base, kb, adapter="lora", modes=("text", "embedding"), entity_vectors=False):
+    from grounded.training import TrainConfig
+    from grounded.training.adapters import get_adapter_model
+    from grounded.training.artifacts import load_base
+    from grounded.training.batch import Batcher
+    from grounded.training.model import GroundingModel
+
+    torch.manual_seed(0)
+    tokenizer, lm = load_base(base)
+    injection = get_injection(
+        InjectionConfig(
+            modes=list(modes), evidence_dim=kb.index.dimension, hidden_size=16,
+            entity_vectors=entity_vectors,
+        ),
+        lm,
+    )  # fmt: skip
+    config = TrainConfig(adapter=adapter, lora_dropout=0.0, num_virtual_tokens=3)
+    model = GroundingModel(get_adapter_model(lm, config), injection)
+    batcher = Batcher(
+        tokenizer, kb, reads_vectors=injection.reads_vectors,
+        reads_entities=injection.reads_entities,
+    )  # fmt: skip
+    return model, batcher
+
+
+@pytest.fixture(scope="module")
+def examples(tiny_kb):
+    from grounded.data import build_examples, build_groups
+
+    groups = build_groups(tiny_kb, None, out_of_kb=4)
+    rows = build_examples(tiny_kb, groups.seen, p_no_gold=0.3, link_mentions=True)
+    return [dict(r) for r in rows][:4]
+
+
+def _layout(batch):
+    return {k: batch.pop(k) for k in ("gold_rows", "neg_rows", "is_feedback")}
+
+
+@pytest.mark.parametrize("arch", ["tiny_base", "tiny_gpt2_base"])
+def test_shared_prefix_scores_equal_the_flat_path(arch, request, tiny_kb, examples):
+    """One prompt pass + KV cache gives the same log-probabilities as prompt+answer rows."""
+    model, batcher = _grounding(request.getfixturevalue(arch), tiny_kb)
+    batch = batcher(examples)
+    _layout(batch)
+    assert batch["answer_ids"].shape[0] > len(examples)  # negatives add rows
+    model.eval()
+    shared, n_shared = model(**batch)
+    model.shared_prefix = False
+    flat, n_flat = model(**batch)
+    assert torch.equal(n_shared, n_flat)
+    assert torch.allclose(shared, flat, atol=1e-4), (shared - flat).abs().max()
+
+
+@pytest.mark.parametrize("arch", ["tiny_base", "tiny_gpt2_base"])
+def test_training_step_through_peft_changes_adapter_and_injection(arch, request, tiny_kb, examples):
+    from grounded.losses import get_constraint
+    from grounded.training import loss_terms
+
+    model, batcher = _grounding(request.getfixturevalue(arch), tiny_kb)
+    batch = batcher(examples)
+    layout = _layout(batch)
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert any("lora" in n for n in params) and any(n.startswith("injection.") for n in params)
+    before = {n: p.detach().clone() for n, p in params.items()}
+    optimizer = torch.optim.AdamW(params.values(), lr=1e-2)
+    terms = loss_terms(*model(**batch), **layout, constraint=get_constraint("margin"))
+    (terms.lm + terms.constraint).backward()
+    optimizer.step()
+    changed = [n for n, p in params.items() if not torch.equal(p, before[n])]
+    assert any("lora_B" in n for n in changed)
+    assert any(n.startswith("injection.modes.embedding.project") for n in changed)
+    frozen = [p for n, p in model.named_parameters() if not p.requires_grad]
+    assert frozen and all(p.grad is None for p in frozen)
+
+
+def test_batched_generation_matches_one_by_one(tiny_base, tiny_kb, examples):
+    """Left padding and soft tokens do not change greedy answers."""
+    from grounded.training import generate_texts
+
+    model, batcher = _grounding(tiny_base, tiny_kb)
+    model.eval()
+    batched = generate_texts(model, batcher, examples, max_new_tokens=6)
+    single = [generate_texts(model, batcher, [ex], max_new_tokens=6)[0] for ex in examples]
+    assert batched == single
+
+
+def test_cache_free_greedy_loop_matches_hf_generate(tiny_base, tiny_kb, examples):
+    """The loop prefix/prompt tuning use agrees with ``lm.generate(inputs_embeds=...)``."""
+    model, batcher = _grounding(tiny_base, tiny_kb)
+    model.eval()
+    prompts = batcher.encode_prompts(examples)
+    tok = batcher.tokenizer
+    kwargs = {
+        "max_new_tokens": 5,
+        "eos_token_id": tok.eos_token_id,
+        "pad_token_id": tok.pad_token_id,
+    }
+    with torch.no_grad():
+        hf = model.generate(**prompts, **kwargs)
+        model.prompt_learning = True
+        loop = model.generate(**prompts, **kwargs)
+    assert hf == loop
+
+
+def test_entity_vectors_land_on_the_mention_tokens(tiny_base, tiny_kb, examples):
+    model, batcher = _grounding(tiny_base, tiny_kb, entity_vectors=True)
+    ex = next(e for e in examples if e["mention_starts"])
+    batch = batcher.encode_prompts([ex])
+    mask = batch["entity_token_mask"][0, 0]  # (T,)
+    ids = batch["prompt_ids"][0][mask.bool()].tolist()
+    surface = ex["prompt"][ex["mention_starts"][0] : ex["mention_ends"][0]]
+    assert surface.strip() in batcher.tokenizer.decode(ids)
+    assert batch["entity_vectors"].shape == (1, max(1, len(ex["mention_starts"])), 384)
+    assert float(batch["entity_vectors"][0, 0].norm()) == pytest.approx(1.0, rel=1e-4)
+    embeds, mask = model.embed_prompts(**batch)
+    k = len(ex["evidence_ids"])
+    assert (
+        embeds.shape[1] == batch["prompt_ids"].shape[1] + k
+        and int(mask.sum()) == int(batch["prompt_mask"].sum()) + k
+    )

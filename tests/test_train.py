@@ -1,0 +1,247 @@
+"""Grounded fine-tuning end to end on a tiny Llama: loss falls, parameters change, the folder
+round-trips with identical generations, --resume continues, every adapter trains, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from grounded.cli.main import main
+from grounded.training import (
+    ADAPTERS,
+    GroundedModel,
+    TrainConfig,
+    read_grounding,
+    train,
+    variant_config,
+)
+from grounded.training.pipeline import checkpoint_dir, resolve_precision
+
+LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+QUESTIONS = ["What is the capital of Mongolia?", "Which languages are spoken in Atlantis?"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    settings = dict(
+        max_steps=30, batch_size=4, learning_rate=2e-2, target_modules=LLAMA_LINEAR,
+        lora_dropout=0.0, injection_hidden=16, feedback_every=10, feedback_samples=6,
+        logging_steps=1, save_steps=1000, out_of_kb=4, max_new_tokens=8,
+    )  # fmt: skip
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+class Snapshot(TrainerCallback):
+    """Keeps the trainable parameters as they were when training began."""
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.before = {
+            n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
+        }
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_kb, tiny_base):
+    out = tmp_path_factory.mktemp("train") / "model"
+    snapshot = Snapshot()
+    result = train(
+        tiny_kb, tiny_base, out, tiny_config(), callbacks=[snapshot], show_progress=False
+    )
+    return result, snapshot.before
+
+
+def test_training_changes_parameters_and_lowers_the_loss(trained):
+    result, before = trained
+    assert result.steps == 30
+    after = dict(result.model.named_parameters())
+    changed = {n for n, p in before.items() if not torch.equal(p, after[n].detach())}
+    assert any("lora_B" in n for n in changed)
+    assert any(n.startswith("injection.modes.embedding") for n in changed)
+    assert not any(
+        p.requires_grad
+        for n, p in after.items()
+        if "lora_" not in n and not n.startswith("injection.")
+    )
+    lm = [e["loss_lm"] for e in result.log_history if "loss_lm" in e]
+    assert sum(lm[-3:]) / 3 < 0.5 * sum(lm[:3]) / 3, lm
+    terms = {k for e in result.log_history for k in e if k.startswith("loss_")}
+    assert terms == {"loss_lm", "loss_constraint", "loss_feedback"}
+
+
+def test_feedback_rounds_are_logged(trained):
+    result, _ = trained
+    rounds = [json.loads(line) for line in (result.out / "feedback.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rounds] == [0, 10, 20, 30]  # the last one after training
+    assert [r["step"] for r in result.feedback] == [0, 10, 20, 30]
+    for r in rounds:
+        assert r["n_generations"] == 6 and len(r["generations"]) == 6
+        assert r["refuted_share"] == pytest.approx(r["n_refuted"] / 6, abs=1e-6)
+    logged = [e for e in result.log_history if "feedback_refuted_share" in e]
+    assert len(logged) == 4
+    if any(r["n_refuted"] for r in rounds[:-1]):
+        pair = json.loads((result.out / "dpo_pairs.jsonl").read_text().splitlines()[0])
+        assert set(pair) == {"prompt", "chosen", "rejected", "step"}
+
+
+def test_model_folder_round_trips_with_identical_generation(trained, tiny_kb, tiny_base):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    result, _ = trained
+    out = result.out
+    for name in ("adapter_config.json", "adapter_model.safetensors", "injection.json",
+                 "injection.safetensors", "grounding.json", "groups.json", "log_history.json",
+                 "examples.jsonl"):  # fmt: skip
+        assert (out / name).is_file(), name
+    grounding = read_grounding(out)
+    assert grounding["kb"]["checksum"] == tiny_kb.checksum
+    assert grounding["settings"] == tiny_config().to_dict()
+    assert grounding["base_model"] == str(tiny_base.resolve())
+    assert grounding["train"]["steps"] == 30
+    assert not checkpoint_dir(out, tiny_config()).exists()  # removed after success
+    PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_base), str(out))
+
+    in_memory = GroundedModel(result.model, result.tokenizer, tiny_kb, grounding)
+    reloaded = GroundedModel.from_pretrained(out, tiny_kb)
+    a = in_memory.answer(QUESTIONS)
+    b = reloaded.answer(QUESTIONS)
+    assert [x.text for x in a] == [x.text for x in b]
+    assert [e.text for e in b[0].evidence][:1] == ["The capital of Mongolia is Ulaanbaatar."]
+
+
+class StopAt(TrainerCallback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise RuntimeError("interrupted")
+
+
+def test_resume_continues_from_the_saved_step(tmp_path, tiny_kb, tiny_base):
+    config = tiny_config(max_steps=6, save_steps=2, feedback_every=0, keep_checkpoints=True)
+    straight = train(tiny_kb, tiny_base, tmp_path / "straight", config, show_progress=False)
+    out = tmp_path / "resumed"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        train(tiny_kb, tiny_base, out, config, callbacks=[StopAt(3)], show_progress=False)
+    assert not out.exists()
+    assert (checkpoint_dir(out, config) / "checkpoint-2").is_dir()
+    with pytest.raises(FileExistsError, match="pass `--resume`"):
+        train(tiny_kb, tiny_base, out, config, show_progress=False)
+    resumed = train(
+        tiny_kb, tiny_base, out, tiny_config(**{**config.to_dict(), "resume": True}),
+        show_progress=False,
+    )  # fmt: skip
+    assert resumed.resumed_from == 2 and resumed.steps == 6
+    # the log restored from checkpoint-2 continues with steps 3..6, none repeated
+    assert [e["step"] for e in resumed.log_history if "loss" in e] == [1, 2, 3, 4, 5, 6]
+    assert resumed.groups == straight.groups
+    a = dict(straight.model.named_parameters())
+    for n, p in resumed.model.named_parameters():
+        if p.requires_grad:
+            assert torch.allclose(p, a[n], atol=1e-5), n
+
+
+# lora is the default of every other test here; the others also cover gradient accumulation
+# and ERNIE-style entity vectors end to end.
+ADAPTER_CASES = [("prefix", {}), ("prompt", {"grad_accum": 2}), ("ia3", {"entity_vectors": True})]
+
+
+def test_every_registered_adapter_has_a_test():
+    assert set(ADAPTERS.names()) == {"lora"} | {name for name, _ in ADAPTER_CASES}
+
+
+@pytest.mark.parametrize(("adapter", "extra"), ADAPTER_CASES, ids=[a for a, _ in ADAPTER_CASES])
+def test_every_adapter_trains_and_answers(adapter, extra, tmp_path, tiny_kb, tiny_base):
+    config = tiny_config(
+        adapter=adapter, max_steps=2, feedback_every=2, feedback_samples=2, target_modules=[],
+        logging_steps=1, **extra,
+    )  # fmt: skip
+    result = train(tiny_kb, tiny_base, tmp_path / adapter, config, show_progress=False)
+    assert result.steps == 2 and len(result.feedback) == 2
+    grounding = read_grounding(result.out)
+    in_memory = GroundedModel(result.model, result.tokenizer, tiny_kb, grounding)
+    reloaded = GroundedModel.from_pretrained(result.out, tiny_kb)
+    assert [a.text for a in in_memory.answer(QUESTIONS[:1])] == [
+        a.text for a in reloaded.answer(QUESTIONS[:1])
+    ]
+
+
+def test_cli_train_then_generate(tmp_path, tiny_kb, tiny_base, capsys):
+    out = tmp_path / "sft"
+    code = main([
+        "train", str(tiny_kb.path), "--base", str(tiny_base), "--out", str(out),
+        "--max-steps", "2", "--injection", "none", "--constraint-weight", "0",
+        "--feedback-every", "0", "--batch-size", "2", "--out-of-kb", "2",
+    ])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "trained 2 steps" in printed and f"wrote {out}" in printed
+    assert read_grounding(out)["injection"]["modes"] == []
+    assert main(["generate", str(out), QUESTIONS[0], "--max-new-tokens", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert f"Q: {QUESTIONS[0]}" in printed and "(no evidence: injection none)" in printed
+    assert main(["generate", str(out), QUESTIONS[0], "--json", "--max-new-tokens", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["evidence"] == []
+
+
+def test_cli_reports_bad_settings(tmp_path, tiny_kb, tiny_base, capsys):
+    yaml_file = tmp_path / "train.yaml"
+    yaml_file.write_text("learning_rate: 0.001\nlearnig_rate: 0.1\n")
+    args = ["train", str(tiny_kb.path), "--base", str(tiny_base), "--out", str(tmp_path / "m")]
+    assert main([*args, "--config", str(yaml_file)]) == 2
+    assert "unknown setting(s) ['learnig_rate']" in capsys.readouterr().err
+    assert main([*args, "--adapter", "lorra"]) == 2
+    assert "`adapter` must be one of ['ia3', 'lora', 'prefix', 'prompt'], got 'lorra'" in (
+        capsys.readouterr().err
+    )
+    assert main(["generate", str(tmp_path), "q"]) == 2
+    assert "has no grounding.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"injection": "text,graph"}, "`injection` must be `none` or names from"),
+        ({"constraint": "hinge"}, r"`constraint` must be one of \['margin', 'unlikelihood'\]"),
+        ({"p_no_gold": 1.0}, r"`p_no_gold` must be in \[0, 1\), got 1.0"),
+        ({"seen_fraction": 0.0}, r"`seen_fraction` must be in \(0, 1\], got 0.0"),
+        ({"batch_size": 0}, "`batch_size` must be >= 1, got 0"),
+        ({"constraint_weight": -1.0}, "`constraint_weight` must be >= 0, got -1.0"),
+        ({"precision": "fp8"}, r"`precision` must be one of \['auto', 'fp32', 'bf16', 'fp16'\]"),
+        ({"epochs": 0, "max_steps": -1}, "set `epochs` > 0 or `max_steps` > 0"),
+        ({"injection": "text", "entity_vectors": True}, "`entity_vectors` needs the embedding"),
+    ],
+)
+def test_config_validation(settings, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**settings)
+
+
+def test_config_round_trip_and_variants(tmp_path, tiny_kb, tiny_base):
+    config = TrainConfig(injection="embedding,text", target_modules=["q_proj"])
+    assert config.injection == "text+embedding"
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    sft = variant_config("sft")
+    assert (sft.injection, sft.constraint_weight, sft.feedback_every) == ("none", 0.0, 0)
+    assert variant_config("raft").injection == "text"
+    with pytest.raises(ValueError, match="`variant` must be one of"):
+        variant_config("rag")
+    if not torch.cuda.is_available():
+        assert resolve_precision("auto") == (False, False)
+        with pytest.raises(ValueError, match="`precision` 'bf16' needs a CUDA GPU"):
+            resolve_precision("bf16")
+    (tmp_path / "exists").mkdir()
+    with pytest.raises(FileExistsError, match="pass `--overwrite`"):
+        train(tiny_kb, tiny_base, tmp_path / "exists", config)

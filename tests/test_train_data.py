@@ -1,0 +1,132 @@
+"""Training data: entity groups, examples with retrieved evidence, negatives, the graph judge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from grounded.data import (
+    GROUPS,
+    EntityGroups,
+    answerable_pairs,
+    build_examples,
+    build_groups,
+    format_answer,
+    format_prompt,
+    parse_generation,
+)
+from grounded.feedback import GraphJudge
+from grounded.types import ABSTAIN, AnswerItem
+from kg import check_claim
+
+
+@dataclass
+class Split:
+    known_subjects: list[str]
+    unknown_subjects: list[str]
+
+
+def test_groups_are_deterministic_disjoint_and_complete(tiny_kb, tmp_path):
+    split = Split(["Mongolia", "China", "Russia"], ["South Africa", "Switzerland"])
+    groups = build_groups(tiny_kb, split, seed=3, seen_fraction=0.5, out_of_kb=8)
+    again = build_groups(tiny_kb, split, seed=3, seen_fraction=0.5, out_of_kb=8)
+    assert groups == again
+    assert build_groups(tiny_kb, split, seed=4, out_of_kb=8) != groups
+    in_kb = [p for g in ("seen", "known", "unknown") for p in groups.pairs(g)]
+    assert sorted(in_kb) == answerable_pairs(tiny_kb.graph)  # every pair, exactly once
+    assert all(s in split.known_subjects for s, _ in groups.known)
+    assert not any(s in split.known_subjects for s, _ in groups.unknown)
+    seen_subjects = {s for s, _ in groups.seen}
+    assert seen_subjects & set(split.known_subjects) and seen_subjects - set(split.known_subjects)
+    assert len(groups.out_of_kb) == 8 and groups.made_up_subjects
+    for s, r in groups.out_of_kb:
+        assert not tiny_kb.graph.objects(s, r)  # the answer is not in the KB
+    for s in groups.made_up_subjects:
+        assert not tiny_kb.graph.resolve(s)
+    assert groups.group_of("Mongolia", "capital") in GROUPS
+    groups.save(tmp_path / "groups.json")
+    assert EntityGroups.load(tmp_path / "groups.json") == groups
+
+
+def test_groups_without_split_and_errors(tiny_kb):
+    groups = build_groups(tiny_kb, None, out_of_kb=0)
+    assert groups.known == [] and groups.unknown and groups.split_source == "none"
+    with pytest.raises(ValueError, match=r"`seen_fraction` must be in \(0, 1\], got 0"):
+        build_groups(tiny_kb, None, seen_fraction=0)
+    with pytest.raises(ValueError, match="`group` must be one of"):
+        groups.pairs("train")
+
+
+def test_examples_carry_retrieved_evidence_gold_and_abstentions(tiny_kb):
+    pairs = answerable_pairs(tiny_kb.graph)
+    rows = list(build_examples(tiny_kb, pairs, k=4, p_no_gold=0.3, seed=1))
+    assert len(rows) == len(pairs)  # one question template per relation in the tiny KB
+    abstain = [r for r in rows if r["abstain"]]
+    grounded = [r for r in rows if not r["abstain"]]
+    assert abstain and grounded
+    for r in rows:
+        assert 1 <= len(r["evidence_ids"]) <= 4
+        assert r["prompt"] == format_prompt(r["question"], r["evidence_texts"])
+        facts = [
+            tiny_kb.graph.verbalize(t) for t in tiny_kb.graph.facts(r["subject"], r["relation"])
+        ]
+        present = [t for t in r["evidence_texts"] if t in facts]
+        if r["abstain"]:
+            assert r["answer"] == ABSTAIN and not present
+        else:
+            assert present and r["answer"] == format_answer(r["gold_objects"])
+            assert len(r["evidence_texts"]) - len(present) >= 1  # a distractor stays
+    # the stored ids are the index records of the texts
+    r = rows[0]
+    assert [tiny_kb.index.get(i)["text"] for i in r["evidence_ids"]] == r["evidence_texts"]
+
+
+def test_negatives_are_contradicted_and_distractors_come_first(tiny_kb):
+    rows = list(build_examples(tiny_kb, [("Mongolia", "capital")], k=5, p_no_gold=0.0))
+    r = rows[0]
+    negatives = [n.rstrip(".") for n in r["negatives"]]
+    assert len(negatives) == 3
+    for o in negatives:
+        assert check_claim(tiny_kb.graph, "Mongolia", "capital", o).result == "contradicted"
+    distractor_objects = [tiny_kb.index.get(i).get("object") for i in r["evidence_ids"]]
+    n_from = r["negatives_from_evidence"]
+    assert n_from >= 1 and all(o in distractor_objects for o in negatives[:n_from])
+    open_rows = list(build_examples(tiny_kb, [("Mongolia", "language")], p_no_gold=0.0))
+    assert open_rows[0]["negatives"] == []  # an open relation: the graph contradicts nothing
+
+
+def test_ungrounded_examples_have_no_evidence(tiny_kb):
+    rows = list(build_examples(tiny_kb, [("South Africa", "capital")], retrieve=False))
+    assert rows[0]["evidence_ids"] == [] and not rows[0]["abstain"]
+    assert rows[0]["prompt"] == "Question: What is the capital of South Africa?\nAnswer:"
+    assert rows[0]["answer"] == "Pretoria, Cape Town and Bloemfontein."
+
+
+def test_prompt_and_answer_format():
+    assert format_prompt("Q?", ["A.", "B."]) == "Evidence:\n- A.\n- B.\nQuestion: Q?\nAnswer:"
+    assert format_answer(["Zulu", "English"]) == "Zulu and English."
+    assert format_answer([]) == ABSTAIN
+    assert parse_generation(" Bern.\nQuestion: x") == "Bern."
+
+
+def test_graph_judge(tiny_kb):
+    judge = GraphJudge(tiny_kb)
+    items = [
+        AnswerItem("q", "Ulan Bator.", "Mongolia", "capital"),  # alias
+        AnswerItem("q", "Beijing.", "Mongolia", "capital"),
+        AnswerItem("q", ABSTAIN, "Mongolia", "capital"),
+        AnswerItem("q", "China and Russia.", "Mongolia", "borders"),
+        AnswerItem("q", "China and Mexico.", "Mongolia", "borders"),  # closed: refuted
+        AnswerItem("q", "Klingon.", "Mongolia", "language"),  # open: no verdict
+        AnswerItem("q", "Paris.", None, None),
+    ]
+    assert judge.judge_answers(items) == [
+        "supported",
+        "refuted",
+        "not_enough_info",
+        "supported",
+        "refuted",
+        "not_enough_info",
+        "not_enough_info",
+    ]
