@@ -153,15 +153,15 @@ def markdown(results: dict) -> str:
         if part not in results:
             continue
         r = results[part]
-        tr, te = r["data"]["train"], r["data"]["test"]
+        te, log = r["data"]["test"], r["train"]
+        lines += ["", f"## {part} ({r['kb']['facts']:,} facts; checker {r['checker']})", ""]
+        if "train" in r["data"]:
+            tr = r["data"]["train"]
+            lines.append(f"Claims: train {tr['claims']} about {tr['subjects']} subjects.")
         lines += [
-            "",
-            f"## {part} ({r['kb']['facts']:,} facts)",
-            "",
-            f"Claims: train {tr['claims']} about {tr['subjects']} subjects, test {te['claims']} "
-            f"about {te['subjects']} held-out subjects; labels (test) {te['labels']}. "
-            f"Data {r['data_seconds']} s; training {r['train']['seconds']} s "
-            f"({r['train']['steps']} steps, {r['train']['examples']} pairs).",
+            f"Test: {te['claims']} claims about {te['subjects']} held-out subjects; labels "
+            f"{te['labels']}. Data {r['data_seconds']} s; training {log.get('seconds')} s "
+            f"({log.get('steps')} steps over {log.get('examples')} pairs).",
             "",
         ]
         lines.append(format_report(r["neural"], "neural checker alone"))

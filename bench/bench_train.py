@@ -146,13 +146,16 @@ class _Steps:
             batch = self.batchers[name](chunk + extra, with_negatives=variant != "injection")
             layout = {k: batch.pop(k).to(dev) for k in ("gold_rows", "neg_rows", "is_feedback")}
             batch = {k: v.to(dev) for k, v in batch.items()}
-            logp, n_tok = model(**batch)
-            terms = loss_terms(logp, n_tok, **layout, constraint=self.constraint)
+            token_logp = model(**batch)
+            terms = loss_terms(
+                token_logp, batch["answer_ids"], batch["answer_mask"], **layout,
+                constraint=self.constraint,
+            )  # fmt: skip
             loss = terms.lm + 0.5 * terms.constraint + 0.5 * terms.feedback
             main = ~layout["is_feedback"]
             # prompt_mask is the text's own mask: soft tokens are added inside the model
             tokens = int(batch["prompt_mask"][main].sum()) + int(
-                n_tok[layout["gold_rows"][main]].sum()
+                batch["answer_mask"][layout["gold_rows"][main]].sum()
             )
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)

@@ -136,6 +136,12 @@ def reader(tiny_kb):
             ("Zulu",),
         ),
         ("Mongolia borders China and Russia.", "borders", "Mongolia", ("China", "Russia")),
+        (
+            "It is well documented that Zulu is spoken in South Africa.",
+            "language",
+            "South Africa",
+            ("Zulu",),
+        ),
     ],
 )
 def test_reader_reads_template_claims(reader, text, relation, subject, objects):
@@ -734,3 +740,9 @@ def test_cli_factcheck_train_and_eval(tiny_kb, tiny_bert_dir, tmp_path, capsys):
     # eval rebuilds the same test claims from the stored settings
     assert scores["neural"]["n"] == meta["metrics"]["neural"]["n"]
     assert scores["combined"]["accuracy"] == meta["metrics"]["combined"]["accuracy"]
+
+
+def test_a_name_the_graph_holds_no_fact_about_can_still_contradict(tiny_kb):
+    view = hide_facts(tiny_kb, [("Mongolia", "capital")])  # Ulaanbaatar keeps only its alias
+    (v,) = Verifier(view).verify(["The capital of China is Ulan Bator."])
+    assert (v.label, v.decided_by) == ("refuted", "graph")

@@ -155,10 +155,11 @@ def test_shared_prefix_scores_equal_the_flat_path(arch, request, tiny_kb, exampl
     _layout(batch)
     assert batch["answer_ids"].shape[0] > len(examples)  # negatives add rows
     model.eval()
-    shared, n_shared = model(**batch)
+    shared = model(**batch)  # (R, A)
     model.shared_prefix = False
-    flat, n_flat = model(**batch)
-    assert torch.equal(n_shared, n_flat)
+    flat = model(**batch)
+    assert shared.shape == batch["answer_ids"].shape
+    assert torch.equal(shared == 0, batch["answer_mask"] == 0)
     assert torch.allclose(shared, flat, atol=1e-4), (shared - flat).abs().max()
 
 
@@ -174,7 +175,11 @@ def test_training_step_through_peft_changes_adapter_and_injection(arch, request,
     assert any("lora" in n for n in params) and any(n.startswith("injection.") for n in params)
     before = {n: p.detach().clone() for n, p in params.items()}
     optimizer = torch.optim.AdamW(params.values(), lr=1e-2)
-    terms = loss_terms(*model(**batch), **layout, constraint=get_constraint("margin"))
+    token_logp = model(**batch)
+    terms = loss_terms(
+        token_logp, batch["answer_ids"], batch["answer_mask"], **layout,
+        constraint=get_constraint("margin"),
+    )  # fmt: skip
     (terms.lm + terms.constraint).backward()
     optimizer.step()
     changed = [n for n, p in params.items() if not torch.equal(p, before[n])]

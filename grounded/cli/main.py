@@ -31,6 +31,11 @@ examples:
   grounded kb query runs/countries/kb "What is the capital of Mongolia?"
   grounded kb stats runs/countries/kb
   grounded kb build --triples facts.tsv --relations relations.json --aliases aliases.tsv --out kb
+  grounded pretrain runs/countries/kb --out runs/countries/base
+  grounded factcheck train runs/countries/kb --out runs/countries/checker
+  grounded audit runs/countries/kb --text "The capital of Australia is Sydney."
+  grounded train runs/countries/kb --base runs/countries/base --out runs/countries/grounded
+  grounded generate runs/countries/grounded "What is the capital of Mongolia?"
 
 Every subcommand takes --help; settings can also come from a YAML file (--config).
 """

@@ -38,6 +38,7 @@ ReadingVia = Literal["statement", "plural", "question", "given", "linked"]
 _TEMPLATE_TOKEN = re.compile(r"\{(?P<slot>\w+)\}|(?P<word>\w+)|(?P<space>\s+)|(?P<mark>[^\w\s])")
 _FINAL_MARKS = frozenset(".!?…")
 _NOT = re.compile(r"^\s*(?:not|never)\s+", re.IGNORECASE)
+_THAT = re.compile(r"\bthat\s+", re.IGNORECASE)  # "It is well known that X ..."
 
 
 def _negation(slot: str) -> tuple[str, bool]:
@@ -186,6 +187,8 @@ class ClaimReader:
             if rel.object_type:
                 typed[rel.object_type] |= objects[rel.name]
         self.typed = {t: frozenset(v) for t, v in typed.items()}
+        # Entities whose type the graph tells (a node with facts); an alias-only name has none.
+        self._with_type = frozenset().union(*subjects.values(), *objects.values())
         self.relation_subjects = {r: frozenset(v) for r, v in subjects.items()}
         self.relation_objects = {r: frozenset(v) for r, v in objects.items()}
         self.pools: dict[str, frozenset[EntityId]] = {
@@ -320,6 +323,8 @@ class ClaimReader:
             if normalize(text) in self._object_keys.get(relation, ()):
                 return True
             return None
+        if not any(i in self._with_type for i in ids):
+            return None  # named, but the graph holds no fact about it: its type is unknown
         pool = self.pools.get(relation, frozenset())
         return any(i in pool for i in ids)
 
@@ -400,8 +405,12 @@ class ClaimReader:
         return text[: cuts[0][0]].strip() if cuts and cuts[0][0] > 0 else text
 
     def _trim_start(self, text: str, relation: str) -> str:
-        cuts = boundaries(text)
+        cuts = boundaries(text) + [m.span() for m in _THAT.finditer(text)]
+        cuts.sort()
         for _, b in cuts:
             if self.known(text[b:], relation):
                 return text[b:].strip()
+        mentions = self.kg.linker.link(text)
+        if mentions and mentions[-1].end == len(text.rstrip()):
+            return mentions[-1].surface
         return text[cuts[-1][1] :].strip() if cuts and cuts[-1][1] < len(text) else text

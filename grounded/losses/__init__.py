@@ -14,9 +14,13 @@ if TYPE_CHECKING:
         UnlikelihoodConstraint,
     )
     from grounded.losses.functional import (
+        SCOPES,
+        first_divergence,
         log1mexp,
         margin_loss,
+        pair_logprobs,
         sequence_logprobs,
+        token_logprobs,
         unlikelihood_loss,
     )
 
@@ -24,7 +28,11 @@ _LAZY = {
     "ConstraintLoss": "grounded.losses.constraint",
     "MarginConstraint": "grounded.losses.constraint",
     "UnlikelihoodConstraint": "grounded.losses.constraint",
+    "SCOPES": "grounded.losses.functional",
+    "first_divergence": "grounded.losses.functional",
     "log1mexp": "grounded.losses.functional",
+    "pair_logprobs": "grounded.losses.functional",
+    "token_logprobs": "grounded.losses.functional",
     "margin_loss": "grounded.losses.functional",
     "sequence_logprobs": "grounded.losses.functional",
     "unlikelihood_loss": "grounded.losses.functional",
@@ -32,13 +40,17 @@ _LAZY = {
 
 __all__ = [
     "CONSTRAINTS",
+    "SCOPES",
     "ConstraintLoss",
     "MarginConstraint",
     "UnlikelihoodConstraint",
+    "first_divergence",
     "get_constraint",
     "log1mexp",
     "margin_loss",
+    "pair_logprobs",
     "sequence_logprobs",
+    "token_logprobs",
     "unlikelihood_loss",
 ]
 

@@ -1,20 +1,34 @@
 """The maths of the knowledge-constraint and feedback terms, as pure tensor functions.
 
-Shapes: R sequences, T answer tokens, V vocabulary, B examples, N negatives per example.
+Shapes: R answer rows, T answer tokens, V vocabulary, P prompts (examples), N negatives per
+prompt.
+
+Where gold and negative are compared (``scope``):
+
+- ``divergence`` (default): at the first token where the two answers differ. Both answers
+  share everything before it, so the comparison is exactly the sequence comparison minus
+  the tokens after the split. Its gradient moves probability from the negative's token to
+  the gold token at that position and nowhere else (the softmax normalizer cancels), and it
+  is the decision greedy decoding takes. With whole sequences, the negative's later tokens
+  (``.`` after a wrong city, in a context the gold answer never visits) are pushed down
+  too; on the countries KB that drove a small model to emit garbage within 100 steps.
+- ``sequence``: summed (or per-token mean) log-probabilities of the whole answers.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
+Scope = Literal["divergence", "sequence"]
+SCOPES: tuple[Scope, ...] = ("divergence", "sequence")
 
-def sequence_logprobs(
-    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed log-probability of each target sequence under teacher forcing.
+
+def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Log-probability of each target token under teacher forcing, 0 where masked.
 
     Args:
         logits: (R, T, V) logits; ``logits[r, t]`` predicts ``targets[r, t]``.
@@ -22,8 +36,19 @@ def sequence_logprobs(
         mask: (R, T), 1 for real target tokens.
 
     Returns:
-        ``(logp, count)``: (R,) summed log-probabilities over the masked tokens, and (R,)
-        the number of tokens summed.
+        (R, T) float32 log-probabilities.
+    """
+    r, t, v = logits.shape
+    ignore = torch.where(mask.bool(), targets, torch.full_like(targets, -100))
+    return -F.cross_entropy(
+        logits.float().reshape(r * t, v), ignore.reshape(-1), reduction="none"
+    ).view(r, t)
+
+
+def sequence_logprobs(
+    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed log-probability of each target sequence, and its token count: (R,), (R,).
 
     Example:
         >>> logits = torch.log(torch.tensor([[[0.5, 0.5], [0.9, 0.1]]]))
@@ -31,12 +56,79 @@ def sequence_logprobs(
         >>> round(logp.item(), 4) == round(math.log(0.5 * 0.1), 4), n.item()
         (True, 2.0)
     """
-    r, t, v = logits.shape
-    ignore = torch.where(mask.bool(), targets, torch.full_like(targets, -100))
-    token_logp = -F.cross_entropy(
-        logits.float().reshape(r * t, v), ignore.reshape(-1), reduction="none"
-    ).view(r, t)  # (R, T), 0 where masked
-    return token_logp.sum(1), mask.to(token_logp.dtype).sum(1)
+    return token_logprobs(logits, targets, mask).sum(1), mask.float().sum(1)
+
+
+def first_divergence(
+    gold_ids: torch.Tensor,
+    gold_mask: torch.Tensor,
+    neg_ids: torch.Tensor,
+    neg_mask: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each negative first differs from its gold answer.
+
+    Args:
+        gold_ids, gold_mask: (P, T) gold answers (right-padded).
+        neg_ids, neg_mask: (P, N, T) negatives (right-padded).
+
+    Returns:
+        ``(position, differs)``: (P, N) the first position where token or mask differ, and
+        (P, N) False where the negative equals the gold answer (no position).
+
+    Example:
+        >>> pos, ok = first_divergence(torch.tensor([[5, 6, 2]]), torch.ones(1, 3),
+        ...     torch.tensor([[[5, 7, 2], [5, 6, 2]]]), torch.ones(1, 2, 3))
+        >>> pos.tolist(), ok.tolist()
+        ([[1, 0]], [[True, False]])
+    """
+    differ = (gold_ids[:, None] != neg_ids) & (gold_mask[:, None].bool() | neg_mask.bool())
+    differ |= gold_mask[:, None].bool() != neg_mask.bool()  # (P, N, T)
+    return differ.int().argmax(-1), differ.any(-1)
+
+
+def pair_logprobs(
+    token_logp: torch.Tensor,
+    answer_ids: torch.Tensor,
+    answer_mask: torch.Tensor,
+    gold_rows: torch.Tensor,
+    neg_rows: torch.Tensor,
+    *,
+    scope: Scope = "divergence",
+    length_normalize: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The log-probabilities the constraint compares, for every (gold, negative) pair.
+
+    Args:
+        token_logp: (R, T) per-token log-probabilities of every answer row.
+        answer_ids, answer_mask: (R, T) the rows' tokens.
+        gold_rows: (P,) the gold row of each prompt.
+        neg_rows: (P, N) its negative rows, -1 for none.
+        scope: ``divergence`` (the first differing token) or ``sequence`` (whole answers).
+        length_normalize: with ``sequence``, per-token means instead of sums.
+
+    Returns:
+        ``(gold, neg, valid)``, each (P, N): the gold and negative log-probabilities of each
+        pair, and which pairs exist.
+
+    Raises:
+        ValueError: ``scope`` is unknown.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"`scope` must be one of {SCOPES}, got {scope!r}")
+    valid = neg_rows >= 0  # (P, N)
+    safe = neg_rows.clamp(min=0)
+    if scope == "sequence":
+        seq = token_logp.sum(1)  # (R,)
+        if length_normalize:
+            seq = seq / answer_mask.float().sum(1).clamp(min=1.0)
+        gold = seq[gold_rows][:, None].expand_as(safe)
+        return gold, seq[safe], valid
+    pos, differs = first_divergence(
+        answer_ids[gold_rows], answer_mask[gold_rows], answer_ids[safe], answer_mask[safe]
+    )  # (P, N) each
+    gold = token_logp[gold_rows].gather(1, pos)  # (P, N)
+    neg = token_logp[safe.flatten(), pos.flatten()].view_as(pos)  # (P, N)
+    return gold, neg, valid & differs
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -56,8 +148,8 @@ def margin_loss(
     ``mean over valid (b, n) of max(0, margin - (gold_logp[b] - neg_logp[b, n]))``.
 
     Args:
-        gold_logp: (B,) sequence log-probability of each gold answer.
-        neg_logp: (B, N) sequence log-probabilities of the negatives.
+        gold_logp: (B,) log-probability of each gold answer, or (B, N) one per pair.
+        neg_logp: (B, N) log-probabilities of the negatives.
         neg_mask: (B, N), 1 for a real negative (rows have different counts).
         margin: the gap in nats below which a negative is penalized.
 
@@ -68,8 +160,9 @@ def margin_loss(
         >>> margin_loss(torch.tensor([-1.0]), torch.tensor([[-1.5, -4.0]]), torch.ones(1, 2))
         tensor(0.2500)
     """
-    gaps = gold_logp[:, None] - neg_logp  # (B, N)
-    return _masked_mean(F.relu(margin - gaps), neg_mask)
+    if gold_logp.dim() == 1:
+        gold_logp = gold_logp[:, None]
+    return _masked_mean(F.relu(margin - (gold_logp - neg_logp)), neg_mask)  # (B, N) averaged
 
 
 def log1mexp(x: torch.Tensor) -> torch.Tensor:
@@ -79,11 +172,11 @@ def log1mexp(x: torch.Tensor) -> torch.Tensor:
 
 
 def unlikelihood_loss(neg_logp: torch.Tensor, neg_mask: torch.Tensor) -> torch.Tensor:
-    """Sequence-level unlikelihood: ``mean over valid (b, n) of -log(1 - p(negative))``.
+    """Unlikelihood: ``mean over valid (b, n) of -log(1 - p(negative))``.
 
     Args:
-        neg_logp: (B, N) summed log-probabilities of the negatives (not length-normalized:
-            ``exp`` of it is the probability of generating the negative).
+        neg_logp: (B, N) log-probabilities of the negatives (of their diverging token, or
+            summed over the whole answer: ``exp`` of it must be a probability).
         neg_mask: (B, N), 1 for a real negative.
 
     Example:

@@ -17,6 +17,7 @@ from grounded.losses.registry import CONSTRAINTS
 from grounded.training.adapters import ADAPTERS
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SCOPES = ("divergence", "sequence")  # as grounded.losses.functional.SCOPES (no torch here)
 SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 
 
@@ -80,9 +81,16 @@ class TrainConfig:
     margin: float = field(
         default=1.0, metadata={"help": "Margin in nats between gold and negative answers."}
     )
+    constraint_scope: str = field(
+        default="divergence",
+        metadata={
+            "help": "Where gold and negative answers are compared: divergence (at the first "
+            "token where they differ; stable) or sequence (whole answers)."
+        },
+    )
     length_normalize: bool = field(
         default=False,
-        metadata={"help": "Margin on per-token mean log-probabilities instead of sums."},
+        metadata={"help": "With sequence scope: per-token mean log-probabilities, not sums."},
     )
     # -- fact-checker feedback -------------------------------------------------------------
     feedback_every: int = field(
@@ -167,6 +175,7 @@ class TrainConfig:
         ADAPTERS.check(self.adapter, "adapter")
         _choice("precision", self.precision, PRECISIONS)
         _choice("lr_scheduler", self.lr_scheduler, SCHEDULERS)
+        _choice("constraint_scope", self.constraint_scope, SCOPES)
         for name in ("seen_fraction",):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"`{name}` must be in (0, 1], got {getattr(self, name)}")

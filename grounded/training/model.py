@@ -1,7 +1,7 @@
 """`GroundingModel`: a causal LM (usually a PEFT model) behind the knowledge-injection layer.
 
-``forward`` scores answer rows after their prompts and returns each row's summed
-log-probability; the trainer turns those into the LM, constraint and feedback terms. One
+``forward`` scores answer rows after their prompts and returns each row's token
+log-probabilities; the trainer turns those into the LM, constraint and feedback terms. One
 call covers the gold answer and every negative of a batch, so under
 DistributedDataParallel a step is one forward and one backward.
 
@@ -24,7 +24,7 @@ from torch import nn
 from grounded.injection.base import EvidenceTensors
 from grounded.injection.functional import position_ids_from_mask
 from grounded.injection.layer import KnowledgeInjection
-from grounded.losses.functional import sequence_logprobs
+from grounded.losses.functional import token_logprobs
 from grounded.training.adapters import is_prompt_learning
 
 
@@ -83,8 +83,8 @@ class GroundingModel(nn.Module):
         evidence_mask: torch.Tensor | None = None,
         entity_vectors: torch.Tensor | None = None,
         entity_token_mask: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed log-probability of each answer row after its prompt.
+    ) -> torch.Tensor:
+        """Log-probability of each answer token after its prompt (teacher forcing).
 
         Args:
             prompt_ids, prompt_mask: (P, T) left-padded prompts.
@@ -94,7 +94,7 @@ class GroundingModel(nn.Module):
                 tensors of :class:`~grounded.injection.EvidenceTensors` (per prompt).
 
         Returns:
-            ``(logp, n_tokens)``, both (R,).
+            (R, A) float32 token log-probabilities, 0 at padding.
         """
         embeds, mask = self.embed_prompts(
             prompt_ids, prompt_mask, evidence_vectors, evidence_mask, entity_vectors,
@@ -104,7 +104,7 @@ class GroundingModel(nn.Module):
             logits = self._answer_logits_shared(embeds, mask, answer_ids, answer_mask, row_prompt)
         else:
             logits = self._answer_logits_flat(embeds, mask, answer_ids, answer_mask, row_prompt)
-        return sequence_logprobs(logits, answer_ids, answer_mask)
+        return token_logprobs(logits, answer_ids, answer_mask)
 
     def _answer_logits_shared(
         self,

@@ -274,7 +274,10 @@ def train(
         callbacks=callbacks,
         batcher=batcher,
         constraint=get_constraint(
-            config.constraint, margin=config.margin, length_normalize=config.length_normalize
+            config.constraint,
+            margin=config.margin,
+            scope=config.constraint_scope,
+            length_normalize=config.length_normalize,
         ),
         constraint_weight=config.constraint_weight,
         feedback_weight=config.feedback_weight,

@@ -20,6 +20,7 @@ from transformers import Trainer
 
 from grounded.feedback import FeedbackLoop, FeedbackRound
 from grounded.losses.constraint import ConstraintLoss
+from grounded.losses.functional import pair_logprobs
 from grounded.training.batch import Batcher
 
 
@@ -30,18 +31,19 @@ class LossTerms(NamedTuple):
 
 
 def loss_terms(
-    logp: torch.Tensor,
-    n_tokens: torch.Tensor,
+    token_logp: torch.Tensor,
+    answer_ids: torch.Tensor,
+    answer_mask: torch.Tensor,
     gold_rows: torch.Tensor,
     neg_rows: torch.Tensor,
     is_feedback: torch.Tensor,
     constraint: ConstraintLoss,
 ) -> LossTerms:
-    """The three loss terms from per-row sequence log-probabilities.
+    """The three loss terms from per-token log-probabilities of every answer row.
 
     Args:
-        logp: (R,) summed log-probability of each answer row.
-        n_tokens: (R,) tokens in each row.
+        token_logp: (R, A) log-probability of each answer token, 0 at padding.
+        answer_ids, answer_mask: (R, A) the answer rows.
         gold_rows: (P,) the gold row of each prompt.
         neg_rows: (P, N) negative rows of each prompt, -1 for none.
         is_feedback: (P,) prompts drawn from the feedback bank (their gold rows are not in
@@ -54,15 +56,15 @@ def loss_terms(
     """
     main = ~is_feedback
     g = gold_rows[main]
-    lm = -logp[g].sum() / n_tokens[g].sum().clamp(min=1.0)
-    seq = logp / n_tokens.clamp(min=1.0) if constraint.uses_mean() else logp  # (R,)
-    gold = seq[gold_rows]  # (P,)
-    neg = seq[neg_rows.clamp(min=0)]  # (P, N)
-    mask = neg_rows >= 0
+    lm = -token_logp[g].sum() / answer_mask[g].sum().clamp(min=1)
+    gold, neg, valid = pair_logprobs(
+        token_logp, answer_ids, answer_mask, gold_rows, neg_rows,
+        scope=constraint.scope, length_normalize=constraint.uses_mean(),
+    )  # fmt: skip
     return LossTerms(
         lm,
-        constraint(gold[main], neg[main], mask[main]),
-        constraint(gold[is_feedback], neg[is_feedback], mask[is_feedback]),
+        constraint(gold[main], neg[main], valid[main]),
+        constraint(gold[is_feedback], neg[is_feedback], valid[is_feedback]),
     )
 
 
@@ -126,8 +128,11 @@ class GroundedTrainer(Trainer):
         layout = {k: batch.pop(k) for k in ("gold_rows", "neg_rows", "is_feedback")}
         batch = self._prepare_input(batch)
         layout = self._prepare_input(layout)
-        logp, n_tokens = model(**batch)
-        terms = loss_terms(logp, n_tokens, **layout, constraint=self.constraint)
+        token_logp = model(**batch)  # (R, A)
+        terms = loss_terms(
+            token_logp, batch["answer_ids"], batch["answer_mask"], **layout,
+            constraint=self.constraint,
+        )  # fmt: skip
         loss = terms.lm
         if self.constraint_weight > 0:
             loss = loss + self.constraint_weight * terms.constraint
@@ -136,12 +141,12 @@ class GroundedTrainer(Trainer):
         if model.training:
             main = ~layout["is_feedback"]
             self.tokens_seen += int(batch["prompt_mask"][main].sum()) + int(
-                n_tokens[layout["gold_rows"][main]].sum()
+                batch["answer_mask"][layout["gold_rows"][main]].sum()
             )
             for name, value in terms._asdict().items():
                 self._terms[f"loss_{name}"] += float(value.detach())
             self._n_terms += 1
-        return (loss, {"logp": logp, "n_tokens": n_tokens}) if return_outputs else loss
+        return (loss, {"token_logp": token_logp}) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add the mean of each loss term since the last log line to training logs."""
