@@ -220,6 +220,7 @@ def test_cli_reports_bad_settings(tmp_path, tiny_kb, tiny_base, capsys):
         ({"batch_size": 0}, "`batch_size` must be >= 1, got 0"),
         ({"constraint_weight": -1.0}, "`constraint_weight` must be >= 0, got -1.0"),
         ({"precision": "fp8"}, r"`precision` must be one of \['auto', 'fp32', 'bf16', 'fp16'\]"),
+        ({"constraint_scope": "token"}, r"`constraint_scope` must be one of \['divergence', "),
         ({"epochs": 0, "max_steps": -1}, "set `epochs` > 0 or `max_steps` > 0"),
         ({"injection": "text", "entity_vectors": True}, "`entity_vectors` needs the embedding"),
     ],
