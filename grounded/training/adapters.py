@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 ADAPTERS = Registry("adapter")
 
 
-@ADAPTERS.register("lora", help="low-rank updates of the attention projections (default)")
+@ADAPTERS.register("lora", help="low-rank updates of the linear layers (default)")
 def lora_config(config: TrainConfig) -> Any:
     from peft import LoraConfig, TaskType
 
@@ -26,8 +26,14 @@ def lora_config(config: TrainConfig) -> Any:
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=list(config.target_modules) or None,
+        target_modules=_targets(config),
     )
+
+
+def _targets(config: TrainConfig) -> list[str] | str | None:
+    """``target_modules`` as PEFT takes it: a list, ``"all-linear"``, or None (its default)."""
+    targets = list(config.target_modules)
+    return "all-linear" if targets == ["all-linear"] else (targets or None)
 
 
 @ADAPTERS.register("prefix", help="prefix tuning: trained key/value prefixes in every layer")
@@ -52,7 +58,9 @@ def prompt_config(config: TrainConfig) -> Any:
 def ia3_config(config: TrainConfig) -> Any:
     from peft import IA3Config, TaskType
 
-    targets = list(config.target_modules) or None
+    # IA3 rescales chosen projections; "all-linear" means PEFT's per-model default here.
+    targets = _targets(config)
+    targets = None if targets == "all-linear" else targets
     return IA3Config(
         task_type=TaskType.CAUSAL_LM,
         target_modules=targets,

@@ -121,18 +121,25 @@ class TrainConfig:
     )
     # -- adapter ---------------------------------------------------------------------------
     adapter: str = field(default="lora", metadata={"help": f"PEFT adapter: {ADAPTERS.describe()}."})
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
     target_modules: list[str] = field(
-        default_factory=list,
-        metadata={"help": "Modules the adapter wraps (default: PEFT's choice for the model)."},
+        default_factory=lambda: ["all-linear"],
+        metadata={
+            "help": "Modules LoRA and IA3 wrap: names, or all-linear (every linear layer but "
+            "the output head: reading evidence is a new skill for a small base, and "
+            "attention-only LoRA barely learns it); empty: PEFT's default for the model."
+        },
     )
     num_virtual_tokens: int = field(
         default=8, metadata={"help": "Virtual tokens of prefix and prompt tuning."}
     )
     # -- optimisation ----------------------------------------------------------------------
-    learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate."})
+    learning_rate: float = field(
+        default=1e-3,
+        metadata={"help": "Peak learning rate (suits the small default base; lower it for 1B+)."},
+    )
     lr_scheduler: str = field(
         default="cosine", metadata={"help": f"Schedule after warm-up: {', '.join(SCHEDULERS)}."}
     )
