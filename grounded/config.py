@@ -63,7 +63,7 @@ def add_dataclass_arguments(
             kwargs.update(type=_parse_bool, nargs="?", const=True, metavar="BOOL")
         elif typing.get_origin(tp) is list:
             (inner,) = typing.get_args(tp) or (str,)
-            kwargs.update(type=inner, nargs="+")
+            kwargs.update(type=inner, nargs="*")  # a bare flag: the empty list
         elif tp in (int, float, str, Path):
             kwargs.update(type=tp)
         elif typing.get_origin(tp) is typing.Literal:
@@ -121,9 +121,16 @@ def build_config(
     return cls(**values)
 
 
-def check_yaml_keys(yaml_values: dict[str, Any], classes: list[type], origin: str) -> None:
-    """Raise if a YAML key belongs to none of ``classes`` (a typo must not pass silently)."""
-    names = {f.name for c in classes for f in dataclasses.fields(c)}
+def check_yaml_keys(
+    yaml_values: dict[str, Any],
+    classes: list[type],
+    origin: str,
+    *,
+    extra: set[str] | frozenset[str] = frozenset(),
+) -> None:
+    """Raise if a YAML key belongs to none of ``classes`` nor ``extra`` (a typo must not pass
+    silently)."""
+    names = {f.name for c in classes for f in dataclasses.fields(c)} | set(extra)
     unknown = sorted(k for k in yaml_values if k.replace("-", "_") not in names)
     if unknown:
         raise ValueError(

@@ -19,6 +19,8 @@ COMMANDS: dict[str, Registrar] = {}
 # Modules whose import registers subcommands; each maps a name to its `register` function.
 _COMMAND_MODULES = (
     "grounded.cli.audit",
+    "grounded.cli.demo",
+    "grounded.cli.evaluate",
     "grounded.cli.factcheck",
     "grounded.cli.kb",
     "grounded.cli.pretrain",
@@ -36,6 +38,9 @@ examples:
   grounded audit runs/countries/kb --text "The capital of Australia is Sydney."
   grounded train runs/countries/kb --base runs/countries/base --out runs/countries/grounded
   grounded generate runs/countries/grounded "What is the capital of Mongolia?"
+  grounded evaluate runs/countries/kb --base runs/countries/base --out runs/countries/report \
+      --model sft=runs/countries/sft --model grounded=runs/countries/grounded
+  grounded demo --out runs/demo           # all of the above, on the embedded countries data
 
 Every subcommand takes --help; settings can also come from a YAML file (--config).
 """

@@ -1,6 +1,17 @@
-"""Evaluation: score answers against the graph, rates with bootstrap intervals, reports."""
+"""Evaluation: questions from the entity groups, answers scored against the graph, rates with
+bootstrap intervals, and the grounded-versus-ungrounded report (``grounded evaluate``)."""
 
 from grounded.evaluation.metrics import Rate, bootstrap_rate, intervals_overlap, outcome_rates
+from grounded.evaluation.questions import EvalQuestion, build_questions
+from grounded.evaluation.report import (
+    ablation_findings,
+    check_targets,
+    render_markdown,
+    render_summary,
+    summarize,
+    write_report,
+)
+from grounded.evaluation.runner import EvalResult, EvaluateConfig, evaluate
 from grounded.evaluation.scoring import (
     OUTCOMES,
     Outcome,
@@ -12,13 +23,24 @@ from grounded.evaluation.scoring import (
 
 __all__ = [
     "OUTCOMES",
+    "EvalQuestion",
+    "EvalResult",
+    "EvaluateConfig",
     "Outcome",
     "Rate",
     "Scored",
+    "ablation_findings",
     "answer_items",
     "bootstrap_rate",
+    "build_questions",
+    "check_targets",
+    "evaluate",
     "intervals_overlap",
     "is_abstention",
     "outcome_rates",
+    "render_markdown",
+    "render_summary",
     "score_answer",
+    "summarize",
+    "write_report",
 ]

@@ -50,6 +50,15 @@ class PretrainConfig:
             "the others stay unknown to it."
         },
     )
+    reading_docs: int = field(
+        default=2000,
+        metadata={
+            "help": "Reading documents: evidence lines about made-up entities, a question and "
+            "the answer copied from the evidence (the grounded prompt format). They teach the "
+            "base model to read its context, as any pretrained LLM can, without stating a "
+            "fact about a real entity; 0 leaves them out."
+        },
+    )
     vocab_size: int = field(
         default=4096,
         metadata={
@@ -164,6 +173,8 @@ class PretrainConfig:
                 f"`block_size` ({self.block_size}) must not exceed `max_position_embeddings` "
                 f"({self.max_position_embeddings})"
             )
+        if self.reading_docs < 0:
+            raise ValueError(f"`reading_docs` must be >= 0 (0: none), got {self.reading_docs}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"`num_threads` must be >= 1 or unset, got {self.num_threads}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -210,6 +221,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # A tiny model and a few steps: tests, `demo --quick`, trying the pipeline out.
     "quick": {
+        "reading_docs": 200,
         "vocab_size": 1024,
         "hidden_size": 64,
         "num_layers": 2,

@@ -8,7 +8,11 @@ Every document is built from the graph alone, deterministically under a seed:
   uses (:data:`QA_TEMPLATE`), once per question template of the relation;
 - two generic paraphrases per pair (``Mongolia's capital: Ulaanbaatar.``,
   ``Capital of Mongolia: Ulaanbaatar.``);
-- one paragraph per subject from :meth:`kg.KnowledgeGraph.describe`.
+- one paragraph per subject from :meth:`kg.KnowledgeGraph.describe`;
+- reading documents (:func:`reading_documents`): evidence lines about *made-up* entities, a
+  question, and the answer copied from the evidence, in the grounded prompt format. Any
+  pretrained LLM can read its context; these teach the small base the same skill without
+  stating a single fact about a real entity, so unknown entities stay unknown.
 
 This module never imports torch: the corpus can be inspected without a model.
 """
@@ -19,6 +23,7 @@ import random
 import re
 from collections.abc import Iterable, Sequence
 
+from grounded.data.prompts import format_prompt
 from grounded.types import ABSTAIN
 from kg import EntityId, KnowledgeGraph, Relation
 
@@ -146,3 +151,92 @@ def tokenizer_texts(graph: KnowledgeGraph, *, template_weight: int = 20) -> list
 def _strip_placeholders(template: str) -> str:
     text = re.sub(r"\{(subject|object|objects)\}", " ", template)
     return re.sub(r" +", " ", text).strip()
+
+
+# Syllables of made-up reading-document entities: disjoint from those of the evaluation's
+# made-up out-of-KB subjects (grounded.data.groups), so no out-of-KB name is ever read here.
+_READING_SYLLABLES = (
+    "ab cor dex fim gon hul iks jor kel lum mox nir opa pim qua rul sen tok umb vor wix yal zeb"
+).split()
+
+
+def _made_up_name(rng: random.Random, taken: set[str]) -> str:
+    while True:
+        name = "".join(rng.choice(_READING_SYLLABLES) for _ in range(rng.randint(2, 3)))
+        name = name.capitalize()
+        if name.lower() not in taken:
+            taken.add(name.lower())
+            return name
+
+
+def reading_documents(graph: KnowledgeGraph, n: int, *, seed: int, k: int = 5) -> list[str]:
+    """``n`` reading-comprehension documents about made-up entities.
+
+    Each document is a grounded prompt (``Evidence:`` lines, ``Question:``, ``Answer:``)
+    followed by the answer, which is copied from one evidence line. The entities are
+    invented; their objects are real object strings of the relation (any subject's), so the
+    model learns to copy every kind of answer it will meet, while no statement is true of a
+    real entity. Distractor lines are other facts of the same made-up entity and the same
+    relation of another made-up entity, as retrieval returns them.
+
+    Args:
+        graph: the knowledge graph (relations, templates, object strings).
+        n: documents to write (0: none).
+        seed: seed of every choice.
+        k: evidence lines per document.
+
+    Example:
+        >>> from kg import Schema, Triple
+        >>> rel = Relation("capital", "The capital of {subject} is {object}.",
+        ...                ["What is the capital of {subject}?"])
+        >>> g = KnowledgeGraph([Triple("Mongolia", "capital", "Ulaanbaatar")], Schema([rel]))
+        >>> print(reading_documents(g, 1, seed=0, k=2)[0])  # doctest: +ELLIPSIS
+        Evidence:
+        - The capital of ... is Ulaanbaatar.
+        - The capital of ... is Ulaanbaatar.
+        Question: What is the capital of ...?
+        Answer: Ulaanbaatar.
+    """
+    if n <= 0:
+        return []
+    pools: dict[str, list[str]] = {}
+    sizes: dict[str, list[int]] = {}
+    for t in graph.triples():
+        pools.setdefault(t.relation, []).append(t.object)
+    for rel_name in pools:
+        pools[rel_name] = sorted(set(pools[rel_name]))
+        counts: dict[str, int] = {}
+        for t in graph.triples():
+            if t.relation == rel_name:
+                counts[t.subject] = counts.get(t.subject, 0) + 1
+        sizes[rel_name] = sorted(counts.values())
+    asked = [r for r in graph.schema if r.name in pools]
+    if not asked:
+        return []
+    rng = random.Random(f"grounded-reading-{seed}")
+    taken = {e.lower() for e in graph.entities}
+    docs = []
+    for _ in range(n):
+        rel = rng.choice(asked)
+        subject, other = _made_up_name(rng, taken), _made_up_name(rng, taken)
+
+        def objects(r: Relation) -> list[str]:
+            m = min(rng.choice(sizes[r.name]), 3, len(pools[r.name]))
+            return rng.sample(pools[r.name], m)
+
+        answer = objects(rel)
+        lines = [(rel.statement(subject, o)) for o in answer]
+        lines.append(rel.statement(other, rng.choice(pools[rel.name])))
+        others = [r for r in asked if r.name != rel.name]
+        while len(lines) < k and others:
+            r = rng.choice(others)
+            lines.append(r.statement(rng.choice((subject, subject, other)), objects(r)[0]))
+        lines = lines[: max(k, len(answer))]
+        rng.shuffle(lines)
+        question = (
+            rel.question(subject, rng.randrange(len(rel.questions)))
+            if rel.questions
+            else (question_templates(rel)[0].format(subject=subject))
+        )
+        docs.append(f"{format_prompt(question, lines)} {answer_text(answer)}")
+    return docs

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import shutil
 import time
 import warnings
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grounded.pretrain.config import PretrainConfig
-from grounded.pretrain.corpus import build_corpus, tokenizer_texts
+from grounded.pretrain.corpus import build_corpus, reading_documents, tokenizer_texts
 from grounded.pretrain.model import build_model, pack_documents
 from grounded.pretrain.split import PretrainSplit, split_subjects
 from grounded.pretrain.tokenizer import train_tokenizer
@@ -120,6 +121,9 @@ def pretrain(
 
     known, unknown = split_subjects(graph, config.known_fraction, config.seed)
     docs = build_corpus(graph, known, seed=config.seed)
+    if config.reading_docs:
+        docs += reading_documents(graph, config.reading_docs, seed=config.seed)
+        random.Random(config.seed).shuffle(docs)
     run_info = {
         "kb": {"name": kb_name, "checksum": kb_checksum},
         "settings": config.model_settings(),

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -167,6 +168,42 @@ class GroundedModel:
         model = GroundingModel(lm, injection)
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         return cls(model, tokenizer, kb, grounding)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_base(
+        cls,
+        base: str | Path,
+        kb: KnowledgeBase | None = None,
+        *,
+        text_evidence: bool = False,
+        retrieval: RetrievalConfig | None = None,
+        max_new_tokens: int = 24,
+        device: str | None = None,
+    ) -> GroundedModel:
+        """The base model without any adapter: zero-shot, or with evidence in the prompt.
+
+        These are the evaluation's reference variants: ``base`` (``text_evidence=False``)
+        and ``rag`` (retrieved facts written into the prompt, nothing trained).
+
+        Raises:
+            ValueError: ``text_evidence`` without ``kb``.
+            FileNotFoundError: ``base`` is not a model folder.
+        """
+        from grounded.injection.layer import InjectionConfig, KnowledgeInjection
+        from grounded.training.artifacts import load_base
+
+        if text_evidence and kb is None:
+            raise ValueError("`text_evidence=True` retrieves evidence; pass `kb`")
+        tokenizer, lm = load_base(base)
+        injection = KnowledgeInjection(InjectionConfig(modes=["text"] if text_evidence else []))
+        model = GroundingModel(lm, injection)
+        model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        grounding = {
+            "base_model": str(base),
+            "settings": {"max_new_tokens": max_new_tokens},
+            "retrieval": dataclasses.asdict(retrieval) if retrieval is not None else None,
+        }
+        return cls(model, tokenizer, kb, grounding)
 
     def examples(self, questions: Sequence[str]) -> tuple[list[dict], list[list[Evidence]]]:
         """The prompt fields of each question, and the evidence retrieved for it."""

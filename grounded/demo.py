@@ -1,0 +1,268 @@
+"""`grounded demo`: the whole job on the embedded countries data, ending in the report.
+
+The demo is a script of ordinary ``grounded`` commands, each printed before it runs, so a
+user can repeat any step by hand or swap in their own KB, base model or checker:
+
+1. ``grounded kb build --preset countries``  (or ``--kb`` an existing KB folder)
+2. ``grounded pretrain``                      the embedded default base model
+3. ``grounded factcheck train``               the fact-checker (feedback judge and auditor)
+4. ``grounded train`` once per variant        sft, raft, grounded and its ablations
+5. ``grounded evaluate``                      every variant on the same questions
+
+A step whose output folder is complete is reused (``demo.json`` records the settings, and a
+folder holding a run with other settings is refused unless ``--overwrite``), so an
+interrupted demo resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kg.io import atomic_write_json
+
+TRAINED_VARIANTS: tuple[str, ...] = (
+    "sft", "raft", "grounded", "no_constraint", "no_feedback", "no_embedding",
+)  # fmt: skip
+
+DEMO_PRESETS: dict[str, dict[str, Any]] = {
+    # Sized for about 30 minutes on 2 CPU cores (see the README's results section).
+    "default": {
+        "pretrain_preset": "default",
+        "checker_steps": 200,
+        "checker_claims": 3000,
+        "train_epochs": 1.0,
+        "train_settings": {},
+        "per_group": 150,
+    },
+    # Minutes: a tiny base, a few steps everywhere. Shows the pipeline, not the results.
+    "quick": {
+        "pretrain_preset": "quick",
+        "checker_steps": 4,
+        "checker_claims": 120,
+        "train_epochs": 0.0,
+        "train_settings": {
+            "max_steps": 6,
+            "batch_size": 4,
+            "feedback_every": 3,
+            "feedback_samples": 4,
+            "out_of_kb": 10,
+            "save_steps": 1000,
+        },
+        "per_group": 10,
+    },
+}
+"""Settings of ``grounded demo`` (``--quick`` picks ``quick``)."""
+
+
+@dataclass
+class DemoConfig:
+    """Settings of ``grounded demo``; zeros and empty strings take the preset's value."""
+
+    quick: bool = field(
+        default=False,
+        metadata={"help": "Tiny settings (minutes): shows the pipeline, not the results."},
+    )
+    kb: str = field(
+        default="",
+        metadata={"help": "Use this KB folder instead of building the countries preset."},
+    )
+    base: str = field(
+        default="",
+        metadata={
+            "help": "Use this base model (any local Hugging Face causal LM) instead of "
+            "pretraining the embedded default."
+        },
+    )
+    checker: str = field(
+        default="", metadata={"help": "Use this fact-checker folder instead of training one."}
+    )
+    variants: list[str] = field(
+        default_factory=lambda: list(TRAINED_VARIANTS),
+        metadata={"help": f"Trained variants, from {', '.join(TRAINED_VARIANTS)}."},
+    )
+    pretrain_preset: str = field(
+        default="", metadata={"help": "`grounded pretrain --preset` (default: the demo's)."}
+    )
+    checker_steps: int = field(default=0, metadata={"help": "Fact-checker training steps."})
+    train_epochs: float = field(default=0.0, metadata={"help": "Epochs of each variant."})
+    per_group: int = field(default=0, metadata={"help": "Evaluation questions per group."})
+    seed: int = field(default=0, metadata={"help": "Seed of every step."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "Redo every step (default: reuse finished ones)."}
+    )
+
+    def __post_init__(self) -> None:
+        self.variants = list(self.variants)
+        bad = [v for v in self.variants if v not in TRAINED_VARIANTS]
+        if bad:
+            raise ValueError(f"`variants` must be among {list(TRAINED_VARIANTS)}, got {bad}")
+        for name in ("checker_steps", "per_group"):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"`{name}` must be >= 0 (0: the preset's), got {getattr(self, name)}"
+                )
+        if self.train_epochs < 0:
+            raise ValueError(
+                f"`train_epochs` must be >= 0 (0: the preset's), got {self.train_epochs}"
+            )
+
+    def resolved(self) -> dict[str, Any]:
+        """The preset's settings with this config's non-zero values on top."""
+        preset = DEMO_PRESETS["quick" if self.quick else "default"]
+        out = {**preset, "train_settings": dict(preset["train_settings"])}
+        for name in ("pretrain_preset", "checker_steps", "train_epochs", "per_group"):
+            value = getattr(self, name)
+            if value:
+                out[name] = value
+        return out
+
+
+@dataclass
+class DemoResult:
+    """Folders the demo wrote or reused, and the evaluation report."""
+
+    out: Path
+    kb: Path
+    base: Path
+    checker: Path
+    models: dict[str, Path]
+    report_dir: Path
+    report: dict[str, Any]
+    seconds: dict[str, float]
+
+
+def _flags(settings: dict[str, Any]) -> list[str]:
+    args = []
+    for key, value in settings.items():
+        args.append("--" + key.replace("_", "-"))
+        args.extend(str(v) for v in value) if isinstance(value, list) else args.append(str(value))
+    return args
+
+
+def run_demo(
+    out: str | Path,
+    config: DemoConfig | None = None,
+    *,
+    log: Callable[[str], None] | None = None,
+    quiet: bool = False,
+) -> DemoResult:
+    """Run the demo into ``out``; see the module docstring for the steps.
+
+    Raises:
+        FileExistsError: ``out`` holds a demo run with other settings (pass ``overwrite``).
+        RuntimeError: a step failed (its command is in the message; the steps before it
+            stay on disk and are reused by the next run).
+    """
+    from grounded.cli.main import main
+    from grounded.training.config import VARIANTS
+
+    config = config or DemoConfig()
+    settings = config.resolved()
+    log = log or (lambda s: print(s, flush=True))
+    out = Path(out)
+    record = {"demo": dataclasses.asdict(config), "resolved": settings}
+    marker = out / "demo.json"
+    if marker.is_file() and not config.overwrite:
+        old = json.loads(marker.read_text(encoding="utf-8"))
+        if {k: old.get(k) for k in record} != json.loads(json.dumps(record)):
+            raise FileExistsError(
+                f"{out} holds a demo run with other settings ({marker}); pass `--overwrite` to "
+                "redo it, or choose another `--out`"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(marker, record)
+    quiet_flag = ["--quiet"] if quiet else []
+    seconds: dict[str, float] = {}
+
+    def step(name: str, done: Path, argv: list[str]) -> None:
+        if done.exists() and not config.overwrite:
+            log(f"\n== {name}: reusing {done.parent}")
+            return
+        log(f"\n== {name}\n$ grounded {shlex.join(argv)}")
+        t0 = time.perf_counter()
+        status = main(argv)
+        seconds[name] = round(time.perf_counter() - t0, 1)
+        if status != 0:
+            raise RuntimeError(f"step {name!r} failed (exit {status}): grounded {shlex.join(argv)}")
+        log(f"== {name}: {seconds[name]:.0f} s")
+
+    kb = Path(config.kb) if config.kb else out / "kb"
+    if not config.kb:
+        step("knowledge base", kb / "manifest.json",
+             ["kb", "build", "--preset", "countries", "--out", str(kb), "--overwrite"])  # fmt: skip
+    base = Path(config.base) if config.base else out / "base"
+    if not config.base:
+        step(
+            "pretrain the base model",
+            base / "config.json",
+            ["pretrain", str(kb), "--out", str(base), "--preset", settings["pretrain_preset"],
+             "--seed", str(config.seed), "--resume", "--overwrite"],
+        )  # fmt: skip
+    checker = Path(config.checker) if config.checker else out / "checker"
+    if not config.checker:
+        step(
+            "fact-checker",
+            checker / "factcheck.json",
+            ["factcheck", "train", str(kb), "--out", str(checker), "--overwrite",
+             "--max-steps", str(settings["checker_steps"]),
+             "--max-train-claims", str(settings["checker_claims"]),
+             "--max-test-claims", str(max(60, settings["checker_claims"] // 5)),
+             "--seed", str(config.seed), *quiet_flag],
+        )  # fmt: skip
+    models: dict[str, Path] = {}
+    train_settings = dict(settings["train_settings"])
+    if settings["train_epochs"]:
+        train_settings["epochs"] = settings["train_epochs"]
+    for variant in config.variants:
+        models[variant] = out / "models" / variant
+        step(
+            f"train {variant}",
+            models[variant] / "grounding.json",
+            ["train", str(kb), "--base", str(base), "--out", str(models[variant]),
+             "--checker", str(checker), "--seed", str(config.seed), "--overwrite",
+             *_flags({**train_settings, **VARIANTS[variant]})],
+        )  # fmt: skip
+    report_dir = out / "report"
+    step(
+        "evaluate",
+        report_dir / "report.json" if not seconds and not config.overwrite else out / ".never",
+        ["evaluate", str(kb), "--base", str(base), "--out", str(report_dir),
+         "--checker", str(checker), "--per-group", str(settings["per_group"]),
+         "--seed", str(config.seed), *quiet_flag,
+         *(arg for v, p in models.items() for arg in ("--model", f"{v}={p}"))],
+    )  # fmt: skip
+    report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+    return DemoResult(out, kb, base, checker, models, report_dir, report, seconds)
+
+
+def main_summary(result: DemoResult) -> str:
+    """The closing screen: where everything is."""
+    lines = [
+        "",
+        f"demo finished; folders under {result.out}/:",
+        f"  knowledge base  {result.kb}",
+        f"  base model      {result.base}",
+        f"  fact-checker    {result.checker}",
+    ]
+    lines += [f"  model {v:<10}{p}" for v, p in result.models.items()]
+    lines += [
+        f"  report          {result.report_dir}/report.md (tables), report.json (every number),",
+        "                  answers.jsonl, hallucination_by_group.png, accuracy_vs_abstention.png",
+    ]
+    if result.seconds:
+        total = sum(result.seconds.values())
+        lines.append(f"time: {total / 60:.1f} min (" + ", ".join(
+            f"{k} {v:.0f} s" for k, v in result.seconds.items()) + ")")  # fmt: skip
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run `grounded demo`")

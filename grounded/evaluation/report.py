@@ -1,0 +1,417 @@
+"""The evaluation report: rates per variant, group and relation; targets; ablations; files.
+
+:func:`summarize` turns scored answers (one row per variant and question) into every
+number of the report, each a :class:`~grounded.evaluation.metrics.Rate` with its
+denominator and a seeded 95% bootstrap interval. :func:`write_report` writes
+``report.json`` (every number), ``report.md`` (the tables a person reads) and the plots.
+No torch here: a report can be rebuilt from ``answers.jsonl`` anywhere.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from grounded.data.groups import GROUPS
+from grounded.evaluation.metrics import Rate, intervals_overlap, outcome_rates
+from kg.io import atomic_write_json, atomic_write_text
+
+KB_COVERED: tuple[str, ...] = ("seen", "known", "unknown")
+"""Groups whose questions the KB answers (out_of_kb ones it does not)."""
+
+METRICS: tuple[str, ...] = (
+    "accuracy",
+    "hallucination_rate",
+    "hallucination_rate_answered",
+    "abstention_rate",
+)
+BASELINES: tuple[str, ...] = ("base", "rag")
+ABLATIONS: dict[str, str] = {
+    "no_constraint": "the knowledge-constraint loss",
+    "no_feedback": "the fact-checker feedback",
+    "no_embedding": "the embedding injection",
+}
+"""Ablation variant → the component it removes from ``grounded``."""
+
+VARIANT_ORDER: tuple[str, ...] = (
+    "base", "rag", "sft", "raft", "grounded", "no_constraint", "no_feedback", "no_embedding",
+)  # fmt: skip
+VARIANT_HELP: dict[str, str] = {
+    "base": "base model, zero-shot",
+    "rag": "base model, retrieved facts in the prompt (nothing trained)",
+    "sft": "ungrounded LoRA SFT on question-answer pairs",
+    "raft": "RAFT-style LoRA SFT: retrieved context with distractors, no constraint/feedback",
+    "grounded": "grounded: text + embedding injection, constraint loss, checker feedback",
+    "no_constraint": "grounded without the constraint loss",
+    "no_feedback": "grounded without fact-checker feedback",
+    "no_embedding": "grounded without embedding injection (text injection only)",
+}
+
+
+def ordered(variants: Iterable[str]) -> list[str]:
+    """``variants`` in the report's order (known names first, the rest sorted)."""
+    names = set(variants)
+    return [v for v in VARIANT_ORDER if v in names] + sorted(names - set(VARIANT_ORDER))
+
+
+def _rates(outcomes: Sequence[str], seed: int, n_boot: int) -> dict[str, dict]:
+    return {k: r.to_dict() for k, r in outcome_rates(outcomes, seed=seed, n_boot=n_boot).items()}
+
+
+def summarize(rows: Sequence[dict[str, Any]], *, seed: int = 0, n_boot: int = 1000) -> dict:
+    """Every rate of the report from scored answers.
+
+    Args:
+        rows: one per (variant, question) with ``variant``, ``group``, ``relation`` and
+            ``outcome`` (``correct`` / ``abstain`` / ``hallucination``).
+        seed, n_boot: the bootstrap's seed and resamples.
+
+    Returns:
+        ``{variant: {"all": rates, "kb_covered": rates, "groups": {group: rates},
+        "relations": {relation: rates over KB-covered questions}}}``, where ``rates`` maps
+        each of :data:`METRICS` to a :class:`Rate` as a dict.
+
+    Example:
+        >>> rows = [{"variant": "sft", "group": "unknown", "relation": "capital",
+        ...          "outcome": o} for o in ("correct", "hallucination", "abstain")]
+        >>> s = summarize(rows)["sft"]["groups"]["unknown"]
+        >>> s["hallucination_rate"]["value"], s["hallucination_rate_answered"]["value"]
+        (0.3333333333333333, 0.5)
+    """
+    by_variant: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_variant[row["variant"]].append(row)
+    out: dict[str, dict] = {}
+    for variant in ordered(by_variant):
+        vrows = by_variant[variant]
+        covered = [r for r in vrows if r["group"] in KB_COVERED]
+        relations: dict[str, list[str]] = defaultdict(list)
+        for r in covered:
+            relations[r["relation"]].append(r["outcome"])
+        out[variant] = {
+            "all": _rates([r["outcome"] for r in vrows], seed, n_boot),
+            "kb_covered": _rates([r["outcome"] for r in covered], seed, n_boot),
+            "groups": {
+                g: _rates([r["outcome"] for r in vrows if r["group"] == g], seed, n_boot)
+                for g in GROUPS
+                if any(r["group"] == g for r in vrows)
+            },
+            "relations": {rel: _rates(o, seed, n_boot) for rel, o in sorted(relations.items())},
+        }
+    return out
+
+
+def _rate(d: dict | None) -> Rate | None:
+    return Rate(**d) if d else None
+
+
+def _get(summary: dict, variant: str, scope: str, metric: str) -> Rate | None:
+    """``scope``: ``all``, ``kb_covered`` or a group name."""
+    v = summary.get(variant)
+    if v is None:
+        return None
+    block = v.get(scope) if scope in ("all", "kb_covered") else v["groups"].get(scope)
+    return _rate(block[metric]) if block else None
+
+
+def check_targets(summary: dict) -> list[dict[str, Any]]:
+    """The issue's targets, each with the figures and whether the demo reached it.
+
+    A target whose variants are missing from the run is listed with ``reached`` None.
+    """
+
+    def target(name: str, reached: bool | None, detail: str) -> dict[str, Any]:
+        return {"target": name, "reached": reached, "detail": detail}
+
+    out = []
+    g_unk = _get(summary, "grounded", "unknown", "hallucination_rate")
+    s_unk = _get(summary, "sft", "unknown", "hallucination_rate")
+    ok = g_unk is not None and g_unk.value is not None
+    out.append(
+        target(
+            "unknown-entity questions: grounded hallucination rate <= 5%",
+            (g_unk.value <= 0.05) if ok else None,
+            f"grounded {g_unk}" if ok else "no grounded answers on unknown entities",
+        )
+    )
+    if ok and s_unk is not None and s_unk.value:
+        cut = 1 - g_unk.value / s_unk.value
+        out.append(
+            target(
+                "unknown-entity questions: grounded at least 80% below ungrounded SFT",
+                cut >= 0.8,
+                f"{100 * cut:.1f}% lower (grounded {g_unk.value:.3f} vs sft {s_unk.value:.3f})",
+            )
+        )
+    else:
+        out.append(
+            target(
+                "unknown-entity questions: grounded at least 80% below ungrounded SFT",
+                None,
+                "sft or grounded missing, or sft never hallucinated",
+            )
+        )
+    acc = _get(summary, "grounded", "kb_covered", "accuracy")
+    out.append(
+        target(
+            "KB-covered questions: grounded accuracy >= 90%",
+            (acc.value >= 0.9) if acc is not None and acc.value is not None else None,
+            f"grounded {acc}" if acc is not None else "grounded missing",
+        )
+    )
+    oob = _get(summary, "grounded", "out_of_kb", "abstention_rate")
+    cov = _get(summary, "grounded", "kb_covered", "abstention_rate")
+    have = oob is not None and oob.value is not None and cov is not None and cov.value is not None
+    out.append(
+        target(
+            "out-of-KB: grounded abstains on >= 90%, and on <= 5% of KB-covered questions",
+            (oob.value >= 0.9 and cov.value <= 0.05) if have else None,
+            f"out-of-KB abstention {oob}; KB-covered abstention {cov}" if have else "missing",
+        )
+    )
+    g_all = _get(summary, "grounded", "all", "hallucination_rate")
+    r_all = _get(summary, "raft", "all", "hallucination_rate")
+    if g_all is not None and r_all is not None and g_all.value is not None and r_all.value:
+        separate = not intervals_overlap(g_all, r_all)
+        below = g_all.value < r_all.value
+        word = "non-overlapping" if separate else "overlapping"
+        out.append(
+            target(
+                "grounded below RAFT-style on hallucination rate (all questions)",
+                below,
+                f"grounded {g_all} vs raft {r_all}: {word} intervals"
+                + ("" if separate else " (the difference may be noise)"),
+            )
+        )
+    else:
+        out.append(target("grounded below RAFT-style on hallucination rate", None, "missing"))
+    return out
+
+
+def ablation_findings(summary: dict) -> list[dict[str, Any]]:
+    """For each ablation present: does removing its component change the hallucination rate?
+
+    The verdict is ``helps`` when removing the component raises the hallucination rate over
+    all questions with non-overlapping intervals, ``hurts`` when it lowers it so, and
+    ``no clear effect`` otherwise: the report says so rather than claiming a gain.
+    """
+    full = _get(summary, "grounded", "all", "hallucination_rate")
+    out = []
+    for name, component in ABLATIONS.items():
+        ablated = _get(summary, name, "all", "hallucination_rate")
+        if full is None or ablated is None or full.value is None or ablated.value is None:
+            continue
+        if intervals_overlap(full, ablated):
+            verdict = "no clear effect"
+        else:
+            verdict = "helps" if ablated.value > full.value else "hurts"
+        acc_full = _get(summary, "grounded", "kb_covered", "accuracy")
+        acc_abl = _get(summary, name, "kb_covered", "accuracy")
+        out.append(
+            {
+                "ablation": name,
+                "component": component,
+                "verdict": verdict,
+                "hallucination_rate_grounded": full.to_dict(),
+                "hallucination_rate_ablated": ablated.to_dict(),
+                "accuracy_kb_covered_grounded": acc_full.to_dict() if acc_full else None,
+                "accuracy_kb_covered_ablated": acc_abl.to_dict() if acc_abl else None,
+            }
+        )
+    return out
+
+
+# -- writing -----------------------------------------------------------------------------------
+def _pct(d: dict | None) -> str:
+    if not d or d.get("value") is None:
+        return "n/a"
+    return (
+        f"{100 * d['value']:.1f} [{100 * d['low']:.1f}, {100 * d['high']:.1f}] "
+        f"({d['numerator']}/{d['denominator']})"
+    )
+
+
+def render_markdown(report: dict) -> str:
+    """``report.md``: the tables a person reads (every figure also in ``report.json``)."""
+    summary = report["metrics"]
+    variants = ordered(summary)
+    groups = [g for g in GROUPS if any(g in summary[v]["groups"] for v in variants)]
+    lines = [
+        "# Grounded versus ungrounded: hallucination report",
+        "",
+        f"Knowledge base `{report['kb']['name']}` (checksum `{report['kb']['checksum'][:12]}`), "
+        f"base model `{report['base_model']}`. {report['n_questions']} questions per variant, "
+        "the same for every variant, greedy decoding. Each cell: percent, 95% bootstrap "
+        "interval, and (numerator/denominator).",
+        "",
+        "Variants:",
+        "",
+    ]
+    lines += [f"- `{v}`: {VARIANT_HELP.get(v, 'trained model ' + v)}" for v in variants]
+    for metric, title in (
+        ("hallucination_rate", "Hallucination rate (hallucinations / all questions)"),
+        ("accuracy", "Accuracy (correct / all questions)"),
+        ("abstention_rate", "Abstention rate (abstentions / all questions)"),
+        (
+            "hallucination_rate_answered",
+            "Hallucination rate over answered questions (hallucinations / answered)",
+        ),
+    ):
+        lines += ["", f"## {title}", "", "| variant | " + " | ".join(groups) + " | KB-covered |"]
+        lines.append("| --- |" + " ---: |" * (len(groups) + 1))
+        for v in variants:
+            cells = [_pct(summary[v]["groups"].get(g, {}).get(metric)) for g in groups]
+            cells.append(_pct(summary[v]["kb_covered"].get(metric)))
+            lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    lines += ["", "## Targets", ""]
+    for t in report["targets"]:
+        mark = {True: "reached", False: "**not reached**", None: "not measured"}[t["reached"]]
+        lines.append(f"- {t['target']}: {mark}. {t['detail']}")
+    if report["ablations"]:
+        lines += ["", "## Ablations (hallucination rate over all questions)", ""]
+        for a in report["ablations"]:
+            text = {
+                "helps": "helps: removing it raises the hallucination rate (intervals apart)",
+                "hurts": "does not help: removing it lowers the hallucination rate",
+                "no clear effect": "no clear effect in this run (intervals overlap)",
+            }[a["verdict"]]
+            lines.append(
+                f"- `{a['ablation']}` ({a['component']}): {text}; grounded "
+                f"{_pct(a['hallucination_rate_grounded'])} vs ablated "
+                f"{_pct(a['hallucination_rate_ablated'])}."
+            )
+    retrieval = report.get("retrieval_recall") or {}
+    if retrieval:
+        lines += ["", "## Retrieval: gold fact among the evidence (evidence-reading variants)", ""]
+        lines += ["| variant | " + " | ".join(KB_COVERED) + " |", "| --- |" + " ---: |" * 3]
+        for v, per_group in retrieval.items():
+            lines.append(
+                f"| {v} | " + " | ".join(_pct(per_group.get(g)) for g in KB_COVERED) + " |"
+            )
+    relations = sorted({r for v in variants for r in summary[v]["relations"]})
+    if relations:
+        lines += ["", "## Hallucination rate by relation (KB-covered questions)", ""]
+        lines += ["| relation | " + " | ".join(variants) + " |"]
+        lines.append("| --- |" + " ---: |" * len(variants))
+        for rel in relations:
+            cells = []
+            for v in variants:
+                d = summary[v]["relations"].get(rel, {}).get("hallucination_rate")
+                cells.append(
+                    f"{100 * d['value']:.1f} ({d['numerator']}/{d['denominator']})"
+                    if d and d["value"] is not None
+                    else "n/a"
+                )
+            lines.append(f"| {rel} | " + " | ".join(cells) + " |")
+    audit = report.get("checker_audit")
+    if audit:
+        lines += [
+            "",
+            "## Fact-checker auditing the answers (against the exact KB check)",
+            "",
+            f"Checker `{audit['checker']}` reading each stated answer in the context of its "
+            "question, with no (subject, relation) given.",
+            "",
+            f"- hallucinations detected (refuted or not enough info): "
+            f"{_pct(audit['detection_rate'])}",
+            f"- correct answers flagged (false alarms): {_pct(audit['false_alarm_rate'])}",
+        ]
+    lines += ["", "## Files", ""]
+    lines += [f"- `{name}`" for name in report["files"]]
+    lines += ["", f"Command: `{report['command']}`" if report.get("command") else ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_plots(summary: dict, out: Path) -> list[str]:
+    """``hallucination_by_group.png`` and ``accuracy_vs_abstention.png``; the file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    variants = ordered(summary)
+    groups = [g for g in GROUPS if any(g in summary[v]["groups"] for v in variants)]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(variants) * len(groups) / 2), 4.2))
+    width = 0.8 / max(1, len(variants))
+    x = np.arange(len(groups))
+    for i, v in enumerate(variants):
+        vals, lo, hi = [], [], []
+        for g in groups:
+            d = summary[v]["groups"].get(g, {}).get("hallucination_rate") or {}
+            val = d.get("value")
+            vals.append(100 * val if val is not None else 0.0)
+            lo.append(100 * (val - d["low"]) if val is not None else 0.0)
+            hi.append(100 * (d["high"] - val) if val is not None else 0.0)
+        ax.bar(x + (i - (len(variants) - 1) / 2) * width, vals, width, yerr=[lo, hi],
+               label=v, capsize=2)  # fmt: skip
+    ax.set_xticks(x, groups)
+    ax.set_ylabel("hallucination rate (% of questions)")
+    ax.set_title("Hallucination rate by variant and entity group (95% bootstrap intervals)")
+    ax.legend(fontsize=8, ncols=2)
+    fig.tight_layout()
+    names = ["hallucination_by_group.png"]
+    fig.savefig(out / names[0], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for v in variants:
+        acc = summary[v]["kb_covered"]["accuracy"]
+        abst = summary[v]["kb_covered"]["abstention_rate"]
+        if acc["value"] is None:
+            continue
+        ax.scatter(100 * abst["value"], 100 * acc["value"], s=40)
+        ax.annotate(v, (100 * abst["value"], 100 * acc["value"]), fontsize=8,
+                    xytext=(4, 4), textcoords="offset points")  # fmt: skip
+    ax.set_xlabel("abstention rate, KB-covered questions (%)")
+    ax.set_ylabel("accuracy, KB-covered questions (%)")
+    ax.set_title("Accuracy against abstention")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    names.append("accuracy_vs_abstention.png")
+    fig.savefig(out / names[1], dpi=110)
+    plt.close(fig)
+    return names
+
+
+def write_report(report: dict, out: str | Path, *, plots: bool = True) -> list[Path]:
+    """Write ``report.json``, ``report.md`` and (with ``plots``) the PNGs into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = write_plots(report["metrics"], out) if plots else []
+    report["files"] = sorted({*report.get("files", []), "report.json", "report.md", *names})
+    atomic_write_json(out / "report.json", report)
+    atomic_write_text(out / "report.md", render_markdown(report))
+    return [out / n for n in report["files"]]
+
+
+def render_summary(report: dict) -> str:
+    """The one-screen summary printed at the end of ``grounded evaluate`` and ``demo``."""
+    summary = report["metrics"]
+
+    def cell(v: str, scope: str, metric: str) -> str:
+        r = _get(summary, v, scope, metric)
+        return f"{100 * r.value:5.1f}%" if r is not None and r.value is not None else "   n/a"
+
+    head = (
+        f"{'variant':<14} {'halluc. all':>11} {'halluc. unknown':>15} {'acc. KB-covered':>15} "
+        f"{'abstain out-of-KB':>17} {'abstain KB-covered':>18}"
+    )
+    lines = [head, "-" * len(head)]
+    for v in ordered(summary):
+        lines.append(
+            f"{v:<14} {cell(v, 'all', 'hallucination_rate'):>11} "
+            f"{cell(v, 'unknown', 'hallucination_rate'):>15} "
+            f"{cell(v, 'kb_covered', 'accuracy'):>15} "
+            f"{cell(v, 'out_of_kb', 'abstention_rate'):>17} "
+            f"{cell(v, 'kb_covered', 'abstention_rate'):>18}"
+        )
+    lines.append("")
+    for t in report["targets"]:
+        mark = {True: "reached", False: "NOT reached", None: "not measured"}[t["reached"]]
+        lines.append(f"[{mark}] {t['target']}: {t['detail']}")
+    for a in report.get("ablations", []):
+        lines.append(f"ablation {a['ablation']} ({a['component']}): {a['verdict']}")
+    return "\n".join(lines)

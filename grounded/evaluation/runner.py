@@ -1,0 +1,350 @@
+"""`evaluate`: every variant answers the same questions; answers are scored; a report is written.
+
+The protocol is ../shared/DESIGN.md's: the questions come from the entity groups the trained
+models share (``groups.json``), decoding is greedy for all, evidence comes from the real
+retriever (never the gold fact handed over), and answers are scored against the graph
+(:func:`~grounded.evaluation.scoring.score_answer`). The fact-checker is consulted only
+for free-text answers the exact check cannot read: a sentence the checker finds
+``supported`` counts as correct. With a checker, the report also scores the checker as an
+auditor of the answers (its hallucination-detection rate against the exact check).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from grounded.data.groups import GROUPS, EntityGroups, build_groups
+from grounded.evaluation.metrics import bootstrap_rate
+from grounded.evaluation.questions import EvalQuestion, build_questions
+from grounded.evaluation.report import (
+    BASELINES,
+    KB_COVERED,
+    ablation_findings,
+    check_targets,
+    ordered,
+    summarize,
+    write_report,
+)
+from grounded.evaluation.scoring import score_answer
+from grounded.types import AnswerItem
+from kg.io import atomic_write_text
+
+if TYPE_CHECKING:
+    from grounded.kb import KnowledgeBase
+    from grounded.types import AnswerJudge
+
+GROUPS_FILE = "groups.json"
+ANSWERS_FILE = "answers.jsonl"
+
+
+@dataclass
+class EvaluateConfig:
+    """Settings of ``grounded evaluate`` and :func:`evaluate`."""
+
+    per_group: int = field(
+        default=200,
+        metadata={"help": "Questions per entity group (a seeded sample; 0: every pair)."},
+    )
+    baselines: list[str] = field(
+        default_factory=lambda: list(BASELINES),
+        metadata={
+            "help": "Untrained variants of the base model: base (zero-shot) and rag (retrieved "
+            "facts in the prompt); empty for none."
+        },
+    )
+    batch_size: int = field(default=32, metadata={"help": "Questions generated per batch."})
+    max_new_tokens: int = field(default=24, metadata={"help": "Tokens generated per answer."})
+    free_text_words: int = field(
+        default=6,
+        metadata={
+            "help": "Answers the exact check cannot match with at least this many words are "
+            "free text and go to the fact-checker (when one is given)."
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the question sample and bootstrap."})
+    n_boot: int = field(default=1000, metadata={"help": "Bootstrap resamples per interval."})
+    plots: bool = field(default=True, metadata={"help": "Write the PNG plots."})
+
+    def __post_init__(self) -> None:
+        self.baselines = list(self.baselines)
+        bad = [b for b in self.baselines if b not in BASELINES]
+        if bad:
+            raise ValueError(f"`baselines` must be among {list(BASELINES)}, got {bad}")
+        if self.per_group < 0:
+            raise ValueError(f"`per_group` must be >= 0 (0: every pair), got {self.per_group}")
+        for name in ("batch_size", "max_new_tokens", "free_text_words", "n_boot"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class EvalResult:
+    """What :func:`evaluate` wrote: the report dict and the files."""
+
+    report: dict[str, Any]
+    files: list[Path]
+    rows: list[dict[str, Any]] = field(repr=False, default_factory=list)
+
+
+def shared_groups(models: Mapping[str, str | Path]) -> EntityGroups | None:
+    """The entity groups every trained model in ``models`` was trained with.
+
+    Raises:
+        FileNotFoundError: a model folder lacks ``groups.json``.
+        ValueError: two models were trained on different groups (their answers would not be
+            comparable: retrain them with the same ``seed``, ``seen_fraction`` and base).
+    """
+    groups: EntityGroups | None = None
+    first = ""
+    for name, path in models.items():
+        file = Path(path) / GROUPS_FILE
+        if not file.is_file():
+            raise FileNotFoundError(
+                f"model {name!r}: {file} is missing; pass folders written by `grounded train`"
+            )
+        g = EntityGroups.load(file)
+        if groups is None:
+            groups, first = g, name
+        elif any(g.pairs(x) != groups.pairs(x) for x in GROUPS):
+            raise ValueError(
+                f"models {first!r} and {name!r} were trained on different entity groups, so "
+                "their answers are not comparable; train every variant with the same `seed`, "
+                "`seen_fraction`, `out_of_kb` and base model"
+            )
+    return groups
+
+
+def _answerer(name: str, path: str | Path | None, base: str | Path, kb: KnowledgeBase) -> Any:
+    from grounded.training.generate import GroundedModel
+
+    if path is None:
+        return GroundedModel.from_base(base, kb, text_evidence=name == "rag", device="cpu")
+    return GroundedModel.from_pretrained(path, kb, base=base)
+
+
+def evaluate(
+    kb: KnowledgeBase | str | Path,
+    base: str | Path,
+    models: Mapping[str, str | Path],
+    out: str | Path,
+    config: EvaluateConfig | None = None,
+    *,
+    checker: str | Path | None = None,
+    judge: AnswerJudge | None = None,
+    command: str | None = None,
+    show_progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> EvalResult:
+    """Evaluate the baselines and the trained ``models`` on the same questions.
+
+    Args:
+        kb: the knowledge base (object or folder) the models were trained against.
+        base: the base model folder (the baselines use it; trained models load on it).
+        models: variant name → trained model folder (``sft``, ``raft``, ``grounded``,
+            ``no_constraint``, ``no_feedback``, ``no_embedding``, or any name).
+        out: the report folder (``report.json``, ``report.md``, ``answers.jsonl``, plots).
+        config: settings; defaults if None.
+        checker: a fact-checker folder: judges free-text answers and is scored as an auditor.
+        judge: an :class:`~grounded.types.AnswerJudge` to use instead of ``checker``'s.
+        command: the command line to record in the report.
+        show_progress: progress bars.
+        log: where progress lines go (default: stderr).
+
+    Raises:
+        ValueError: no variant to evaluate, a variant named twice, or models trained on
+            different groups.
+        FileNotFoundError: ``kb``, ``base``, a model folder or ``checker`` is missing.
+    """
+    from tqdm.auto import tqdm
+
+    from grounded.kb import KnowledgeBase
+    from grounded.training.artifacts import load_pretrain_split
+
+    config = config or EvaluateConfig()
+    log = log or (lambda s: print(s, file=sys.stderr))
+    kb = kb if isinstance(kb, KnowledgeBase) else KnowledgeBase.load(kb)
+    clash = sorted(set(config.baselines) & set(models))
+    if clash:
+        raise ValueError(f"variant names {clash} are baselines; name the trained models otherwise")
+    variants: dict[str, str | Path | None] = dict.fromkeys(config.baselines)
+    variants.update(models)
+    if not variants:
+        raise ValueError("nothing to evaluate: give trained models or keep `baselines`")
+    groups = shared_groups(models)
+    if groups is None:
+        groups = build_groups(kb, load_pretrain_split(base), seed=config.seed)
+    if groups.kb_checksum and groups.kb_checksum != kb.checksum:
+        log(
+            f"warning: the models were trained against another version of this KB (checksum "
+            f"{groups.kb_checksum[:12]}… vs {kb.checksum[:12]}…); gold answers are today's"
+        )
+    questions = build_questions(kb.graph, groups, per_group=config.per_group, seed=config.seed)
+    if judge is None and checker is not None:
+        from grounded.factcheck import FactChecker, Verifier
+
+        judge = Verifier(kb, FactChecker.from_pretrained(checker))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    timings: dict[str, float] = {}
+    for name in tqdm(ordered(variants), desc="variants", disable=not show_progress):
+        t0 = time.perf_counter()
+        model = _answerer(name, variants[name], base, kb)
+        answers = model.answer([q.question for q in questions], batch_size=config.batch_size,
+                               max_new_tokens=config.max_new_tokens)  # fmt: skip
+        rows.extend(_score(kb, name, questions, answers, judge, config))
+        timings[name] = round(time.perf_counter() - t0, 2)
+        log(f"  {name}: {len(questions)} answers in {timings[name]:.1f}s")
+        del model, answers
+        gc.collect()
+    report = _report(kb, base, variants, groups, questions, rows, config, timings, command)
+    if judge is not None:
+        report["checker_audit"] = _audit_answers(rows, judge, checker, config)
+    lines = (json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
+    atomic_write_text(out / ANSWERS_FILE, "".join(lines))
+    report["files"] = [ANSWERS_FILE]
+    files = write_report(report, out, plots=config.plots)
+    return EvalResult(report, files, rows)
+
+
+def _score(
+    kb: KnowledgeBase,
+    variant: str,
+    questions: list[EvalQuestion],
+    answers: list[Any],
+    judge: AnswerJudge | None,
+    config: EvaluateConfig,
+) -> list[dict[str, Any]]:
+    rows = []
+    for q, a in zip(questions, answers, strict=True):
+        subject = q.subject if q.group != "out_of_kb" else None
+        scored = score_answer(kb.graph, subject, q.relation, a.text)
+        rows.append(
+            {
+                "variant": variant,
+                "id": q.id,
+                "group": q.group,
+                "subject": q.subject,
+                "relation": q.relation,
+                "question": q.question,
+                "gold": list(q.gold),
+                "answer": a.text,
+                "outcome": scored.outcome,
+                "decided_by": "exact",
+                "gold_in_evidence": (
+                    any(
+                        e.triple is not None
+                        and e.triple.subject == q.subject
+                        and e.triple.relation == q.relation
+                        for e in a.evidence
+                    )
+                    if a.evidence and q.gold
+                    else None
+                ),
+            }
+        )
+    free = [
+        r
+        for r in rows
+        if r["outcome"] == "hallucination"
+        and r["gold"]
+        and len(r["answer"].split()) >= config.free_text_words
+    ]
+    if judge is not None and free:
+        # A sentence ("The capital of Mongolia is Ulaanbaatar, a large city.") the exact
+        # match cannot read: the checker reads it in the context of its question.
+        labels = judge.judge_answers([AnswerItem(r["question"], r["answer"]) for r in free])
+        for r, label in zip(free, labels, strict=True):
+            r["decided_by"] = "checker"
+            if label == "supported":
+                r["outcome"] = "correct"
+    return rows
+
+
+def _report(
+    kb: KnowledgeBase,
+    base: str | Path,
+    variants: Mapping[str, str | Path | None],
+    groups: EntityGroups,
+    questions: list[EvalQuestion],
+    rows: list[dict[str, Any]],
+    config: EvaluateConfig,
+    timings: dict[str, float],
+    command: str | None,
+) -> dict[str, Any]:
+    import dataclasses
+
+    summary = summarize(rows, seed=config.seed, n_boot=config.n_boot)
+    recall: dict[str, dict] = {}
+    for v in ordered(variants):
+        per_group = {}
+        for g in KB_COVERED:
+            hits = [
+                r["gold_in_evidence"]
+                for r in rows
+                if r["variant"] == v and r["group"] == g and r["gold_in_evidence"] is not None
+            ]
+            if hits:
+                per_group[g] = bootstrap_rate(
+                    hits, seed=config.seed, n_boot=config.n_boot
+                ).to_dict()
+        if per_group:
+            recall[v] = per_group
+    return {
+        "format_version": 1,
+        "kind": "grounded-evaluation",
+        "command": command or " ".join(shlex.quote(a) for a in sys.argv),
+        "kb": {"path": str(kb.path), "name": kb.name, "checksum": kb.checksum},
+        "base_model": str(base),
+        "variants": {v: (str(p) if p is not None else "baseline") for v, p in variants.items()},
+        "settings": dataclasses.asdict(config),
+        "groups": {
+            "counts": groups.counts(),
+            "split_source": groups.split_source,
+            "seed": groups.seed,
+        },
+        "n_questions": len(questions),
+        "questions_per_group": {g: sum(q.group == g for q in questions) for g in GROUPS},
+        "metrics": summary,
+        "targets": check_targets(summary),
+        "ablations": ablation_findings(summary),
+        "retrieval_recall": recall,
+        "free_text_judged": sum(r["decided_by"] == "checker" for r in rows),
+        "seconds_per_variant": timings,
+    }
+
+
+def _audit_answers(
+    rows: list[dict[str, Any]],
+    judge: AnswerJudge,
+    checker: str | Path | None,
+    config: EvaluateConfig,
+) -> dict[str, Any]:
+    """The checker as an auditor: its verdicts on stated answers against the exact check.
+
+    Each stated (not abstained) answer is judged in the context of its question only, with
+    no (subject, relation) handed over, as ``grounded audit`` would. Detection: an exact-
+    check hallucination the checker labels refuted or not enough info. False alarm: a
+    correct answer it does not label supported.
+    """
+    stated = [r for r in rows if r["outcome"] != "abstain"]
+    labels = judge.judge_answers([AnswerItem(r["question"], r["answer"]) for r in stated])
+    halluc = [lab != "supported" for r, lab in zip(stated, labels, strict=True)
+              if r["outcome"] == "hallucination"]  # fmt: skip
+    alarms = [lab != "supported" for r, lab in zip(stated, labels, strict=True)
+              if r["outcome"] == "correct"]  # fmt: skip
+    kw = {"seed": config.seed, "n_boot": config.n_boot}
+    return {
+        "checker": str(checker) if checker is not None else type(judge).__name__,
+        "answers_judged": len(stated),
+        "detection_rate": bootstrap_rate(halluc, **kw).to_dict(),
+        "false_alarm_rate": bootstrap_rate(alarms, **kw).to_dict(),
+    }

@@ -1,0 +1,240 @@
+"""The evaluator: rates and targets on hand-made answers, questions from the groups, the
+end-to-end report on tiny models, the CLI, and the quick demo on the tiny KB."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from grounded.cli.main import main
+from grounded.data.groups import build_groups
+from grounded.evaluation import (
+    EvaluateConfig,
+    ablation_findings,
+    build_questions,
+    check_targets,
+    evaluate,
+    summarize,
+)
+from grounded.evaluation.runner import _score, shared_groups
+from grounded.training import train, variant_config
+from grounded.training.generate import Answer
+
+LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def rows(variant: str, group: str, outcomes: str, relation: str = "capital") -> list[dict]:
+    """``outcomes`` as letters: c correct, a abstain, h hallucination."""
+    word = {"c": "correct", "a": "abstain", "h": "hallucination"}
+    return [
+        {"variant": variant, "group": group, "relation": relation, "outcome": word[o]}
+        for o in outcomes
+    ]
+
+
+# -- maths on hand-made answers -----------------------------------------------------------------
+def test_summary_rates_match_hand_counts():
+    data = (
+        rows("sft", "unknown", "cchha")
+        + rows("sft", "out_of_kb", "hha")
+        + rows("sft", "seen", "ccc", relation="region")
+    )
+    s = summarize(data, n_boot=200)["sft"]
+    unknown = s["groups"]["unknown"]
+    assert (unknown["accuracy"]["numerator"], unknown["accuracy"]["denominator"]) == (2, 5)
+    assert unknown["hallucination_rate"]["value"] == pytest.approx(2 / 5)
+    # answered = 4 (one abstention): 2 hallucinations / 4
+    assert unknown["hallucination_rate_answered"]["value"] == pytest.approx(2 / 4)
+    assert unknown["hallucination_rate_answered"]["denominator"] == 4
+    assert unknown["abstention_rate"]["value"] == pytest.approx(1 / 5)
+    # all questions: 11; hallucinations 2 + 2 = 4
+    assert s["all"]["hallucination_rate"]["numerator"] == 4
+    assert s["all"]["hallucination_rate"]["denominator"] == 11
+    # KB-covered excludes out_of_kb: 5 + 3 questions, 5 correct
+    assert (
+        s["kb_covered"]["accuracy"]["numerator"],
+        s["kb_covered"]["accuracy"]["denominator"],
+    ) == (5, 8)
+    assert s["relations"]["region"]["accuracy"]["value"] == 1.0
+    assert s["relations"]["capital"]["hallucination_rate"]["value"] == pytest.approx(2 / 5)
+    low, high = unknown["hallucination_rate"]["low"], unknown["hallucination_rate"]["high"]
+    assert 0.0 <= low <= 0.4 <= high <= 1.0
+
+
+def test_targets_and_ablations_on_hand_made_rates():
+    data = (
+        rows("sft", "unknown", "c" * 10 + "h" * 90)
+        + rows("raft", "unknown", "c" * 50 + "h" * 50)
+        + rows("grounded", "unknown", "c" * 95 + "h" * 3 + "a" * 2)
+        + rows("grounded", "seen", "c" * 100)
+        + rows("grounded", "out_of_kb", "a" * 95 + "h" * 5)
+        + rows("no_constraint", "unknown", "c" * 50 + "h" * 50)
+        + rows("no_feedback", "unknown", "c" * 95 + "h" * 3 + "a" * 2)
+    )
+    summary = summarize(data, n_boot=500)
+    targets = {t["target"]: t for t in check_targets(summary)}
+    assert all(t["reached"] is True for t in targets.values()), targets
+    unknown_cut = next(t for t in targets.values() if "80%" in t["target"])
+    # grounded 3/100 vs sft 90/100: 96.7% lower
+    assert "96.7% lower" in unknown_cut["detail"]
+    findings = {a["ablation"]: a["verdict"] for a in ablation_findings(summary)}
+    # no_constraint: 50 hallucinations of 100 vs grounded 8 of 300 -> intervals apart
+    assert findings["no_constraint"] == "helps"
+    assert findings["no_feedback"] == "no clear effect"
+    assert "no_embedding" not in findings  # not in the run: no finding is made up
+
+
+def test_targets_report_misses_honestly():
+    data = rows("grounded", "unknown", "c" * 5 + "h" * 5) + rows("grounded", "seen", "h" * 10)
+    targets = check_targets(summarize(data, n_boot=100))
+    by_name = {t["target"]: t["reached"] for t in targets}
+    assert by_name["unknown-entity questions: grounded hallucination rate <= 5%"] is False
+    assert by_name["KB-covered questions: grounded accuracy >= 90%"] is False
+    assert by_name["unknown-entity questions: grounded at least 80% below ungrounded SFT"] is None
+
+
+def test_free_text_answers_go_to_the_judge_only(tiny_kb):
+    class Judge:
+        def __init__(self):
+            self.seen = []
+
+        def judge_answers(self, items):
+            self.seen.extend(items)
+            return ["supported" for _ in items]
+
+    groups = build_groups(tiny_kb, None, seed=0, out_of_kb=2)
+    qs = [q for q in build_questions(tiny_kb.graph, groups) if q.group == "unknown"][:3]
+    gold = qs[0].gold[0]
+    answers = [
+        Answer(qs[0].question, f"{gold}."),  # exact match: correct, judge not asked
+        Answer(qs[1].question, "Paris."),  # short and wrong: hallucination, judge not asked
+        Answer(qs[2].question, "Well, I think that it is most likely somewhere far away."),
+    ]
+    judge = Judge()
+    scored = _score(tiny_kb, "v", qs, answers, judge, EvaluateConfig())
+    assert [r["outcome"] for r in scored] == ["correct", "hallucination", "correct"]
+    assert [r["decided_by"] for r in scored] == ["exact", "exact", "checker"]
+    assert len(judge.seen) == 1 and judge.seen[0].question == qs[2].question
+
+
+def test_questions_are_deterministic_and_capped(tiny_kb):
+    groups = build_groups(tiny_kb, None, seed=0, out_of_kb=6)
+    a = build_questions(tiny_kb.graph, groups, per_group=3, seed=1)
+    b = build_questions(tiny_kb.graph, groups, per_group=3, seed=1)
+    assert a == b
+    counts = {g: sum(q.group == g for q in a) for g in ("seen", "unknown", "out_of_kb")}
+    assert counts == {"seen": 3, "unknown": 3, "out_of_kb": 3}
+    for q in a:
+        assert q.subject in q.question
+        assert (q.gold == ()) == (q.group == "out_of_kb")
+    with pytest.raises(ValueError, match="`per_group` must be >= 0"):
+        build_questions(tiny_kb.graph, groups, per_group=-1)
+
+
+# -- end to end on tiny models ------------------------------------------------------------------
+def tiny_train(kb, base, out, variant: str, **overrides):
+    config = variant_config(
+        variant, max_steps=4, batch_size=4, learning_rate=2e-2, target_modules=LLAMA_LINEAR,
+        lora_dropout=0.0, injection_hidden=16, feedback_every=2, feedback_samples=4,
+        logging_steps=1, save_steps=1000, out_of_kb=4, max_new_tokens=6, **overrides,
+    )  # fmt: skip
+    if variant == "sft":
+        config.feedback_every = 0
+    train(kb, base, out, config, show_progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory, tiny_kb, tiny_base):
+    root = tmp_path_factory.mktemp("eval-models")
+    return {v: tiny_train(tiny_kb, tiny_base, root / v, v) for v in ("sft", "grounded")}
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_evaluate_writes_a_consistent_report(tmp_path, tiny_kb, tiny_base, tiny_models):
+    config = EvaluateConfig(per_group=4, n_boot=100, max_new_tokens=6)
+    result = evaluate(tiny_kb, tiny_base, tiny_models, tmp_path, config, show_progress=False)
+    names = {p.name for p in result.files}
+    assert {"report.json", "report.md", "answers.jsonl", "hallucination_by_group.png",
+            "accuracy_vs_abstention.png"} <= names  # fmt: skip
+    report = json.loads((tmp_path / "report.json").read_text())
+    answers = read_jsonl(tmp_path / "answers.jsonl")
+    assert set(report["metrics"]) == {"base", "rag", "sft", "grounded"}
+    # every variant answered the very same questions
+    by_variant = {}
+    for r in answers:
+        by_variant.setdefault(r["variant"], []).append(r["question"])
+    assert len({tuple(v) for v in by_variant.values()}) == 1
+    assert report["n_questions"] == len(by_variant["sft"])
+    # the report's numbers are the counts in answers.jsonl
+    for variant, block in report["metrics"].items():
+        for group, rates in block["groups"].items():
+            mine = [r for r in answers if r["variant"] == variant and r["group"] == group]
+            halluc = sum(r["outcome"] == "hallucination" for r in mine)
+            assert rates["hallucination_rate"]["numerator"] == halluc
+            assert rates["hallucination_rate"]["denominator"] == len(mine)
+    # rag reads retrieved evidence; base does not
+    assert "rag" in report["retrieval_recall"] and "base" not in report["retrieval_recall"]
+    md = (tmp_path / "report.md").read_text()
+    assert "| grounded |" in md and "## Targets" in md
+
+
+def test_models_trained_on_other_groups_are_refused(tmp_path, tiny_kb, tiny_base, tiny_models):
+    other = tiny_train(tiny_kb, tiny_base, tmp_path / "other", "sft", seed=5)
+    with pytest.raises(ValueError, match="different entity groups"):
+        shared_groups({"sft": tiny_models["sft"], "other": other})
+    with pytest.raises(FileNotFoundError, match=r"groups\.json is missing"):
+        shared_groups({"x": tmp_path})
+
+
+def test_cli_evaluate(tmp_path, tiny_kb, tiny_base, tiny_models, capsys):
+    out = tmp_path / "report"
+    argv = ["evaluate", str(tiny_kb.path), "--base", str(tiny_base), "--out", str(out),
+            "--model", f"grounded={tiny_models['grounded']}", "--per-group", "2",
+            "--baselines", "--n-boot", "50", "--plots", "false", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "grounded" in printed and "report.md" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["metrics"]) == {"grounded"}
+    assert not (out / "hallucination_by_group.png").exists()
+    assert main(["evaluate", str(tiny_kb.path), "--base", str(tiny_base), "--out", str(out),
+                 "--model", "grounded"]) == 2  # fmt: skip
+    assert "NAME=FOLDER" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    assert "hallucination" in capsys.readouterr().out
+
+
+def test_quick_demo_on_the_tiny_kb_then_resumes(tmp_path, tiny_kb, tiny_base, tiny_checker, capsys):
+    out = tmp_path / "demo"
+    argv = ["demo", "--out", str(out), "--quick", "--kb", str(tiny_kb.path), "--base",
+            str(tiny_base), "--checker", str(tiny_checker[2]), "--variants", "sft", "grounded",
+            "--per-group", "2", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "$ grounded train" in printed and "report.md" in printed
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert set(report["metrics"]) == {"base", "rag", "sft", "grounded"}
+    grounding = json.loads((out / "models" / "grounded" / "grounding.json").read_text())
+    assert grounding["settings"]["max_steps"] == 6
+    # run again: every step is reused, nothing retrained
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "$ grounded train" not in printed and "reusing" in printed
+    # other settings in the same folder are refused
+    assert main([*argv[:-1], "--seed", "3"]) == 2
+    assert "other settings" in capsys.readouterr().err
