@@ -164,7 +164,10 @@ class GroundedModel:
         elif isinstance(kb, (str, Path)):
             kb = KnowledgeBase.load(kb)
         tokenizer, lm = load_base(base or grounding["base_model"])
-        lm = PeftModel.from_pretrained(lm, str(model_dir))
+        with warnings.catch_warnings():
+            # peft calls a transformers property deprecated in 5.x; nothing for users to do.
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+            lm = PeftModel.from_pretrained(lm, str(model_dir))
         model = GroundingModel(lm, injection)
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         return cls(model, tokenizer, kb, grounding)  # type: ignore[arg-type]
