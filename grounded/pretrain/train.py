@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import shutil
 import time
@@ -120,10 +121,7 @@ def pretrain(
     graph, kb_name, kb_checksum = _open_kb(kb)
 
     known, unknown = split_subjects(graph, config.known_fraction, config.seed)
-    docs = build_corpus(graph, known, seed=config.seed)
-    if config.reading_docs:
-        docs += reading_documents(graph, config.reading_docs, seed=config.seed)
-        random.Random(config.seed).shuffle(docs)
+    docs, passes = training_corpus(graph, known, config)
     run_info = {
         "kb": {"name": kb_name, "checksum": kb_checksum},
         "settings": config.model_settings(),
@@ -135,7 +133,7 @@ def pretrain(
     dataset = [{k: torch.tensor(v) for k, v in b.items()} for b in blocks]
     model = build_model(config, tokenizer)
 
-    args = training_arguments(config, ckpt)
+    args = training_arguments(config, ckpt, passes=passes)
     recorder = Recorder()
     trainer = Trainer(
         model=model,
@@ -194,15 +192,42 @@ def pretrain(
     return PretrainResult(out, split, time.perf_counter() - t0, kept, model, tokenizer)
 
 
-def training_arguments(config: PretrainConfig, output_dir: str | Path) -> TrainingArguments:
-    """The ``TrainingArguments`` of ``config``, writing checkpoints to ``output_dir``."""
+def training_corpus(
+    graph: KnowledgeGraph, known: list[str], config: PretrainConfig
+) -> tuple[list[str], int]:
+    """The training documents, and how many passes over the facts they already hold.
+
+    Reading documents must be new at every pass: seen ten times, a made-up entity's answer
+    is memorized instead of read from the evidence. So with ``epochs`` (no ``max_steps``)
+    the corpus holds ``ceil(epochs)`` passes, each with the fact documents in a new order
+    and ``reading_docs`` fresh reading documents, and the Trainer makes
+    ``epochs / passes`` epochs over it.
+    """
+    passes = 1 if config.max_steps else max(1, math.ceil(config.epochs))
+    docs: list[str] = []
+    for p in range(passes):
+        part = build_corpus(graph, known, seed=config.seed + p)
+        if config.reading_docs:
+            part += reading_documents(graph, config.reading_docs, seed=1000 * config.seed + p)
+            random.Random(config.seed + p).shuffle(part)
+        docs += part
+    return docs, passes
+
+
+def training_arguments(
+    config: PretrainConfig, output_dir: str | Path, *, passes: int = 1
+) -> TrainingArguments:
+    """The ``TrainingArguments`` of ``config``, writing checkpoints to ``output_dir``.
+
+    ``passes``: passes over the facts the corpus already holds (see :func:`training_corpus`).
+    """
     import torch
     from transformers import TrainingArguments
 
     return TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=config.batch_size,
-        num_train_epochs=config.epochs,
+        num_train_epochs=config.epochs / passes,
         max_steps=config.max_steps or -1,
         learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler,
