@@ -26,7 +26,13 @@ from grounded.factcheck import (
     hide_facts,
 )
 from grounded.factcheck.audit import read_documents
-from grounded.factcheck.checker import canonical_label, label_columns, probabilities
+from grounded.factcheck.checker import (
+    CheckerPrediction,
+    alias_notes,
+    canonical_label,
+    label_columns,
+    probabilities,
+)
 from grounded.factcheck.claims import compile_template
 from grounded.factcheck.data import graph_label, split_subjects
 from grounded.factcheck.metrics import format_report, per_class
@@ -253,6 +259,8 @@ def test_configs_validate():
         ClaimDataConfig(forms=["haiku"])
     with pytest.raises(ValueError, match="`min_relation_prob`"):
         VerifierConfig(min_relation_prob=2)
+    with pytest.raises(ValueError, match="`min_confidence` must be in"):
+        VerifierConfig(min_confidence=1.5)
     with pytest.raises(ValueError, match="`max_claim_chars`"):
         AuditConfig(max_claim_chars=1)
 
@@ -277,6 +285,8 @@ def test_claim_data_splits_labels_and_evidence(tiny_claims, tiny_kb):
     view = tiny_claims.view
     for split in ds.values():
         for row in split:
+            if row["kind"] == "counterfactual":
+                continue  # see test_counterfactual_twins
             # labels are the held-out graph's judgement of the claim
             assert LABELS[row["label"]] == graph_label(
                 view.graph, row["subject"], row["relation"], row["objects"]
@@ -290,6 +300,28 @@ def test_claim_data_splits_labels_and_evidence(tiny_claims, tiny_kb):
                 )
     labels = {LABELS[i] for i in ds["train"]["label"]}
     assert labels == set(LABELS)
+
+
+def test_counterfactual_twins(tiny_claims):
+    train, test = tiny_claims.dataset["train"], tiny_claims.dataset["test"]
+    assert "counterfactual" not in test["kind"]
+    twins = [r for r in train if r["kind"] == "counterfactual"]
+    originals = {r["claim"]: r for r in train if r["kind"] != "counterfactual"}
+    decided = sum(LABELS[r["label"]] != "not_enough_info" for r in originals.values())
+    assert 0 < len(twins) < decided  # about half of the supported and refuted claims
+    for twin in twins:
+        original = originals[twin["claim"]]
+        assert LABELS[original["label"]] != "not_enough_info"
+        assert LABELS[twin["label"]] == "not_enough_info"
+        assert (twin["subject"], twin["relation"]) == (original["subject"], original["relation"])
+        # the evidence lacks every fact of the pair, as if the KB never had it
+        pair = f"{twin['subject']}\t{twin['relation']}\t"
+        assert not any(k.startswith(pair) for k in twin["evidence_keys"])
+        assert 0 < len(twin["evidence_keys"]) <= 5
+    stats = tiny_claims.stats()
+    assert stats["train"]["kinds"]["counterfactual"] == len(twins)
+    with pytest.raises(ValueError, match="`counterfactual_rate` must be in"):
+        ClaimDataConfig(counterfactual_rate=2)
 
 
 def test_claim_data_is_deterministic(tiny_kb, tiny_claims):
@@ -518,17 +550,100 @@ def test_checker_judges_what_the_graph_cannot(tiny_kb, tiny_checker):
     assert v.evidence_k == 5
     a, b, c = v.verify(
         [
-            "Zulu is spoken in Mongolia.",
+            "Zulu is spoken in Switzerland.",
             "The capital of Australia is Sydney.",
             "Bananas are yellow.",
         ]
     )
     assert a.decided_by == "checker" and len(a.evidence) == 5 and a.probabilities
-    assert a.confidence == max(a.probabilities.values())
+    assert a.confidence == a.probabilities[a.label]
     assert (b.decided_by, c.decided_by) == ("graph", "none")
     assert v.timings["retrieval"] > 0 and v.timings["checker"] > 0
     checker_only = Verifier(tiny_kb, checker, VerifierConfig(use_graph=False))
     assert checker_only.verify(["The capital of Australia is Sydney."])[0].decided_by == "checker"
+
+
+class FixedChecker:
+    """A stand-in checker giving every (claim, evidence) pair the same probabilities."""
+
+    def __init__(self, probs: dict[str, float], metadata: dict | None = None) -> None:
+        self.probs = probs
+        self.metadata: dict = metadata or {}
+        self.calls: list[list[str]] = []
+        self.evidence: list[str] = []
+
+    def predict(self, claims, evidence, *, batch_size=64):
+        self.calls.append(list(claims))
+        self.evidence += list(evidence)
+        best = max(self.probs, key=self.probs.get)
+        return [CheckerPrediction(best, self.probs[best], dict(self.probs)) for _ in claims]
+
+
+def test_silent_graph_and_fact_only_evidence_is_not_enough_info(tiny_kb):
+    # The graph reads the claim fully and holds no fact that decides it; the evidence has no
+    # passage: the checker could learn nothing the graph has not checked.
+    sure = FixedChecker({"supported": 0.9, "refuted": 0.05, "not_enough_info": 0.05})
+    view = hide_facts(tiny_kb, [("China", "capital")])
+    v = Verifier(view, sure, VerifierConfig(evidence_k=5))
+    no_fact, open_unlisted, with_passage, misread = v.verify(
+        [
+            "The capital of China is Shanghai.",  # the view has no capital of China
+            "Zulu is spoken in Mongolia.",  # open relation that does not list Zulu
+            "Zulu is spoken in Switzerland.",  # the same, but a passage is retrieved
+            "Mongolia is in China.",  # a country cannot be a region: misread, not silence
+        ]
+    )
+    for x in (no_fact, open_unlisted):
+        assert (x.label, x.decided_by, x.probabilities) == ("not_enough_info", "graph", None)
+        assert x.confidence == 1.0 and "no passage" in x.reason
+        assert x.evidence and all(e.kind == "fact" for e in x.evidence)
+    assert no_fact.reason.startswith("the graph has no 'capital' for 'China'")
+    assert (no_fact.subject, no_fact.relation) == ("China", "capital")
+    assert "many-valued and open" in open_unlisted.reason
+    assert "The capital of China is Beijing." not in [e.text for e in no_fact.evidence]
+    assert any(e.kind == "passage" for e in with_passage.evidence)
+    assert (with_passage.label, with_passage.decided_by) == ("supported", "checker")
+    assert (misread.label, misread.decided_by) == ("supported", "checker")
+    assert sure.calls == [["Zulu is spoken in Switzerland.", "Mongolia is in China."]]
+    off = Verifier(view, sure, VerifierConfig(silence_is_nei=False))
+    assert off.verify(["The capital of China is Shanghai."])[0].decided_by == "checker"
+
+
+@pytest.mark.parametrize(
+    ("probs", "min_confidence", "label", "confidence"),
+    [
+        ({"supported": 0.5, "refuted": 0.3, "not_enough_info": 0.2}, 0.6, "not_enough_info", 0.2),
+        ({"supported": 0.5, "refuted": 0.3, "not_enough_info": 0.2}, 0.5, "supported", 0.5),
+        ({"supported": 0.5, "refuted": 0.3, "not_enough_info": 0.2}, 0.0, "supported", 0.5),
+        ({"supported": 0.1, "refuted": 0.4, "not_enough_info": 0.5}, 0.9, "not_enough_info", 0.5),
+    ],
+)
+def test_min_confidence_turns_unsure_checker_verdicts_into_not_enough_info(
+    tiny_kb, probs, min_confidence, label, confidence
+):
+    config = VerifierConfig(evidence_k=5, min_confidence=min_confidence)
+    (v,) = Verifier(tiny_kb, FixedChecker(probs), config).verify(["Zulu is spoken in Switzerland."])
+    assert (v.label, v.decided_by, v.confidence) == (label, "checker", confidence)
+    assert v.probabilities == probs
+    assert ("below min_confidence" in v.reason) == (label != max(probs, key=probs.get))
+
+
+def test_alias_notes_in_the_checker_evidence(tiny_kb, tiny_claims):
+    claim = "Zulu is spoken in Swiss Confederation."
+    note = "Swiss Confederation is another name for Switzerland."
+    assert alias_notes(tiny_kb.graph.linker, claim) == [note]
+    assert alias_notes(tiny_kb.graph.linker, "Zulu is spoken in Switzerland.") == []
+    probs = {"supported": 0.2, "refuted": 0.2, "not_enough_info": 0.6}
+    for meta, expected in (({"data": {"alias_notes": True}}, True), ({}, False)):
+        checker = FixedChecker(probs, meta)
+        v = Verifier(tiny_kb, checker, VerifierConfig(silence_is_nei=False))
+        assert v.alias_notes is expected
+        v.verify([claim])
+        assert checker.evidence[0].startswith(note) is expected
+    # the training data reads evidence the same way
+    for row in tiny_claims.dataset["train"]:
+        notes = alias_notes(tiny_claims.view.graph.linker, row["claim"])
+        assert row["evidence"].startswith(" ".join(notes))
 
 
 def test_abstention_is_never_refuted_even_by_the_checker(tiny_kb, tiny_checker):
@@ -620,7 +735,7 @@ def test_non_utf8_file_error_names_the_file(tmp_path):
     for name in ("latin1.txt", "latin1.jsonl"):
         f = tmp_path / name
         f.write_bytes('{"text": "São Tomé"}\n'.encode("latin-1"))
-        with pytest.raises(ValueError, match=rf"{name}:1: not UTF-8 \(byte 0xe3"):
+        with pytest.raises(ValueError, match=rf"{name}:1: not valid UTF-8 \(byte 0xe3"):
             read_documents(f)
     with pytest.raises(ValueError, match=r"unknown input type '\.pdf'"):
         (tmp_path / "x.pdf").write_text("x")
@@ -632,7 +747,7 @@ def test_non_utf8_file_error_names_the_file(tmp_path):
 def test_audit_with_checker_records_checker(tiny_kb, tiny_checker):
     folder = tiny_checker[2]
     loaded = FactChecker.from_pretrained(folder)
-    report = Auditor(tiny_kb, loaded).audit([Document("Zulu is spoken in Mongolia.")])
+    report = Auditor(tiny_kb, loaded).audit([Document("Zulu is spoken in Switzerland.")])
     assert report.verdicts[0].decided_by == "checker"
     assert report.to_dict()["checker"]["path"] == str(folder)
 
@@ -663,7 +778,7 @@ def test_cli_audit_file_with_checker_writes_report(tiny_kb, tiny_checker, tmp_pa
     f.write_text(
         json.dumps({"question": "What is the capital of Australia?", "answer": "Sydney"})
         + "\n"
-        + json.dumps({"text": "Zulu is spoken in Mongolia."})
+        + json.dumps({"text": "Zulu is spoken in Switzerland."})
         + "\n"
     )
     out = tmp_path / "report"
@@ -689,7 +804,7 @@ def test_cli_audit_file_with_checker_writes_report(tiny_kb, tiny_checker, tmp_pa
     assert f"{f}:1: missing field" in capsys.readouterr().err
     f.write_bytes(b"\xff\xfe bad\n")
     assert main(["audit", str(tiny_kb.path), str(f)]) == 2
-    assert "not UTF-8" in capsys.readouterr().err
+    assert "not valid UTF-8" in capsys.readouterr().err
 
 
 def test_cli_factcheck_train_and_eval(tiny_kb, tiny_bert_dir, tmp_path, capsys):

@@ -74,14 +74,15 @@ def _summary(report: dict[str, Any]) -> dict[str, Any]:
     return {k: report[k] for k in keep if k in report}
 
 
-def _score(data: Any, checker: Any, evidence_k: int, show: bool) -> dict[str, Any]:
+def _score(data: Any, checker: Any, data_config: Any, show: bool) -> dict[str, Any]:
     from grounded.factcheck.evaluate import evaluate_checker, evaluate_verifier
     from grounded.factcheck.verifier import VerifierConfig
 
     test = data.dataset["test"]
     if show:
         print(f"scoring on {len(test)} test claims (held-out subjects) ...")
-    vc = VerifierConfig(evidence_k=evidence_k)
+    # the checker reads evidence as the test claims were built: top-k, alias notes or not
+    vc = VerifierConfig(evidence_k=data_config.evidence_k, alias_notes=data_config.alias_notes)
     return {
         "neural": evaluate_checker(checker, test),
         "combined": evaluate_verifier(data.view, test, checker, vc),
@@ -134,7 +135,7 @@ def _train(args: argparse.Namespace) -> int:
         )
         print(f"  train labels {tr['labels']}")
     checker, log = train_checker(data.dataset["train"], checker_config, show_progress=show)
-    scores = _score(data, checker, data_config.evidence_k, show)
+    scores = _score(data, checker, data_config, show)
     checker.metadata.update(
         kb={"name": kb.name, "checksum": kb.checksum, "path": str(kb.path)},
         data=to_dict(data_config),
@@ -163,6 +164,8 @@ def _eval(args: argparse.Namespace) -> int:
     check_yaml_keys(yaml_values, [ClaimDataConfig], args.config or "")
     checker = FactChecker.from_pretrained(args.checker)
     stored = checker.metadata.get("data", {})
+    if stored and "alias_notes" not in stored:
+        stored = {**stored, "alias_notes": False}  # trained before alias notes existed
     data_config = build_config(ClaimDataConfig, args, {**stored, **yaml_values})
     kb = KnowledgeBase.load(args.kb)
     trained_on = checker.metadata.get("kb", {})
@@ -175,7 +178,7 @@ def _eval(args: argparse.Namespace) -> int:
     data = build_claim_data(kb, data_config, splits=("test",), show_progress=show)
     if not len(data.dataset["test"]):
         raise UsageError(f"no test claims could be built from {args.kb}")
-    scores = _score(data, checker, data_config.evidence_k, show)
+    scores = _score(data, checker, data_config, show)
     if args.out:
         from grounded.factcheck.metrics import format_report
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         FactChecker,
         FactCheckerConfig,
         TrainLog,
+        alias_notes,
         train_checker,
     )
     from grounded.factcheck.claims import ClaimReader, Reading
@@ -54,6 +55,7 @@ _WHERE = {
     "Verdict": "grounded.factcheck.verifier",
     "Verifier": "grounded.factcheck.verifier",
     "VerifierConfig": "grounded.factcheck.verifier",
+    "alias_notes": "grounded.factcheck.checker",
     "build_claim_data": "grounded.factcheck.data",
     "classification_report": "grounded.factcheck.metrics",
     "confusion_matrix": "grounded.factcheck.metrics",
@@ -82,6 +84,7 @@ __all__ = [
     "Verdict",
     "Verifier",
     "VerifierConfig",
+    "alias_notes",
     "build_claim_data",
     "classification_report",
     "confusion_matrix",

@@ -24,6 +24,7 @@ from grounded.factcheck.verifier import DECIDED_BY, Verdict, Verifier, VerifierC
 from grounded.types import LABELS
 from kg import SourceFileError
 from kg.io import atomic_write_json, atomic_write_text
+from kg.loaders import decoded_lines
 
 if TYPE_CHECKING:
     from grounded.factcheck.checker import FactChecker
@@ -101,22 +102,27 @@ def register_reader(*suffixes: str) -> Callable[[Reader], Reader]:
     return deco
 
 
-def _decode(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        raise ValueError(
-            f"{path}:{line}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); "
-            "re-save the file as UTF-8"
-        ) from None
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """``(line_number, text)`` of a UTF-8 file, read as the knowledge-source loaders read.
+
+    Raises:
+        kg.SourceFileError: lines that are not UTF-8, each named by file and line.
+    """
+    errors: list[tuple[str, int, str]] = []
+    lines = list(decoded_lines(path, errors))
+    if errors:
+        raise SourceFileError(errors)
+    return lines
 
 
 @register_reader(".txt", ".md", ".text")
 def read_text(path: Path, config: AuditConfig) -> list[Document]:
-    """The whole file as one document."""
-    return [Document(_decode(path), None, str(path))]
+    """The whole file as one document.
+
+    Raises:
+        kg.SourceFileError: the file is not UTF-8 (each bad line named).
+    """
+    return [Document("\n".join(text for _, text in _lines(path)), None, str(path))]
 
 
 @register_reader(".jsonl", ".ndjson")
@@ -124,12 +130,12 @@ def read_jsonl(path: Path, config: AuditConfig) -> list[Document]:
     """One document per line: ``text``, or ``question`` + ``answer`` (names from ``config``).
 
     Raises:
-        kg.SourceFileError: bad lines, each named by file and line (all reported at once).
-        ValueError: the file is not UTF-8.
+        kg.SourceFileError: bad lines (invalid JSON, missing fields, not UTF-8), each named
+            by file and line (all reported at once).
     """
     docs, errors = [], []
     tf, qf, af = config.text_field, config.question_field, config.answer_field
-    for n, line in enumerate(_decode(path).splitlines(), start=1):
+    for n, line in decoded_lines(path, errors):
         if not line.strip():
             continue
         try:
@@ -169,8 +175,9 @@ def read_documents(path: str | Path, config: AuditConfig | None = None) -> list[
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: unknown suffix, or the file is not UTF-8.
-        kg.SourceFileError: bad JSONL lines (file and line).
+        ValueError: unknown suffix.
+        kg.SourceFileError: lines that are not UTF-8, bad JSONL lines (file and line); a
+            ``ValueError``.
     """
     path = Path(path)
     if not path.is_file():
@@ -408,6 +415,9 @@ class Auditor:
             "checker": checker,
             "settings": {
                 "evidence_k": self.verifier.evidence_k,
+                "alias_notes": self.verifier.alias_notes,
+                "min_confidence": self.verifier.config.min_confidence,
+                "silence_is_nei": self.verifier.config.silence_is_nei,
                 "max_claim_chars": self.config.max_claim_chars,
                 "claims_per_batch": self.config.claims_per_batch,
             },

@@ -26,6 +26,7 @@ import numpy as np
 
 from grounded.config import to_dict
 from grounded.types import LABELS, Label
+from kg import normalize
 from kg.io import atomic_directory, atomic_write_json
 
 if TYPE_CHECKING:
@@ -112,6 +113,38 @@ def join_evidence(texts: Sequence[str]) -> str:
     return " ".join(t.strip() for t in texts if t and t.strip())
 
 
+def alias_notes(linker: Any, text: str) -> list[str]:
+    """Sentences saying which entity each other name in ``text`` stands for.
+
+    The retrieved facts name entities by their canonical names; a claim may use an alias
+    ("Republic of Burundi", "Ulan Bator"). The knowledge base's linker knows the alias; a text
+    model cannot guess it, so the checker reads it as evidence: "Republic of Burundi is
+    another name for Burundi." Mentions that are a canonical name, or that may name several
+    entities, get no note.
+
+    Args:
+        linker: the knowledge base's entity linker (``kb.graph.linker``); its ``link(text)``
+            returns mentions with ``surface`` and ``candidates``.
+        text: the claim (question and answer, when it answers one).
+
+    Example:
+        >>> from kg import KnowledgeGraph, Relation, Schema, Triple
+        >>> kg = KnowledgeGraph([Triple("Mongolia", "capital", "Ulaanbaatar")],
+        ...     Schema([Relation("capital", "The capital of {subject} is {object}.")]),
+        ...     aliases={"Ulaanbaatar": ["Ulan Bator"]})
+        >>> alias_notes(kg.linker, "The capital of Mongolia is Ulan Bator.")
+        ['Ulan Bator is another name for Ulaanbaatar.']
+    """
+    notes: dict[str, None] = {}
+    for m in linker.link(text):
+        if len(m.candidates) != 1:
+            continue
+        (entity,) = m.candidates
+        if normalize(m.surface) != normalize(entity):
+            notes[f"{m.surface} is another name for {entity}."] = None
+    return list(notes)
+
+
 @dataclass(frozen=True)
 class CheckerPrediction:
     """The checker's verdict on one (claim, evidence) pair.
@@ -141,7 +174,15 @@ class FactCheckerConfig:
     max_length: int = field(
         default=96, metadata={"help": "Longest (claim, evidence) pair in tokens; longer is cut."}
     )
-    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the data."})
+    num_train_epochs: float = field(
+        default=4.0,
+        metadata={
+            "help": "Passes over the data. On the countries KB (3,316 pairs with the default "
+            "counterfactual twins) 4 passes are 832 steps of 16 pairs, about 13 minutes on one "
+            "CPU thread; held-out accuracy 0.77 after 2 passes, 0.82 after 3, 0.85 after 4 "
+            "(bench/results/factcheck.md)."
+        },
+    )
     max_steps: int = field(
         default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."}
     )
@@ -149,7 +190,7 @@ class FactCheckerConfig:
     train_batch_size: int = field(default=16, metadata={"help": "Pairs per training step."})
     eval_batch_size: int = field(default=64, metadata={"help": "Pairs per prediction batch."})
     warmup_ratio: float = field(
-        default=0.1, metadata={"help": "Fraction of steps of linear learning-rate warm-up."}
+        default=0.06, metadata={"help": "Fraction of steps of linear learning-rate warm-up."}
     )
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
     logging_steps: int = field(default=20, metadata={"help": "Steps between loss logs."})

@@ -28,6 +28,8 @@ class GraphDecision:
         checks: one :class:`kg.Check` per claimed object.
         facts: the graph's facts for the checked (subject, relation) pairs: the evidence.
         reason: one sentence a person reads.
+        incompatible: claimed objects, not supported, that name an entity of a type the
+            relation cannot take (a contradicted check on one is set to ``unknown``).
     """
 
     result: CheckResult
@@ -36,6 +38,20 @@ class GraphDecision:
     checks: tuple[Check, ...]
     facts: tuple[Triple, ...]
     reason: str
+    incompatible: tuple[str, ...] = ()
+
+    @property
+    def silent(self) -> bool:
+        """The graph read the claim fully, and no fact it holds decides the claim.
+
+        True when the result is ``unknown``, every check resolved its subject, and for each
+        claimed object the graph either has no fact of the relation for that subject, or the
+        relation is many-valued and open and does not list the object. An object that names
+        an entity of the wrong type (the claim was likely misread) is not silence.
+        """
+        if self.result != "unknown" or not self.checks:
+            return False
+        return not self.incompatible and all(c.subject is not None for c in self.checks)
 
     @property
     def subject(self) -> EntityId | None:
@@ -62,9 +78,12 @@ def decide(reader: ClaimReader, reading: Reading) -> GraphDecision:
         raise ValueError(f"`reading` has no objects to check: {reading}")
     kg = reader.kg
     checks = []
+    incompatible = []
     for obj in reading.objects:
         check = check_claim(kg, reading.subject, reading.relation, obj)
-        if check.result == "contradicted" and reader.compatible(reading.relation, obj) is False:
+        if check.result != "supported" and reader.compatible(reading.relation, obj) is False:
+            incompatible.append(obj)
+        if check.result == "contradicted" and obj in incompatible:
             check = Check(
                 "unknown",
                 check.subject,
@@ -90,5 +109,11 @@ def decide(reader: ClaimReader, reading: Reading) -> GraphDecision:
             for t in kg.facts(c.subject, c.relation):
                 facts.setdefault(t.key, t)
     return GraphDecision(
-        result, reading, reading.relation, tuple(checks), tuple(facts.values()), reason
+        result,
+        reading,
+        reading.relation,
+        tuple(checks),
+        tuple(facts.values()),
+        reason,
+        tuple(incompatible),
     )

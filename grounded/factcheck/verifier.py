@@ -8,9 +8,15 @@ For each claim (optionally the answer to a question):
    (:meth:`grounded.retrieval.HybridRetriever.relation_scores`);
 2. the graph decides: ``supported`` or ``contradicted`` (→ refuted) end it, with the graph's
    facts as evidence (``decided_by="graph"``);
-3. otherwise the claim goes to the neural checker with the hybrid retriever's top-k evidence
-   (``decided_by="checker"``); without a checker, or when the claim names no known entity at
-   all, the verdict is not enough info (``decided_by="none"``).
+3. otherwise the hybrid retriever's top-k evidence is fetched. When the graph read the claim
+   fully and is silent on it (no fact of the relation for the subject, or an open relation
+   that does not list the object: :attr:`~grounded.factcheck.graph_check.GraphDecision.
+   silent`) and the evidence holds only knowledge-base facts, no passage, the checker could
+   learn nothing the graph has not checked: the verdict is not enough info
+   (``decided_by="graph"``). Else the neural checker judges the claim on the evidence
+   (``decided_by="checker"``); below ``min_confidence`` its verdict is not enough info.
+   Without a checker, or when the claim names no known entity at all, the verdict is not
+   enough info (``decided_by="none"``).
 
 Retrieval and the checker run only for the claims that reach step 3, in batches: that is
 what keeps auditing fast when most claims are about facts the graph holds.
@@ -24,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from grounded.factcheck.checker import DEFAULT_EVIDENCE_K, join_evidence
+from grounded.factcheck.checker import DEFAULT_EVIDENCE_K, alias_notes, join_evidence
 from grounded.factcheck.claims import ClaimReader, Reading
 from grounded.factcheck.graph_check import GraphDecision, decide
 from grounded.factcheck.text import is_abstention
@@ -104,6 +110,13 @@ class VerifierConfig:
             f"was trained with, else {DEFAULT_EVIDENCE_K})."
         },
     )
+    alias_notes: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Start the checker's evidence with a note for each other name the claim "
+            "uses (default: as the checker was trained; off for a checker that records none)."
+        },
+    )
     use_graph: bool = field(
         default=True,
         metadata={"help": "Let the graph decide claims it can read (off: checker only)."},
@@ -123,6 +136,23 @@ class VerifierConfig:
         default=0.6,
         metadata={"help": "Relation-detection probability the fallback needs to decide."},
     )
+    silence_is_nei: bool = field(
+        default=True,
+        metadata={
+            "help": "When the graph reads a claim fully and holds no fact that decides it (no "
+            "fact of the relation for the subject, or an open relation not listing the object) "
+            "and the retrieved evidence holds no passage, answer not enough info without the "
+            "checker (off: the checker judges such claims)."
+        },
+    )
+    min_confidence: float = field(
+        default=0.5,
+        metadata={
+            "help": "The checker's top probability a supported or refuted verdict needs; below "
+            "it (less than even odds) the verdict is not enough info (0: always take the "
+            "checker's top label; the top of three probabilities is at least 1/3)."
+        },
+    )
     checker_batch_size: int = field(
         default=64, metadata={"help": "(claim, evidence) pairs per checker batch."}
     )
@@ -132,6 +162,11 @@ class VerifierConfig:
             raise ValueError(f"`evidence_k` must be >= 1 or None, got {self.evidence_k}")
         if not 0 <= self.min_relation_prob <= 1:
             raise ValueError(f"`min_relation_prob` must be in [0, 1], got {self.min_relation_prob}")
+        if not 0 <= self.min_confidence <= 1:
+            raise ValueError(
+                f"`min_confidence` must be in [0, 1], got {self.min_confidence}: the checker's "
+                "top probability is compared with it"
+            )
         if self.checker_batch_size < 1:
             raise ValueError(f"`checker_batch_size` must be >= 1, got {self.checker_batch_size}")
 
@@ -180,6 +215,11 @@ class Verifier:
             meta = checker.metadata.get("data", {}) if checker else {}
             k = meta.get("evidence_k", DEFAULT_EVIDENCE_K)
         self.evidence_k = int(k)
+        notes = self.config.alias_notes
+        if notes is None:
+            meta = checker.metadata.get("data", {}) if checker else {}
+            notes = bool(meta.get("alias_notes", False))
+        self.alias_notes = notes
         self.reader = ClaimReader(kb.graph)
         self.retriever = kb.retriever_for(RetrievalConfig(k=self.evidence_k))
         self.timings: dict[str, float] = dict.fromkeys(
@@ -367,19 +407,39 @@ class Verifier:
         t0 = time.perf_counter()
         evidence = self.retriever.retrieve_batch(texts)
         self.timings["retrieval"] += time.perf_counter() - t0
+        checked: list[tuple[_Job, str, list[Evidence]]] = []
+        for job, text, ev in zip(jobs, texts, evidence, strict=True):
+            d = job.decision
+            silent = self.config.silence_is_nei and d is not None and d.silent
+            if silent and all(e.kind == "fact" for e in ev):
+                job.verdict = self._silent_verdict(job, d, ev)
+            else:
+                checked.append((job, text, ev))
+        if not checked:
+            return
         t0 = time.perf_counter()
         preds = self.checker.predict(
-            texts,
-            [join_evidence([e.text for e in ev]) for ev in evidence],
+            [text for _, text, _ in checked],
+            [self._evidence_text(text, ev) for _, text, ev in checked],
             batch_size=self.config.checker_batch_size,
         )
         self.timings["checker"] += time.perf_counter() - t0
-        for job, ev, pred in zip(jobs, evidence, preds, strict=True):
+        for (job, _, ev), pred in zip(checked, preds, strict=True):
             d = job.decision
+            label, confidence = pred.label, pred.confidence
+            reason = f"the checker read {len(ev)} retrieved item(s)"
+            if label != "not_enough_info" and confidence < self.config.min_confidence:
+                label, confidence = "not_enough_info", pred.probabilities["not_enough_info"]
+                reason += (
+                    f"; its top label {pred.label} has probability {pred.confidence:.2f}, below "
+                    f"min_confidence {self.config.min_confidence:g}"
+                )
+            if job.pending_reason:
+                reason += f"; graph: {job.pending_reason}"
             job.verdict = Verdict(
                 job.claim,
-                pred.label,
-                pred.confidence,
+                label,
+                confidence,
                 "checker",
                 tuple(ev),
                 job.question,
@@ -387,9 +447,13 @@ class Verifier:
                 d.relation if d else None,
                 d.reading.objects if d else (),
                 pred.probabilities,
-                f"the checker read {len(ev)} retrieved item(s)"
-                + (f"; graph: {job.pending_reason}" if job.pending_reason else ""),
+                reason,
             )
+
+    def _evidence_text(self, text: str, evidence: list[Evidence]) -> str:
+        """What the checker reads: alias notes (when trained with them), then the evidence."""
+        notes = alias_notes(self.kb.graph.linker, text) if self.alias_notes else []
+        return join_evidence(notes + [e.text for e in evidence])
 
     # -- verdicts ----------------------------------------------------------------------------
     def _graph_verdict(self, job: _Job, d: GraphDecision, confidence: float) -> Verdict:
@@ -406,6 +470,26 @@ class Verifier:
             d.reading.objects,
             None,
             d.reason,
+        )
+
+    def _silent_verdict(self, job: _Job, d: GraphDecision, retrieved: list[Evidence]) -> Verdict:
+        """Not enough info: the graph is silent and the evidence holds only its own facts."""
+        evidence = {e.key: e for e in self._fact_evidence(d)}
+        for e in retrieved:
+            evidence.setdefault(e.key, e)
+        return Verdict(
+            job.claim,
+            "not_enough_info",
+            1.0,
+            "graph",
+            tuple(evidence.values()),
+            job.question,
+            d.reading.subject,
+            d.relation,
+            d.reading.objects,
+            None,
+            f"{d.reason}; the {len(retrieved)} retrieved item(s) are knowledge-base facts, no "
+            "passage: nothing the graph has not checked",
         )
 
     def _undecided(self, job: _Job, reason: str) -> Verdict:

@@ -160,12 +160,16 @@ _READING_SYLLABLES = (
 ).split()
 
 
-def _made_up_name(rng: random.Random, taken: set[str]) -> str:
+def _made_up_name(rng: random.Random, real: set[str], avoid: str = "") -> str:
+    """A made-up entity name: never a real entity's, and not ``avoid``.
+
+    Names repeat across documents with other facts each time, on purpose: a document's
+    answer can then only be read from its evidence, never remembered.
+    """
     while True:
         name = "".join(rng.choice(_READING_SYLLABLES) for _ in range(rng.randint(2, 3)))
         name = name.capitalize()
-        if name.lower() not in taken:
-            taken.add(name.lower())
+        if name.lower() not in real and name != avoid:
             return name
 
 
@@ -214,11 +218,12 @@ def reading_documents(graph: KnowledgeGraph, n: int, *, seed: int, k: int = 5) -
     if not asked:
         return []
     rng = random.Random(f"grounded-reading-{seed}")
-    taken = {e.lower() for e in graph.entities}
+    real = {e.lower() for e in graph.entities}
     docs = []
     for _ in range(n):
         rel = rng.choice(asked)
-        subject, other = _made_up_name(rng, taken), _made_up_name(rng, taken)
+        subject = _made_up_name(rng, real)
+        other = _made_up_name(rng, real, avoid=subject)
 
         def objects(r: Relation) -> list[str]:
             m = min(rng.choice(sizes[r.name]), 3, len(pools[r.name]))

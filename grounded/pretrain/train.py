@@ -203,7 +203,7 @@ def training_corpus(
     and ``reading_docs`` fresh reading documents, and the Trainer makes
     ``epochs / passes`` epochs over it.
     """
-    passes = 1 if config.max_steps else max(1, math.ceil(config.epochs))
+    passes = 1 if config.max_steps or not config.reading_docs else max(1, math.ceil(config.epochs))
     docs: list[str] = []
     for p in range(passes):
         part = build_corpus(graph, known, seed=config.seed + p)
