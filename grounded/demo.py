@@ -248,14 +248,16 @@ def main_summary(result: DemoResult) -> str:
     lines = [
         "",
         f"demo finished; folders under {result.out}/:",
-        f"  knowledge base  {result.kb}",
-        f"  base model      {result.base}",
-        f"  fact-checker    {result.checker}",
+        f"  knowledge base      {result.kb}",
+        f"  base model          {result.base}",
+        f"  fact-checker        {result.checker}",
     ]
-    lines += [f"  model {v:<10}{p}" for v, p in result.models.items()]
+    lines += [f"  model {v:<14}{p}" for v, p in result.models.items()]
     lines += [
-        f"  report          {result.report_dir}/report.md (tables), report.json (every number),",
-        "                  answers.jsonl, hallucination_by_group.png, accuracy_vs_abstention.png",
+        f"  report              {result.report_dir}/report.md (tables), report.json (every "
+        "number),",
+        "                      answers.jsonl, hallucination_by_group.png, "
+        "accuracy_vs_abstention.png",
     ]
     if result.seconds:
         total = sum(result.seconds.values())
