@@ -38,8 +38,21 @@ class SourceFileError(ValueError):
         super().__init__(f"{len(errors)} bad {noun}; nothing was written:\n" + "\n".join(shown))
 
 
-def _decoded_lines(path: Path, errors: list[tuple[str, int, str]]) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)``; undecodable lines become errors instead of aborting."""
+def decoded_lines(path: Path, errors: list[tuple[str, int, str]]) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` of a UTF-8 file (a leading BOM is dropped, line ends cut).
+
+    Undecodable lines become errors instead of aborting: each appends ``(path, line,
+    reason)`` to ``errors``, which the caller raises as :class:`SourceFileError` so every bad
+    line is reported at once.
+
+    Example:
+        >>> import tempfile
+        >>> f = Path(tempfile.mkdtemp()) / "x.txt"
+        >>> _ = f.write_bytes("ok\\n".encode() + "São\\n".encode("latin-1"))
+        >>> errors = []
+        >>> list(decoded_lines(f, errors)), errors[0][1:]
+        ([(1, 'ok')], (2, 'not valid UTF-8 (byte 0xe3 at column 2); re-save the file as UTF-8'))
+    """
     with open(path, "rb") as fh:
         for n, raw in enumerate(fh, start=1):
             if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
@@ -63,7 +76,7 @@ def _rows_delimited(
     path: Path, delimiter: str, errors: list[tuple[str, int, str]]
 ) -> Iterator[tuple[int, dict[str, str]]]:
     header: list[str] | None = None
-    for n, line in _decoded_lines(path, errors):
+    for n, line in decoded_lines(path, errors):
         if not line.strip() or (header is None and line.lstrip().startswith("#")):
             continue
         # csv handles quoting for both formats; a TSV line never spans several lines here.
@@ -96,7 +109,7 @@ def _rows_delimited(
 
 
 def _rows_jsonl(path: Path, errors: list[tuple[str, int, str]]) -> Iterator[tuple[int, dict]]:
-    for n, line in _decoded_lines(path, errors):
+    for n, line in decoded_lines(path, errors):
         if not line.strip():
             continue
         try:
@@ -245,7 +258,7 @@ def load_aliases(path: str | Path) -> dict[EntityId, list[str]]:
     errors: list[tuple[str, int, str]] = []
     aliases: dict[EntityId, list[str]] = defaultdict(list)
     header_seen = False
-    for n, line in _decoded_lines(path, errors):
+    for n, line in decoded_lines(path, errors):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         cells = line.split("\t")

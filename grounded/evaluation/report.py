@@ -334,7 +334,7 @@ def write_plots(summary: dict, out: Path) -> list[str]:
 
     variants = ordered(summary)
     groups = [g for g in GROUPS if any(g in summary[v]["groups"] for v in variants)]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(variants) * len(groups) / 2), 4.2))
+    fig, ax = plt.subplots(figsize=(min(12.0, max(6.0, 0.45 * len(variants) * len(groups))), 4.5))
     width = 0.8 / max(1, len(variants))
     x = np.arange(len(groups))
     for i, v in enumerate(variants):

@@ -96,7 +96,7 @@ class ClaimDataConfig:
             "the checker to look for the subject's fact, not a plausible one. Training split "
             "only, on top of `max_train_claims` (0.5 adds about a third more training claims; "
             "on the countries KB, with alias notes, held-out accuracy went from 0.79 without "
-            "either to 0.85; 1.0 did no better at 25% more training time)."
+            "either to 0.85; 1.0 did no better at a quarter more training time)."
         },
     )
     gaps: bool = field(
