@@ -33,7 +33,7 @@ TRAINED_VARIANTS: tuple[str, ...] = (
 )  # fmt: skip
 
 DEMO_PRESETS: dict[str, dict[str, Any]] = {
-    # Sized for about 30 minutes on 2 CPU cores (see the README's results section).
+    # About 35 minutes on 2 CPU cores with pretraining (see the README's results section).
     "default": {
         "pretrain_preset": "default",
         "checker_steps": 200,

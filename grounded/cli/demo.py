@@ -9,7 +9,7 @@ from grounded.config import add_dataclass_arguments, build_config, check_yaml_ke
 
 EPILOG = """\
 examples:
-  grounded demo --out runs/demo                 # about 30 minutes on 2 CPU cores
+  grounded demo --out runs/demo                 # about 35 minutes on 2 CPU cores
   grounded demo --out runs/demo-quick --quick   # minutes: the pipeline, not the results
   grounded demo --out runs/mine --kb my_kb --base my_hf_model   # your KB and base model
   grounded demo --out runs/demo --variants sft grounded          # fewer variants
