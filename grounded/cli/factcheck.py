@@ -111,8 +111,9 @@ def _print_scores(scores: dict[str, Any]) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from grounded.config import to_dict
-    from grounded.factcheck.checker import FactCheckerConfig, train_checker
+    from grounded.factcheck.checker import FactCheckerConfig
     from grounded.factcheck.data import ClaimDataConfig, build_claim_data
+    from grounded.factcheck.training import train_checker
     from grounded.kb import KnowledgeBase
 
     yaml_values = load_yaml(args.config) if args.config else {}

@@ -25,9 +25,7 @@ if TYPE_CHECKING:
         CheckerPrediction,
         FactChecker,
         FactCheckerConfig,
-        TrainLog,
         alias_notes,
-        train_checker,
     )
     from grounded.factcheck.claims import ClaimReader, Reading
     from grounded.factcheck.data import ClaimData, ClaimDataConfig, build_claim_data
@@ -35,6 +33,7 @@ if TYPE_CHECKING:
     from grounded.factcheck.graph_check import GraphDecision, decide
     from grounded.factcheck.heldout import hide_facts
     from grounded.factcheck.metrics import classification_report, confusion_matrix
+    from grounded.factcheck.training import TrainLog, train_checker
     from grounded.factcheck.verifier import Verdict, Verifier, VerifierConfig
 
 _WHERE = {
@@ -51,7 +50,7 @@ _WHERE = {
     "FactCheckerConfig": "grounded.factcheck.checker",
     "GraphDecision": "grounded.factcheck.graph_check",
     "Reading": "grounded.factcheck.claims",
-    "TrainLog": "grounded.factcheck.checker",
+    "TrainLog": "grounded.factcheck.training",
     "Verdict": "grounded.factcheck.verifier",
     "Verifier": "grounded.factcheck.verifier",
     "VerifierConfig": "grounded.factcheck.verifier",
@@ -63,7 +62,7 @@ _WHERE = {
     "evaluate_checker": "grounded.factcheck.evaluate",
     "evaluate_verifier": "grounded.factcheck.evaluate",
     "hide_facts": "grounded.factcheck.heldout",
-    "train_checker": "grounded.factcheck.checker",
+    "train_checker": "grounded.factcheck.training",
 }
 
 __all__ = [

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from grounded.config import to_dict
 from grounded.types import LABELS, Label
 from kg import normalize
 from kg.io import atomic_directory, atomic_write_json
 
 if TYPE_CHECKING:
-    from datasets import Dataset
+    pass
 
 CHECKER_FILE = "factcheck.json"
 CHECKER_FORMAT_VERSION = 1
@@ -484,128 +482,3 @@ class FactChecker:
                 )
             )
         return out
-
-
-@dataclass(frozen=True)
-class TrainLog:
-    """What :func:`train_checker` did.
-
-    Attributes:
-        steps: optimizer steps taken.
-        seconds: wall time of training.
-        losses: training loss at each logging step, in order.
-        train_loss: mean training loss over the run.
-        examples: training pairs.
-    """
-
-    steps: int
-    seconds: float
-    losses: tuple[float, ...]
-    train_loss: float
-    examples: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "steps": self.steps,
-            "seconds": round(self.seconds, 2),
-            "losses": [round(x, 5) for x in self.losses],
-            "train_loss": round(self.train_loss, 5),
-            "examples": self.examples,
-        }
-
-
-def train_checker(
-    train: Dataset,
-    config: FactCheckerConfig | None = None,
-    *,
-    checker: FactChecker | None = None,
-    callbacks: Sequence[Any] | None = None,
-    show_progress: bool = True,
-) -> tuple[FactChecker, TrainLog]:
-    """Fine-tune a checker on (claim, evidence, label) rows with :class:`transformers.Trainer`.
-
-    Args:
-        train: a ``datasets.Dataset`` with string columns ``claim`` and ``evidence`` and a
-            ``label`` column (ids in :data:`LABELS` order, or the names themselves), as built
-            by :func:`grounded.factcheck.build_claim_data`.
-        config: settings; defaults if None.
-        checker: continue training this checker instead of starting from ``config.base_model``.
-        callbacks: ``transformers.TrainerCallback`` objects (progress, checkpoints, early stop).
-        show_progress: show the Trainer's progress bar.
-
-    Returns:
-        The trained checker (in eval mode) and a :class:`TrainLog`.
-
-    Raises:
-        ValueError: ``train`` is empty or lacks a column.
-    """
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
-
-    config = config or FactCheckerConfig()
-    missing = {"claim", "evidence", "label"} - set(train.column_names)
-    if missing:
-        raise ValueError(
-            f"`train` lacks column(s) {sorted(missing)}; it has {train.column_names}: build it "
-            "with `build_claim_data`"
-        )
-    if len(train) == 0:
-        raise ValueError("`train` is empty: no claims to learn from")
-    if checker is None:
-        checker = FactChecker.from_base(
-            config.base_model, max_length=config.max_length, seed=config.seed, device=config.device
-        )
-    tokenizer = checker.tokenizer
-    label_ids = {lab: checker.columns[i] for i, lab in enumerate(LABELS)}
-
-    def encode(batch: dict[str, list]) -> dict[str, list]:
-        enc = tokenizer(
-            batch["claim"],
-            [e if e.strip() else "(no evidence)" for e in batch["evidence"]],
-            truncation="longest_first",
-            max_length=checker.max_length,
-        )
-        enc["labels"] = [
-            label_ids[x] if isinstance(x, str) else label_ids[LABELS[int(x)]]
-            for x in batch["label"]
-        ]
-        return enc
-
-    tokenized = train.map(
-        encode, batched=True, remove_columns=train.column_names, desc="tokenizing"
-    )
-    with tempfile.TemporaryDirectory(prefix="grounded-checker-") as tmp:
-        args = TrainingArguments(
-            output_dir=tmp,
-            per_device_train_batch_size=config.train_batch_size,
-            num_train_epochs=config.num_train_epochs,
-            max_steps=config.max_steps,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio in transformers 5
-            weight_decay=config.weight_decay,
-            logging_steps=config.logging_steps,
-            save_strategy="no",
-            report_to="none",
-            seed=config.seed,
-            data_seed=config.seed,
-            use_cpu=config.device == "cpu",
-            disable_tqdm=not show_progress,
-            dataloader_pin_memory=False,
-            train_sampling_strategy="group_by_length",
-        )
-        trainer = Trainer(
-            model=checker.model,
-            args=args,
-            train_dataset=tokenized,
-            data_collator=DataCollatorWithPadding(tokenizer),
-            processing_class=tokenizer,
-            callbacks=list(callbacks) if callbacks else None,
-        )
-        t0 = time.perf_counter()
-        with _quiet_transformers():
-            result = trainer.train()
-        seconds = time.perf_counter() - t0
-    losses = tuple(float(e["loss"]) for e in trainer.state.log_history if "loss" in e)
-    checker.model.eval()
-    log = TrainLog(result.global_step, seconds, losses, float(result.training_loss), len(train))
-    checker.metadata.update(train=to_dict(config), train_log=log.to_dict())
-    return checker, log
