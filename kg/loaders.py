@@ -108,7 +108,12 @@ def _rows_delimited(
         yield n, dict(zip(header, cells, strict=False))
 
 
-def _rows_jsonl(path: Path, errors: list[tuple[str, int, str]]) -> Iterator[tuple[int, dict]]:
+def jsonl_objects(path: Path, errors: list[tuple[str, int, str]]) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` for each JSON-object line of ``path``; blank lines skipped.
+
+    Bad lines (not UTF-8, invalid JSON, not an object) are appended to ``errors`` as
+    ``(file, line, reason)`` and skipped, so every bad line is reported at once.
+    """
     for n, line in decoded_lines(path, errors):
         if not line.strip():
             continue
@@ -130,7 +135,7 @@ def _rows(path: Path, errors: list[tuple[str, int, str]]) -> Iterator[tuple[int,
     if suffix == ".csv":
         return _rows_delimited(path, ",", errors)
     if suffix in (".jsonl", ".ndjson"):
-        return _rows_jsonl(path, errors)
+        return jsonl_objects(path, errors)
     raise ValueError(
         f"{path}: unknown triple file type {suffix!r}; use .tsv, .csv or .jsonl "
         "(columns subject, relation, object[, source, confidence])"
@@ -287,7 +292,7 @@ def load_passages(path: str | Path) -> list[Passage]:
     errors: list[tuple[str, int, str]] = []
     passages: list[Passage] = []
     ids: set[str] = set()
-    for n, obj in _rows_jsonl(path, errors):
+    for n, obj in jsonl_objects(path, errors):
         pid, text = obj.get("id"), obj.get("text")
         if pid is None or not str(pid).strip() or not isinstance(text, str) or not text.strip():
             errors.append((str(path), n, 'each passage needs a non-empty "id" and "text"'))

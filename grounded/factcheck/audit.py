@@ -12,7 +12,6 @@ or ``question`` and ``answer``; field names are settings) and plain ``.txt``/``.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from grounded.factcheck.verifier import DECIDED_BY, Verdict, Verifier, VerifierC
 from grounded.types import LABELS
 from kg import SourceFileError
 from kg.io import atomic_write_json, atomic_write_text
-from kg.loaders import decoded_lines
+from kg.loaders import decoded_lines, jsonl_objects
 
 if TYPE_CHECKING:
     from grounded.factcheck.checker import FactChecker
@@ -135,17 +134,7 @@ def read_jsonl(path: Path, config: AuditConfig) -> list[Document]:
     """
     docs, errors = [], []
     tf, qf, af = config.text_field, config.question_field, config.answer_field
-    for n, line in decoded_lines(path, errors):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            errors.append((str(path), n, f"invalid JSON ({e.msg} at column {e.colno})"))
-            continue
-        if not isinstance(obj, dict):
-            errors.append((str(path), n, f"expected a JSON object, got {type(obj).__name__}"))
-            continue
+    for n, obj in jsonl_objects(path, errors):
         source = f"{path.name}:{n}" + (
             f" ({obj[config.id_field]})" if config.id_field in obj else ""
         )
