@@ -182,8 +182,9 @@ def run_demo(
     quiet_flag = ["--quiet"] if quiet else []
     seconds: dict[str, float] = {}
 
-    def step(name: str, done: Path, argv: list[str]) -> None:
-        if done.exists() and not config.overwrite:
+    def step(name: str, done: Path | None, argv: list[str]) -> None:
+        """Run ``grounded argv`` unless ``done`` exists (None: always run)."""
+        if done is not None and done.exists() and not config.overwrite:
             log(f"\n== {name}: reusing {done.parent}")
             return
         log(f"\n== {name}\n$ grounded {shlex.join(argv)}")
@@ -233,7 +234,8 @@ def run_demo(
     report_dir = out / "report"
     step(
         "evaluate",
-        report_dir / "report.json" if not seconds and not config.overwrite else out / ".never",
+        # A step that ran this time changed some input of the report: evaluate again.
+        None if seconds else report_dir / "report.json",
         ["evaluate", str(kb), "--base", str(base), "--out", str(report_dir),
          "--checker", str(checker), "--per-group", str(settings["per_group"]),
          "--seed", str(config.seed), *quiet_flag,

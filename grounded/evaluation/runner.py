@@ -126,7 +126,7 @@ def _answerer(name: str, path: str | Path | None, base: str | Path, kb: Knowledg
     from grounded.training.generate import GroundedModel
 
     if path is None:
-        return GroundedModel.from_base(base, kb, text_evidence=name == "rag", device="cpu")
+        return GroundedModel.from_base(base, kb, text_evidence=name == "rag")
     return GroundedModel.from_pretrained(path, kb, base=base)
 
 
@@ -195,11 +195,22 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
+    evidence_cache: dict[str, list] = {}
     for name in tqdm(ordered(variants), desc="variants", disable=not show_progress):
         t0 = time.perf_counter()
         model = _answerer(name, variants[name], base, kb)
-        answers = model.answer([q.question for q in questions], batch_size=config.batch_size,
-                               max_new_tokens=config.max_new_tokens)  # fmt: skip
+        texts = [q.question for q in questions]
+        key = model.retrieval_key
+        if key is not None and key not in evidence_cache:
+            # Variants trained with the same retrieval settings read the same evidence:
+            # retrieve (encode every question) once, not once per variant.
+            evidence_cache[key] = model.retrieve(texts)
+        answers = model.answer(
+            texts,
+            batch_size=config.batch_size,
+            max_new_tokens=config.max_new_tokens,
+            evidence=evidence_cache.get(key) if key is not None else None,
+        )
         rows.extend(_score(kb, name, questions, answers, judge, config))
         timings[name] = round(time.perf_counter() - t0, 2)
         log(f"  {name}: {len(questions)} answers in {timings[name]:.1f}s")

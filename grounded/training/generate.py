@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -208,13 +209,25 @@ class GroundedModel:
         }
         return cls(model, tokenizer, kb, grounding)
 
-    def examples(self, questions: Sequence[str]) -> tuple[list[dict], list[list[Evidence]]]:
-        """The prompt fields of each question, and the evidence retrieved for it."""
-        evidence = (
-            self.retriever.retrieve_batch(list(questions))
-            if self.retriever is not None
-            else [[] for _ in questions]
-        )
+    @property
+    def retrieval_key(self) -> str | None:
+        """Identifies the evidence this model retrieves (None: it reads none): models with
+        equal keys over the same KB get equal evidence, so a caller may retrieve once."""
+        if self.retriever is None:
+            return None
+        return json.dumps(dataclasses.asdict(self.retriever.config), sort_keys=True)
+
+    def retrieve(self, questions: Sequence[str]) -> list[list[Evidence]]:
+        """The evidence this model is given for each question (empty lists without any)."""
+        if self.retriever is None:
+            return [[] for _ in questions]
+        return self.retriever.retrieve_batch(list(questions))
+
+    def examples(
+        self, questions: Sequence[str], evidence: Sequence[list[Evidence]] | None = None
+    ) -> tuple[list[dict], list[list[Evidence]]]:
+        """The prompt fields of each question, and its evidence (retrieved if not given)."""
+        evidence = list(evidence) if evidence is not None else self.retrieve(questions)
         text = "text" in self.modes
         link = self.model.injection.reads_entities
         graph = self.kb.graph if self.kb is not None else None
@@ -230,9 +243,14 @@ class GroundedModel:
         *,
         max_new_tokens: int | None = None,
         batch_size: int = 32,
+        evidence: Sequence[list[Evidence]] | None = None,
     ) -> list[Answer]:
-        """Answer each question (greedy decoding), with the evidence it was given."""
-        examples, evidence = self.examples(questions)
+        """Answer each question (greedy decoding), with the evidence it was given.
+
+        ``evidence``: already retrieved by :meth:`retrieve` (of a model with the same
+        :attr:`retrieval_key`); retrieved here when None.
+        """
+        examples, evidence = self.examples(questions, evidence)
         texts = generate_texts(
             self.model,
             self.batcher,
