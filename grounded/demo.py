@@ -7,7 +7,9 @@ user can repeat any step by hand or swap in their own KB, base model or checker:
 2. ``grounded pretrain``                      the embedded default base model
 3. ``grounded factcheck train``               the fact-checker (feedback judge and auditor)
 4. ``grounded train`` once per variant        sft, raft, grounded and its ablations
-5. ``grounded evaluate``                      every variant on the same questions
+5. ``grounded evaluate``                      every variant on the same questions; rag and
+                                              grounded also behind the guard (their answers
+                                              verified against the KB before they are shown)
 
 A step whose output folder is complete is reused (``demo.json`` records the settings, and a
 folder holding a run with other settings is refused unless ``--overwrite``), so an
@@ -239,7 +241,8 @@ def run_demo(
         ["evaluate", str(kb), "--base", str(base), "--out", str(report_dir),
          "--checker", str(checker), "--per-group", str(settings["per_group"]),
          "--seed", str(config.seed), *quiet_flag,
-         *(arg for v, p in models.items() for arg in ("--model", f"{v}={p}"))],
+         *(arg for v, p in models.items() for arg in ("--model", f"{v}={p}")),
+         "--guard", "rag", *(["grounded"] if "grounded" in models else [])],
     )  # fmt: skip
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
     return DemoResult(out, kb, base, checker, models, report_dir, report, seconds)

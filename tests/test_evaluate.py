@@ -94,6 +94,17 @@ def test_targets_and_ablations_on_hand_made_rates():
     assert "no_embedding" not in findings  # not in the run: no finding is made up
 
 
+def test_targets_of_a_guarded_variant_name_it():
+    data = rows("grounded+revise", "unknown", "c" * 96 + "a" * 4) + rows(
+        "sft", "unknown", "h" * 100
+    )
+    targets = check_targets(summarize(data, n_boot=100), "grounded+revise")
+    first = targets[0]
+    assert first["variant"] == "grounded+revise" and first["reached"] is True
+    assert first["target"] == "unknown-entity questions: grounded+revise hallucination rate <= 5%"
+    assert "100.0% lower" in targets[1]["detail"]
+
+
 def test_targets_report_misses_honestly():
     data = rows("grounded", "unknown", "c" * 5 + "h" * 5) + rows("grounded", "seen", "h" * 10)
     targets = check_targets(summarize(data, n_boot=100))
@@ -165,14 +176,45 @@ def read_jsonl(path):
 
 
 def test_evaluate_writes_a_consistent_report(tmp_path, tiny_kb, tiny_base, tiny_models):
-    config = EvaluateConfig(per_group=4, n_boot=100, max_new_tokens=6)
+    config = EvaluateConfig(per_group=4, n_boot=100, max_new_tokens=6, guard=["rag", "grounded"])
     result = evaluate(tiny_kb, tiny_base, tiny_models, tmp_path, config, show_progress=False)
     names = {p.name for p in result.files}
     assert {"report.json", "report.md", "answers.jsonl", "hallucination_by_group.png",
             "accuracy_vs_abstention.png"} <= names  # fmt: skip
     report = json.loads((tmp_path / "report.json").read_text())
     answers = read_jsonl(tmp_path / "answers.jsonl")
-    assert set(report["metrics"]) == {"base", "rag", "sft", "grounded"}
+    guarded = ["rag+abstain", "rag+revise", "grounded+abstain", "grounded+revise"]
+    assert set(report["metrics"]) == {"base", "rag", "sft", "grounded", *guarded}
+    assert list(result.report["metrics"])[:4] == ["base", "rag", "rag+abstain", "rag+revise"]
+    own = {(r["variant"], r["id"]): r for r in answers}
+    for r in answers:
+        if "+" not in r["variant"]:
+            continue
+        said = own[(r["variant"].split("+")[0], r["id"])]
+        assert r["original"] == said["answer"]
+        if r["guard_action"] == "kept":
+            assert r["answer"] == said["answer"] and r["outcome"] == said["outcome"]
+        elif r["guard_action"] == "abstained":
+            assert r["outcome"] == "abstain"
+        else:  # revised: only in revise mode, from the KB: correct
+            assert r["variant"].endswith("+revise") and r["outcome"] == "correct"
+        # the graph alone keeps only what it supports: no hallucination gets through
+        assert r["outcome"] != "hallucination" or r["guard_action"] == "kept"
+    for v in ("rag", "grounded"):
+        kept_correct = sum(
+            r["outcome"] == "correct" and r["guard_action"] == "kept"
+            for r in answers
+            if r["variant"] == v + "+abstain"
+        )
+        mine = [r for r in answers if r["variant"] == v]
+        assert kept_correct == sum(r["outcome"] == "correct" for r in mine)
+    assert {t["variant"] for t in report["targets"]} == {
+        "grounded", "grounded+abstain", "grounded+revise"
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="`guard` names variants not evaluated here"):
+        evaluate(tiny_kb, tiny_base, {}, tmp_path / "x", EvaluateConfig(guard=["sft"]))
+    with pytest.raises(ValueError, match="`guard_modes` must be among"):
+        EvaluateConfig(guard=["rag"], guard_modes=["shout"])
     # every variant answered the very same questions
     by_variant = {}
     for r in answers:
@@ -228,7 +270,16 @@ def test_quick_demo_on_the_tiny_kb_then_resumes(tmp_path, tiny_kb, tiny_base, ti
     printed = capsys.readouterr().out
     assert "$ grounded train" in printed and "report.md" in printed
     report = json.loads((out / "report" / "report.json").read_text())
-    assert set(report["metrics"]) == {"base", "rag", "sft", "grounded"}
+    assert set(report["metrics"]) == {
+        "base",
+        "rag",
+        "sft",
+        "grounded",
+        "rag+abstain",
+        "rag+revise",
+        "grounded+abstain",
+        "grounded+revise",
+    }
     grounding = json.loads((out / "models" / "grounded" / "grounding.json").read_text())
     assert grounding["settings"]["max_steps"] == 6
     # run again: every step is reused, nothing retrained

@@ -19,6 +19,7 @@ from grounded.training import (
     variant_config,
 )
 from grounded.training.pipeline import checkpoint_dir, resolve_precision
+from grounded.types import ABSTAIN
 
 LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 QUESTIONS = ["What is the capital of Mongolia?", "Which languages are spoken in Atlantis?"]
@@ -194,6 +195,18 @@ def test_cli_train_then_generate(tmp_path, tiny_kb, tiny_base, capsys):
     assert f"Q: {QUESTIONS[0]}" in printed and "(no evidence: injection none)" in printed
     assert main(["generate", str(out), QUESTIONS[0], "--json", "--max-new-tokens", "2"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["evidence"] == []
+    # behind the guard, whatever two steps of training say, the KB answers or it abstains
+    guarded = ["generate", str(out), *QUESTIONS, "--max-new-tokens", "4", "--guard", "revise"]
+    assert main([*guarded, "--kb", str(tiny_kb.path), "--json"]) == 0
+    mongolia, atlantis = json.loads(capsys.readouterr().out)
+    assert mongolia["answer"] == "Ulaanbaatar." and mongolia["guard_action"] in ("kept", "revised")
+    assert atlantis["answer"] == ABSTAIN and "original" in atlantis
+    assert main([*guarded, "--kb", str(tiny_kb.path)]) == 0
+    assert "guard: " in capsys.readouterr().out
+    assert main(guarded) == 2  # a model without injection names no KB to check against
+    assert "`--guard` needs a knowledge base" in capsys.readouterr().err
+    assert main(["generate", str(out), "q", "--checker", str(tmp_path)]) == 2
+    assert "`--checker` is read by the guard" in capsys.readouterr().err
 
 
 def test_cli_reports_bad_settings(tmp_path, tiny_kb, tiny_base, capsys):

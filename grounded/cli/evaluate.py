@@ -15,6 +15,13 @@ examples:
       --model grounded=runs/demo/models/grounded --checker runs/demo/checker
   grounded evaluate KB --base BASE --out REPORT --model grounded=MODEL --per-group 0
   grounded evaluate KB --base BASE --out REPORT --baselines      # trained models only
+  grounded evaluate KB --base BASE --out REPORT --model grounded=MODEL --checker CHECKER \
+      --guard rag grounded          # also score rag and grounded behind the guard
+
+The guard (--guard, --guard-modes) verifies each stated answer against the KB from its
+question alone, as `grounded audit` would, then keeps it (supported), corrects it from the
+KB (mode revise) or turns it into an abstention (mode abstain); rows VARIANT+MODE show
+what a guarded deployment would say, beside what the model said.
 
 Variant names sft, raft, grounded, no_constraint, no_feedback and no_embedding get the
 targets and ablation findings of the report; any other name is evaluated and tabled too.

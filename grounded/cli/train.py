@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from grounded.cli.main import register_command
+from grounded.cli.main import UsageError, register_command
 from grounded.config import add_dataclass_arguments, build_config, check_yaml_keys, load_yaml
 
 TRAIN_EPILOG = """\
@@ -58,8 +58,13 @@ def register_generate(sub: argparse._SubParsersAction) -> None:
         help="answer questions with a trained grounded model and show its evidence",
         description="Retrieve evidence, inject it as the model was trained to read it, and "
         "answer greedily.",
-        epilog='example:\n  grounded generate runs/countries/model "What is the capital of '
-        'Mongolia?"',
+        epilog='examples:\n  grounded generate runs/countries/model "What is the capital of '
+        'Mongolia?"\n  grounded generate MODEL "What is the capital of Chad?" --guard revise '
+        "--checker CHECKER\n\n"
+        "--guard verifies each answer against the KB (graph first, then the checker when "
+        "given)\nbefore it is shown: abstain turns unsupported answers into the abstention "
+        "phrase;\nrevise corrects them from the KB where it can. The model's own words are "
+        "printed too.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="trained model folder (from `grounded train`)")
@@ -67,6 +72,12 @@ def register_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kb", help="knowledge base folder (default: the one in grounding.json)")
     p.add_argument("--base", help="base model folder (default: the one in grounding.json)")
     p.add_argument("--max-new-tokens", type=int, help="tokens generated per answer")
+    p.add_argument(
+        "--guard",
+        choices=["abstain", "revise"],
+        help="verify answers against the KB before showing them (see below)",
+    )
+    p.add_argument("--checker", help="fact-checker folder the guard uses (default: graph only)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=_generate)
 
@@ -110,14 +121,25 @@ def _train(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from grounded.training.generate import GroundedModel
 
+    if args.checker and not args.guard:
+        raise UsageError("`--checker` is read by the guard; add `--guard abstain` or `revise`")
     model = GroundedModel.from_pretrained(args.model, args.kb, base=args.base)
-    answers = model.answer(args.question, max_new_tokens=args.max_new_tokens)
+    guard = None
+    if args.guard:
+        from grounded.factcheck.guard import Guard, GuardConfig
+
+        if model.kb is None:
+            raise UsageError("`--guard` needs a knowledge base: pass `--kb`")
+        guard = Guard.from_kb(model.kb, args.checker, GuardConfig(args.guard))
+    answers = model.answer(args.question, max_new_tokens=args.max_new_tokens, guard=guard)
     if args.json:
         print(json.dumps([a.to_dict() for a in answers], indent=2, ensure_ascii=False))
         return 0
     modes = "+".join(model.modes) or "none"
     for a in answers:
         print(f"\nQ: {a.question}\nA: {a.text}")
+        if a.guard_action is not None:
+            print(f"   guard: {a.guard_action} (the model said: {a.original or '(nothing)'})")
         if not a.evidence:
             print(f"   (no evidence: injection {modes})")
             continue

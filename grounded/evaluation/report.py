@@ -50,10 +50,33 @@ VARIANT_HELP: dict[str, str] = {
 }
 
 
+GUARD_SEPARATOR = "+"
+"""A guarded variant is named ``{variant}+{mode}`` (``grounded+revise``)."""
+GUARD_HELP: dict[str, str] = {
+    "abstain": "its answers the KB and checker do not support become abstentions",
+    "revise": "its unsupported answers corrected from the KB where it can, else abstentions",
+}
+
+
 def ordered(variants: Iterable[str]) -> list[str]:
-    """``variants`` in the report's order (known names first, the rest sorted)."""
-    names = set(variants)
-    return [v for v in VARIANT_ORDER if v in names] + sorted(names - set(VARIANT_ORDER))
+    """``variants`` in the report's order: known names first, each followed by its guarded
+    forms; the rest sorted."""
+
+    def key(name: str) -> tuple[int, str, str]:
+        base, _, mode = name.partition(GUARD_SEPARATOR)
+        rank = VARIANT_ORDER.index(base) if base in VARIANT_ORDER else len(VARIANT_ORDER)
+        return rank, base, mode
+
+    return sorted(set(variants), key=key)
+
+
+def variant_help(name: str) -> str:
+    """One line describing variant ``name`` (a guarded one included)."""
+    base, _, mode = name.partition(GUARD_SEPARATOR)
+    text = VARIANT_HELP.get(base, "trained model " + base)
+    if mode:
+        text += f"; behind the guard ({mode}): {GUARD_HELP.get(mode, mode)}"
+    return text
 
 
 def _rates(outcomes: Sequence[str], seed: int, n_boot: int) -> dict[str, dict]:
@@ -116,78 +139,82 @@ def _get(summary: dict, variant: str, scope: str, metric: str) -> Rate | None:
     return _rate(block[metric]) if block else None
 
 
-def check_targets(summary: dict) -> list[dict[str, Any]]:
-    """The issue's targets, each with the figures and whether the demo reached it.
+def check_targets(summary: dict, variant: str = "grounded") -> list[dict[str, Any]]:
+    """The issue's targets for ``variant``, each with the figures and whether it is reached.
 
-    A target whose variants are missing from the run is listed with ``reached`` None.
+    ``variant`` is ``grounded`` or a guarded form of it (``grounded+abstain``, ...); every
+    target names it. A target whose variants are missing from the run is listed with
+    ``reached`` None.
     """
+    v = variant
 
     def target(name: str, reached: bool | None, detail: str) -> dict[str, Any]:
-        return {"target": name, "reached": reached, "detail": detail}
+        return {"target": name, "variant": v, "reached": reached, "detail": detail}
 
     out = []
-    g_unk = _get(summary, "grounded", "unknown", "hallucination_rate")
+    g_unk = _get(summary, v, "unknown", "hallucination_rate")
     s_unk = _get(summary, "sft", "unknown", "hallucination_rate")
     ok = g_unk is not None and g_unk.value is not None
     out.append(
         target(
-            "unknown-entity questions: grounded hallucination rate <= 5%",
+            f"unknown-entity questions: {v} hallucination rate <= 5%",
             (g_unk.value <= 0.05) if ok else None,
-            f"grounded {g_unk}" if ok else "no grounded answers on unknown entities",
+            f"{v} {g_unk}" if ok else f"no {v} answers on unknown entities",
         )
     )
+    name = f"unknown-entity questions: {v} at least 80% below ungrounded SFT"
     if ok and s_unk is not None and s_unk.value:
         cut = 1 - g_unk.value / s_unk.value
         out.append(
             target(
-                "unknown-entity questions: grounded at least 80% below ungrounded SFT",
+                name,
                 cut >= 0.8,
-                f"{100 * cut:.1f}% lower (grounded {g_unk.value:.3f} vs sft {s_unk.value:.3f})",
+                f"{100 * cut:.1f}% lower ({v} {g_unk.value:.3f} vs sft {s_unk.value:.3f})",
             )
         )
     else:
-        out.append(
-            target(
-                "unknown-entity questions: grounded at least 80% below ungrounded SFT",
-                None,
-                "sft or grounded missing, or sft never hallucinated",
-            )
-        )
-    acc = _get(summary, "grounded", "kb_covered", "accuracy")
+        out.append(target(name, None, f"sft or {v} missing, or sft never hallucinated"))
+    acc = _get(summary, v, "kb_covered", "accuracy")
     out.append(
         target(
-            "KB-covered questions: grounded accuracy >= 90%",
+            f"KB-covered questions: {v} accuracy >= 90%",
             (acc.value >= 0.9) if acc is not None and acc.value is not None else None,
-            f"grounded {acc}" if acc is not None else "grounded missing",
+            f"{v} {acc}" if acc is not None else f"{v} missing",
         )
     )
-    oob = _get(summary, "grounded", "out_of_kb", "abstention_rate")
-    cov = _get(summary, "grounded", "kb_covered", "abstention_rate")
+    oob = _get(summary, v, "out_of_kb", "abstention_rate")
+    cov = _get(summary, v, "kb_covered", "abstention_rate")
     have = oob is not None and oob.value is not None and cov is not None and cov.value is not None
     out.append(
         target(
-            "out-of-KB: grounded abstains on >= 90%, and on <= 5% of KB-covered questions",
+            f"out-of-KB: {v} abstains on >= 90%, and on <= 5% of KB-covered questions",
             (oob.value >= 0.9 and cov.value <= 0.05) if have else None,
             f"out-of-KB abstention {oob}; KB-covered abstention {cov}" if have else "missing",
         )
     )
-    g_all = _get(summary, "grounded", "all", "hallucination_rate")
+    g_all = _get(summary, v, "all", "hallucination_rate")
     r_all = _get(summary, "raft", "all", "hallucination_rate")
+    name = f"{v} below RAFT-style on hallucination rate (all questions)"
     if g_all is not None and r_all is not None and g_all.value is not None and r_all.value:
         separate = not intervals_overlap(g_all, r_all)
         below = g_all.value < r_all.value
         word = "non-overlapping" if separate else "overlapping"
         out.append(
             target(
-                "grounded below RAFT-style on hallucination rate (all questions)",
+                name,
                 below,
-                f"grounded {g_all} vs raft {r_all}: {word} intervals"
+                f"{v} {g_all} vs raft {r_all}: {word} intervals"
                 + ("" if separate else " (the difference may be noise)"),
             )
         )
     else:
-        out.append(target("grounded below RAFT-style on hallucination rate", None, "missing"))
+        out.append(target(name, None, "missing"))
     return out
+
+
+def guarded_variants(variants: Iterable[str], of: str = "grounded") -> list[str]:
+    """The guarded forms of variant ``of`` among ``variants`` (``grounded+abstain``, ...)."""
+    return [v for v in ordered(variants) if v.startswith(of + GUARD_SEPARATOR)]
 
 
 def ablation_findings(summary: dict) -> list[dict[str, Any]]:
@@ -249,7 +276,7 @@ def render_markdown(report: dict) -> str:
         "Variants:",
         "",
     ]
-    lines += [f"- `{v}`: {VARIANT_HELP.get(v, 'trained model ' + v)}" for v in variants]
+    lines += [f"- `{v}`: {variant_help(v)}" for v in variants]
     for metric, title in (
         ("hallucination_rate", "Hallucination rate (hallucinations / all questions)"),
         ("accuracy", "Accuracy (correct / all questions)"),

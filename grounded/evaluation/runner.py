@@ -26,14 +26,17 @@ from grounded.evaluation.metrics import bootstrap_rate
 from grounded.evaluation.questions import EvalQuestion, build_questions
 from grounded.evaluation.report import (
     BASELINES,
+    GUARD_SEPARATOR,
     KB_COVERED,
     ablation_findings,
     check_targets,
+    guarded_variants,
     ordered,
     summarize,
     write_report,
 )
 from grounded.evaluation.scoring import score_answer
+from grounded.factcheck.guard import GUARD_MODES
 from grounded.types import AnswerItem
 from kg.io import atomic_write_text
 
@@ -69,6 +72,18 @@ class EvaluateConfig:
             "free text and go to the fact-checker (when one is given)."
         },
     )
+    guard: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Variants also scored behind the guard (grounded.factcheck.guard): each "
+            "stated answer verified against the KB (and the checker, when given) from its "
+            "question alone, then kept, revised or abstained; reported as VARIANT+MODE."
+        },
+    )
+    guard_modes: list[str] = field(
+        default_factory=lambda: ["abstain", "revise"],
+        metadata={"help": "Guard modes scored for each `guard` variant: abstain, revise."},
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the question sample and bootstrap."})
     n_boot: int = field(default=1000, metadata={"help": "Bootstrap resamples per interval."})
     plots: bool = field(default=True, metadata={"help": "Write the PNG plots."})
@@ -78,6 +93,13 @@ class EvaluateConfig:
         bad = [b for b in self.baselines if b not in BASELINES]
         if bad:
             raise ValueError(f"`baselines` must be among {list(BASELINES)}, got {bad}")
+        self.guard, self.guard_modes = list(self.guard), list(self.guard_modes)
+        bad = [m for m in self.guard_modes if m not in GUARD_MODES]
+        if bad or (self.guard and not self.guard_modes):
+            raise ValueError(
+                f"`guard_modes` must be among {list(GUARD_MODES)} (at least one when `guard` "
+                f"names variants), got {self.guard_modes}"
+            )
         if self.per_group < 0:
             raise ValueError(f"`per_group` must be >= 0 (0: every pair), got {self.per_group}")
         for name in ("batch_size", "max_new_tokens", "free_text_words", "n_boot"):
@@ -178,6 +200,12 @@ def evaluate(
     variants.update(models)
     if not variants:
         raise ValueError("nothing to evaluate: give trained models or keep `baselines`")
+    unknown = [v for v in config.guard if v not in variants]
+    if unknown:
+        raise ValueError(
+            f"`guard` names variants not evaluated here: {unknown}; choose among "
+            f"{ordered(variants)}"
+        )
     groups = shared_groups(models)
     if groups is None:
         groups = build_groups(kb, load_pretrain_split(base), seed=config.seed)
@@ -191,6 +219,15 @@ def evaluate(
         from grounded.factcheck import FactChecker, Verifier
 
         judge = Verifier(kb, FactChecker.from_pretrained(checker))
+    guard_verifier = None
+    if config.guard:
+        from grounded.factcheck.verifier import Verifier
+
+        # The guard reads answers as `grounded audit` would: the judge's verifier when there
+        # is one, else the graph alone (answers it cannot decide are unsupported).
+        guard_verifier = judge if isinstance(judge, Verifier) else Verifier(kb)
+        if judge is None:
+            log("note: no `checker`: the guard decides by the graph alone")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -214,11 +251,17 @@ def evaluate(
         rows.extend(_score(kb, name, questions, answers, judge, config))
         timings[name] = round(time.perf_counter() - t0, 2)
         log(f"  {name}: {len(questions)} answers in {timings[name]:.1f}s")
+        if name in config.guard and guard_verifier is not None:
+            t0 = time.perf_counter()
+            rows.extend(_guarded(kb, name, questions, answers, guard_verifier, judge, config))
+            timings[f"{name} (guard)"] = round(time.perf_counter() - t0, 2)
         del model, answers
         gc.collect()
     report = _report(kb, base, variants, groups, questions, rows, config, timings, command)
     if judge is not None:
-        report["checker_audit"] = _audit_answers(rows, judge, checker, config)
+        # Guarded answers were verified already: the audit scores the models' own answers.
+        own = [r for r in rows if GUARD_SEPARATOR not in r["variant"]]
+        report["checker_audit"] = _audit_answers(own, judge, checker, config)
     lines = (json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
     atomic_write_text(out / ANSWERS_FILE, "".join(lines))
     report["files"] = [ANSWERS_FILE]
@@ -280,6 +323,42 @@ def _score(
     return rows
 
 
+def _guarded(
+    kb: KnowledgeBase,
+    variant: str,
+    questions: list[EvalQuestion],
+    answers: list[Any],
+    verifier: Any,
+    judge: AnswerJudge | None,
+    config: EvaluateConfig,
+) -> list[dict[str, Any]]:
+    """Rows of ``variant``'s answers behind the guard, one variant per mode; the
+    verification (questions only, no pair handed over) runs once for every mode."""
+    from grounded.factcheck.guard import Guard, GuardConfig
+
+    texts = [q.question for q in questions]
+    said = [a.text for a in answers]
+    verdicts = Guard(verifier).verdicts(texts, said)
+    rows = []
+    for mode in config.guard_modes:
+        guarded = Guard(verifier, GuardConfig(mode)).apply(texts, said, verdicts)
+        shown = [_Shown(g.text, a.evidence) for g, a in zip(guarded, answers, strict=True)]
+        name = f"{variant}{GUARD_SEPARATOR}{mode}"
+        scored = _score(kb, name, questions, shown, judge, config)
+        for row, g in zip(scored, guarded, strict=True):
+            row["original"], row["guard_action"] = g.original, g.action
+        rows.extend(scored)
+    return rows
+
+
+@dataclass
+class _Shown:
+    """An answer as shown after the guard (what :func:`_score` reads)."""
+
+    text: str
+    evidence: list
+
+
 def _report(
     kb: KnowledgeBase,
     base: str | Path,
@@ -325,7 +404,9 @@ def _report(
         "n_questions": len(questions),
         "questions_per_group": {g: sum(q.group == g for q in questions) for g in GROUPS},
         "metrics": summary,
-        "targets": check_targets(summary),
+        "targets": [
+            t for v in ["grounded", *guarded_variants(summary)] for t in check_targets(summary, v)
+        ],
         "ablations": ablation_findings(summary),
         "retrieval_recall": recall,
         "free_text_judged": sum(r["decided_by"] == "checker" for r in rows),

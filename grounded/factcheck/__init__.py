@@ -8,6 +8,8 @@
 - :mod:`~grounded.factcheck.checker`: the neural cross-encoder :class:`FactChecker`;
 - :mod:`~grounded.factcheck.verifier`: combined verdicts (graph first, then the checker),
   also the :class:`grounded.types.AnswerJudge` the trainer and evaluator use;
+- :mod:`~grounded.factcheck.guard`: answers verified before they are shown (kept,
+  revised from the KB, or turned into abstentions);
 - :mod:`~grounded.factcheck.audit`: text, JSONL outputs or question/answer pairs → report;
 - :mod:`~grounded.factcheck.metrics` and :mod:`~grounded.factcheck.evaluate`: scores.
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from grounded.factcheck.data import ClaimData, ClaimDataConfig, build_claim_data
     from grounded.factcheck.evaluate import evaluate_checker, evaluate_verifier
     from grounded.factcheck.graph_check import GraphDecision, decide
+    from grounded.factcheck.guard import Guard, GuardConfig, GuardedAnswer
     from grounded.factcheck.heldout import hide_facts
     from grounded.factcheck.metrics import classification_report, confusion_matrix
     from grounded.factcheck.training import TrainLog, train_checker
@@ -49,6 +52,9 @@ _WHERE = {
     "FactChecker": "grounded.factcheck.checker",
     "FactCheckerConfig": "grounded.factcheck.checker",
     "GraphDecision": "grounded.factcheck.graph_check",
+    "Guard": "grounded.factcheck.guard",
+    "GuardConfig": "grounded.factcheck.guard",
+    "GuardedAnswer": "grounded.factcheck.guard",
     "Reading": "grounded.factcheck.claims",
     "TrainLog": "grounded.factcheck.training",
     "Verdict": "grounded.factcheck.verifier",
@@ -78,6 +84,9 @@ __all__ = [
     "FactChecker",
     "FactCheckerConfig",
     "GraphDecision",
+    "Guard",
+    "GuardConfig",
+    "GuardedAnswer",
     "Reading",
     "TrainLog",
     "Verdict",

@@ -39,6 +39,11 @@ _TEMPLATE_TOKEN = re.compile(r"\{(?P<slot>\w+)\}|(?P<word>\w+)|(?P<space>\s+)|(?
 _FINAL_MARKS = frozenset(".!?…")
 _NOT = re.compile(r"^\s*(?:not|never)\s+", re.IGNORECASE)
 _THAT = re.compile(r"\bthat\s+", re.IGNORECASE)  # "It is well known that X ..."
+# Slots that refer back rather than name: never "a subject the KB does not know".
+_PRONOUN = re.compile(
+    r"^(?:it|its|they|their|them|he|she|his|her|this|that|these|those|which|what|who)\b",
+    re.IGNORECASE,
+)
 
 
 def _negation(slot: str) -> tuple[str, bool]:
@@ -301,6 +306,31 @@ class ClaimReader:
         if not objects:
             return None
         return Reading(relation, subject, subjects, objects, "given", 0, negated)
+
+    def unnamed_subject(self, claim: str, question: str | None = None) -> str | None:
+        """The subject a template reads in ``question`` (else in ``claim``) when it names no
+        entity of the graph (no name, alias or mention inside it); None otherwise.
+
+        Such a claim is about something the knowledge base does not know ("What is the
+        capital of Eljunlor?"): KB facts cannot support it.
+
+        Example:
+            >>> question = "What is the capital of Eljunlor?"
+            >>> reader.unnamed_subject("Lima.", question)  # doctest: +SKIP
+            'Eljunlor'
+        """
+        text, patterns = (question, self.questions) if question else (claim, self.statements)
+        for p in patterns:
+            m = p.regex.search(text)
+            if m is None:
+                continue
+            slot = m["subject"].strip().rstrip("?.!").strip()
+            if not slot or _PRONOUN.match(slot):
+                continue
+            if self.subject_of(m["subject"], p.sides["subject"])[1]:
+                return None  # a template reads a known subject: not unnamed
+            return slot
+        return None
 
     # -- slots -------------------------------------------------------------------------------
     def known(self, text: str, relation: str | None = None) -> bool:

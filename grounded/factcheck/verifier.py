@@ -11,7 +11,8 @@ For each claim (optionally the answer to a question):
 3. otherwise the hybrid retriever's top-k evidence is fetched. When the graph read the claim
    fully and is silent on it (no fact of the relation for the subject, or an open relation
    that does not list the object: :attr:`~grounded.factcheck.graph_check.GraphDecision.
-   silent`) and the evidence holds only knowledge-base facts, no passage, the checker could
+   silent`), or a template reads a subject the KB does not name at all ("the capital of
+   Eljunlor"), and the evidence holds only knowledge-base facts, no passage, the checker could
    learn nothing the graph has not checked: the verdict is not enough info
    (``decided_by="graph"``). Else the neural checker judges the claim on the evidence
    (``decided_by="checker"``); below ``min_confidence`` its verdict is not enough info.
@@ -179,6 +180,7 @@ class _Job:
     verdict: Verdict | None = None
     pending_reason: str = ""
     decision: GraphDecision | None = None
+    unnamed: str | None = None  # a subject the templates read that the KB does not name
 
 
 class Verifier:
@@ -314,6 +316,13 @@ class Verifier:
                 job.verdict = _no_entity(job)
             return
         readings = self._readings(job)
+        if not readings and self.config.silence_is_nei and job.given is None:
+            job.unnamed = self.reader.unnamed_subject(job.claim, job.question)
+            if job.unnamed is not None:
+                # The template says who the claim is about; linked objects ("Guatemala and
+                # Honduras") must not be misread as its subject by the fallback.
+                job.pending_reason = f"the knowledge base names no {job.unnamed!r}"
+                return
         if not readings:
             if not mentions and self.config.require_entity:
                 job.verdict = _no_entity(job)
@@ -410,7 +419,9 @@ class Verifier:
         checked: list[tuple[_Job, str, list[Evidence]]] = []
         for job, text, ev in zip(jobs, texts, evidence, strict=True):
             d = job.decision
-            silent = self.config.silence_is_nei and d is not None and d.silent
+            silent = self.config.silence_is_nei and (
+                (d is not None and d.silent) or job.unnamed is not None
+            )
             if silent and all(e.kind == "fact" for e in ev):
                 job.verdict = self._silent_verdict(job, d, ev)
             else:
@@ -472,8 +483,23 @@ class Verifier:
             d.reason,
         )
 
-    def _silent_verdict(self, job: _Job, d: GraphDecision, retrieved: list[Evidence]) -> Verdict:
-        """Not enough info: the graph is silent and the evidence holds only its own facts."""
+    def _silent_verdict(
+        self, job: _Job, d: GraphDecision | None, retrieved: list[Evidence]
+    ) -> Verdict:
+        """Not enough info: the graph is silent (or does not name the subject) and the
+        evidence holds only its own facts."""
+        if d is None:
+            return Verdict(
+                job.claim,
+                "not_enough_info",
+                1.0,
+                "graph",
+                tuple(retrieved),
+                job.question,
+                job.unnamed,
+                reason=f"{job.pending_reason}; the {len(retrieved)} retrieved item(s) are "
+                "knowledge-base facts, no passage: none can be about it",
+            )
         evidence = {e.key: e for e in self._fact_evidence(d)}
         for e in retrieved:
             evidence.setdefault(e.key, e)

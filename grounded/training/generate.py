@@ -24,6 +24,7 @@ from grounded.training.batch import Batcher
 from grounded.training.model import GroundingModel
 
 if TYPE_CHECKING:
+    from grounded.factcheck.guard import Guard
     from grounded.kb import KnowledgeBase
     from grounded.retrieval import Evidence, RetrievalConfig
 
@@ -57,18 +58,24 @@ def generate_texts(
 
 @dataclass
 class Answer:
-    """A generated answer and the evidence the model was given."""
+    """A generated answer and the evidence the model was given.
+
+    Behind a guard, ``text`` is what the guard shows, ``original`` what the model said and
+    ``guard_action`` one of ``kept``, ``revised``, ``abstained``; both are None otherwise.
+    """
 
     question: str
     text: str
     evidence: list[Evidence] = field(default_factory=list)
+    original: str | None = None
+    guard_action: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "question": self.question,
-            "answer": self.text,
-            "evidence": [e.to_dict() for e in self.evidence],
-        }
+        out: dict[str, Any] = {"question": self.question, "answer": self.text}
+        if self.guard_action is not None:
+            out.update(original=self.original, guard_action=self.guard_action)
+        out["evidence"] = [e.to_dict() for e in self.evidence]
+        return out
 
 
 class GroundedModel:
@@ -244,11 +251,14 @@ class GroundedModel:
         max_new_tokens: int | None = None,
         batch_size: int = 32,
         evidence: Sequence[list[Evidence]] | None = None,
+        guard: Guard | None = None,
     ) -> list[Answer]:
         """Answer each question (greedy decoding), with the evidence it was given.
 
         ``evidence``: already retrieved by :meth:`retrieve` (of a model with the same
-        :attr:`retrieval_key`); retrieved here when None.
+        :attr:`retrieval_key`); retrieved here when None. ``guard``: a
+        :class:`grounded.factcheck.Guard` that verifies each answer against its KB first
+        (kept, revised or abstained; the model's own words stay in ``Answer.original``).
         """
         examples, evidence = self.examples(questions, evidence)
         texts = generate_texts(
@@ -258,7 +268,12 @@ class GroundedModel:
             max_new_tokens=max_new_tokens or self.max_new_tokens,
             batch_size=batch_size,
         )
-        return [
+        answers = [
             Answer(q, parse_generation(t), ev)
             for q, t, ev in zip(questions, texts, evidence, strict=True)
         ]
+        if guard is not None:
+            checked = guard.apply(list(questions), [a.text for a in answers])
+            for a, g in zip(answers, checked, strict=True):
+                a.original, a.text, a.guard_action = a.text, g.text, g.action
+        return answers

@@ -1,0 +1,207 @@
+"""The guard: a model's answers are checked against the knowledge base before anyone reads them.
+
+Training lowers how often a model states what the graph contradicts; it cannot make a model
+that reads its evidence poorly (a small base, an out-of-domain question) safe. The guard
+applies the audit (job 3) at answer time, as RARR ("research and revise") and Self-RAG's
+critique-then-filter do: each stated answer is read in the context of its question, with no
+(subject, relation) handed over, and the :class:`~grounded.factcheck.verifier.Verifier`
+gives a verdict (graph first, then the neural checker). Then, by ``mode``:
+
+- ``abstain``: a ``supported`` answer is kept; any other becomes the abstention phrase. The
+  model's correct answers stay; its hallucinations become abstentions it did not make.
+- ``revise``: as ``abstain``, except that an answer the knowledge base can correct is
+  corrected: when the verdict (or, for an answer it could not read, the question itself)
+  names a (subject, relation) the graph holds facts for, the answer becomes those objects,
+  taken from the verdict's evidence or the graph.
+
+An empty answer becomes the abstention phrase. The model's own abstentions are kept in both
+modes: the guard never makes a model state
+more than it did. Every guarded answer records what the model said, the verdict and the
+action (``kept``, ``abstained``, ``revised``), so nothing is hidden from an auditor.
+
+Example:
+    >>> config = GuardConfig("revise")
+    >>> guard = Guard.from_kb(kb, checker="runs/checker", config=config)  # doctest: +SKIP
+    >>> guard.apply(["What is the capital of Australia?"], ["Sydney."])[0].text  # doctest: +SKIP
+    'Canberra.'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from grounded.data.prompts import format_answer
+from grounded.factcheck.text import is_abstention
+from grounded.types import ABSTAIN
+
+if TYPE_CHECKING:
+    from grounded.factcheck.verifier import Verdict, Verifier
+    from grounded.kb import KnowledgeBase
+
+GuardMode = Literal["abstain", "revise"]
+GUARD_MODES: tuple[GuardMode, ...] = ("abstain", "revise")
+GuardAction = Literal["kept", "abstained", "revised"]
+
+
+@dataclass
+class GuardConfig:
+    """Settings of :class:`Guard`."""
+
+    mode: str = field(
+        default="abstain",
+        metadata={
+            "help": "abstain: unsupported answers become the abstention phrase; revise: "
+            "answers the KB can correct are corrected, the rest abstain."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.mode not in GUARD_MODES:
+            raise ValueError(f"`mode` must be one of {list(GUARD_MODES)}, got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class GuardedAnswer:
+    """One answer after the guard.
+
+    Attributes:
+        question: the question.
+        text: the answer shown: the model's, the abstention phrase, or the correction.
+        original: what the model said.
+        action: ``kept``, ``abstained`` or ``revised``.
+        label: the verdict on the model's answer (None when the model abstained).
+        reason: why, in one sentence.
+    """
+
+    question: str
+    text: str
+    original: str
+    action: GuardAction
+    label: str | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "original": self.original,
+            "action": self.action,
+            "label": self.label,
+            "reason": self.reason,
+        }
+
+
+class Guard:
+    """Verify answers against a knowledge base; keep, revise or abstain (see the module).
+
+    Args:
+        verifier: gives the verdicts (its KB supplies the corrections).
+        config: settings; defaults (``abstain``) if None.
+    """
+
+    def __init__(self, verifier: Verifier, config: GuardConfig | None = None) -> None:
+        self.verifier = verifier
+        self.config = config or GuardConfig()
+
+    @classmethod
+    def from_kb(
+        cls,
+        kb: KnowledgeBase,
+        checker: str | Path | None = None,
+        config: GuardConfig | None = None,
+    ) -> Guard:
+        """A guard over ``kb``, with the fact-checker folder ``checker`` (None: graph only,
+        so every answer the graph cannot decide is unsupported)."""
+        from grounded.factcheck.verifier import Verifier
+
+        model = None
+        if checker is not None:
+            from grounded.factcheck.checker import FactChecker
+
+            model = FactChecker.from_pretrained(checker)
+        return cls(Verifier(kb, model), config)
+
+    def verdicts(self, questions: Sequence[str], answers: Sequence[str]) -> list[Verdict | None]:
+        """The verifier's verdict on each stated answer (None where the model abstained).
+
+        Raises:
+            ValueError: ``questions`` and ``answers`` differ in length.
+        """
+        if len(questions) != len(answers):
+            raise ValueError(
+                f"`questions` ({len(questions)}) and `answers` ({len(answers)}) must pair up"
+            )
+        stated = [i for i, a in enumerate(answers) if a.strip() and not is_abstention(a)]
+        found = self.verifier.verify([answers[i] for i in stated], [questions[i] for i in stated])
+        out: list[Verdict | None] = [None] * len(answers)
+        for i, v in zip(stated, found, strict=True):
+            out[i] = v
+        return out
+
+    def apply(
+        self,
+        questions: Sequence[str],
+        answers: Sequence[str],
+        verdicts: Sequence[Verdict | None] | None = None,
+    ) -> list[GuardedAnswer]:
+        """The guarded answers, in order.
+
+        Args:
+            questions: the questions.
+            answers: the model's answers to them.
+            verdicts: from :meth:`verdicts` on the same answers (computed here if None), so
+                several modes can share one verification pass.
+
+        Raises:
+            ValueError: the lengths differ.
+        """
+        if verdicts is None:
+            verdicts = self.verdicts(questions, answers)
+        if not len(questions) == len(answers) == len(verdicts):
+            raise ValueError(
+                f"`questions`, `answers` and `verdicts` must pair up, got {len(questions)}, "
+                f"{len(answers)} and {len(verdicts)}"
+            )
+        return [self._one(q, a, v) for q, a, v in zip(questions, answers, verdicts, strict=True)]
+
+    def _one(self, question: str, answer: str, verdict: Verdict | None) -> GuardedAnswer:
+        if not answer.strip():
+            return GuardedAnswer(question, ABSTAIN, answer, "abstained", None, "no answer given")
+        if verdict is None:
+            return GuardedAnswer(question, answer, answer, "kept", None, "the model abstained")
+        if verdict.label == "supported":
+            return GuardedAnswer(question, answer, answer, "kept", "supported", verdict.reason)
+        why = f"{verdict.label} ({verdict.decided_by}): {verdict.reason}"
+        if self.config.mode == "revise":
+            objects = self._correction(question, verdict)
+            if objects:
+                text = format_answer(objects)
+                return GuardedAnswer(question, text, answer, "revised", verdict.label, why)
+        return GuardedAnswer(question, ABSTAIN, answer, "abstained", verdict.label, why)
+
+    def _correction(self, question: str, verdict: Verdict) -> list[str]:
+        """The KB's objects for the (subject, relation) the answer or its question names."""
+        graph = self.verifier.kb.graph
+        pairs: list[tuple[tuple[str, ...], str]] = []
+        if verdict.subject and verdict.relation:
+            pairs.append((graph.resolve(verdict.subject), verdict.relation))
+        # An answer the verifier could not read: the question still names what was asked.
+        pairs += [(r.subjects, r.relation) for r in self.verifier.reader.read_question(question)]
+        for subjects, relation in pairs:
+            if len(subjects) != 1:
+                continue  # an ambiguous name: no correction is safer than a guess
+            (subject,) = subjects
+            from_evidence = [
+                e.triple.object
+                for e in verdict.evidence
+                if e.triple is not None
+                and e.triple.subject == subject
+                and e.triple.relation == relation
+            ]
+            objects = from_evidence or graph.objects(subject, relation)
+            if objects:
+                return list(dict.fromkeys(objects))
+        return []
