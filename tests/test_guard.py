@@ -97,3 +97,30 @@ def test_unnamed_subject_reads_names_not_pronouns(tiny_kb):
     assert reader.unnamed_subject("x", "What is the capital of Ulan Bator?") is None  # alias
     assert reader.unnamed_subject("The capital of it is Beijing.") is None
     assert reader.unnamed_subject("Nothing to read here.") is None
+
+
+def test_an_answer_of_the_wrong_type_does_not_answer_its_question(tiny_kb):
+    checker = SureChecker()
+    v = Verifier(tiny_kb, checker, VerifierConfig(evidence_k=5))
+    wrong_type, statement, nothing = v.verify(
+        ["Beijing.", "Beijing is spoken in Mongolia.", "."],
+        ["Which languages are spoken in Mongolia?", None, "What is the capital of China?"],
+    )
+    # read from the question: a city cannot be a language, so the answer is wrong
+    assert (wrong_type.label, wrong_type.decided_by) == ("refuted", "graph")
+    assert "does not answer the question" in wrong_type.reason
+    # the same object in a statement may be a misreading: not refuted by the graph
+    assert statement.decided_by != "graph" or statement.label != "refuted"
+    assert (nothing.label, nothing.reason) == ("not_enough_info", "empty claim")
+    (g,) = Guard(v, GuardConfig("revise")).apply(["What is the capital of China?"], ["."])
+    assert (g.action, g.text) == ("revised", "Beijing.")
+
+
+def test_a_shared_name_is_corrected_through_the_entity_with_facts(tiny_kb):
+    # "Mexico" names the country and a town in the Philippines (an alias); only the country
+    # has a capital, so the correction is safe
+    assert len(tiny_kb.graph.resolve("Mexico")) == 2
+    (g,) = Guard(Verifier(tiny_kb), GuardConfig("revise")).apply(
+        ["What is the capital of Mexico?"], ["Lima."]
+    )
+    assert (g.action, g.text) == ("revised", "Mexico City.")

@@ -79,11 +79,25 @@ def decide(reader: ClaimReader, reading: Reading) -> GraphDecision:
     kg = reader.kg
     checks = []
     incompatible = []
+    # An answer read in the context of its question (or of a given pair) has its subject and
+    # relation from the question: an object of a type the relation cannot take does not
+    # answer it. A statement's incompatible object is more likely a misreading.
+    answered = reading.via in ("question", "given")
     for obj in reading.objects:
         check = check_claim(kg, reading.subject, reading.relation, obj)
         if check.result != "supported" and reader.compatible(reading.relation, obj) is False:
             incompatible.append(obj)
-        if check.result == "contradicted" and obj in incompatible:
+        if answered and obj in incompatible and check.subject is not None:
+            check = Check(
+                "contradicted",
+                check.subject,
+                reading.relation,
+                obj,
+                check.kb_objects,
+                f"{obj!r} names an entity that cannot be a {reading.relation!r} object, so it "
+                "does not answer the question",
+            )
+        elif check.result == "contradicted" and obj in incompatible:
             check = Check(
                 "unknown",
                 check.subject,

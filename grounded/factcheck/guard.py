@@ -191,9 +191,13 @@ class Guard:
         # An answer the verifier could not read: the question still names what was asked.
         pairs += [(r.subjects, r.relation) for r in self.verifier.reader.read_question(question)]
         for subjects, relation in pairs:
-            if len(subjects) != 1:
-                continue  # an ambiguous name: no correction is safer than a guess
-            (subject,) = subjects
+            # A name shared by several entities ("Monaco", the country and the city) names
+            # the one that has facts of the relation; still ambiguous: no correction is
+            # safer than a guess.
+            holders = [s for s in subjects if graph.objects(s, relation)]
+            if len(holders) != 1:
+                continue
+            (subject,) = holders
             from_evidence = [
                 e.triple.object
                 for e in verdict.evidence

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 DecidedBy = Literal["graph", "checker", "none"]
 DECIDED_BY: tuple[DecidedBy, ...] = ("graph", "checker", "none")
 
+_CONTENT = re.compile(r"\w")  # a claim of punctuation alone ("." ) states nothing
 _NEGATION = re.compile(r"\b(?:not|never|no|nor|neither|cannot)\b|n['’]t\b", re.IGNORECASE)
 _GRAPH_LABEL: dict[str, Label] = {"supported": "supported", "contradicted": "refuted"}
 _FLIP: dict[str, Any] = {"supported": "contradicted", "contradicted": "supported"}
@@ -290,7 +291,7 @@ class Verifier:
 
     def _read(self, job: _Job, fallback: list[tuple[_Job, list]]) -> None:
         text = f"{job.question} {job.claim}" if job.question else job.claim
-        if not job.claim.strip():
+        if not _CONTENT.search(job.claim):
             job.verdict = Verdict(
                 job.claim,
                 "not_enough_info",
