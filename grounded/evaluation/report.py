@@ -423,13 +423,13 @@ def render_summary(report: dict) -> str:
         return f"{100 * r.value:5.1f}%" if r is not None and r.value is not None else "   n/a"
 
     head = (
-        f"{'variant':<14} {'halluc. all':>11} {'halluc. unknown':>15} {'acc. KB-covered':>15} "
+        f"{'variant':<17} {'halluc. all':>11} {'halluc. unknown':>15} {'acc. KB-covered':>15} "
         f"{'abstain out-of-KB':>17} {'abstain KB-covered':>18}"
     )
     lines = [head, "-" * len(head)]
     for v in ordered(summary):
         lines.append(
-            f"{v:<14} {cell(v, 'all', 'hallucination_rate'):>11} "
+            f"{v:<17} {cell(v, 'all', 'hallucination_rate'):>11} "
             f"{cell(v, 'unknown', 'hallucination_rate'):>15} "
             f"{cell(v, 'kb_covered', 'accuracy'):>15} "
             f"{cell(v, 'out_of_kb', 'abstention_rate'):>17} "
