@@ -24,8 +24,9 @@ import re
 from collections.abc import Iterable, Sequence
 
 from grounded.data.prompts import format_prompt
+from grounded.data.reading import question_templates, reading_items, relation_label
 from grounded.types import ABSTAIN
-from kg import EntityId, KnowledgeGraph, Relation
+from kg import EntityId, KnowledgeGraph
 
 QA_TEMPLATE = "Question: {question}\nAnswer: {answer}"
 """How a question and its answer are written, in pretraining and in fine-tuning alike."""
@@ -70,16 +71,6 @@ def answer_text(objects: Sequence[str]) -> str:
     return join_objects(objects) + "."
 
 
-def relation_label(relation: Relation) -> str:
-    """A relation's name as words: ``official_language`` -> ``official language``."""
-    return relation.name.replace("_", " ")
-
-
-def question_templates(relation: Relation) -> list[str]:
-    """The relation's question templates, or a generic one if the schema gives none."""
-    return list(relation.questions) or [f"What is the {relation_label(relation)} of {{subject}}?"]
-
-
 def subject_documents(graph: KnowledgeGraph, subject: EntityId) -> list[str]:
     """Every pretraining document about ``subject`` (empty if it is the subject of no fact)."""
     by_relation: dict[str, list[str]] = {}
@@ -109,7 +100,7 @@ def build_corpus(graph: KnowledgeGraph, subjects: Iterable[EntityId], *, seed: i
     names China even when China is unknown).
 
     Example:
-        >>> from kg import Schema, Triple
+        >>> from kg import Relation, Schema, Triple
         >>> rel = Relation("capital", "The capital of {subject} is {object}.",
         ...                ["What is the capital of {subject}?"])
         >>> g = KnowledgeGraph([Triple("Mongolia", "capital", "Ulaanbaatar")], Schema([rel]))
@@ -153,35 +144,12 @@ def _strip_placeholders(template: str) -> str:
     return re.sub(r" +", " ", text).strip()
 
 
-# Syllables of made-up reading-document entities: disjoint from those of the evaluation's
-# made-up out-of-KB subjects (grounded.data.groups), so no out-of-KB name is ever read here.
-_READING_SYLLABLES = (
-    "ab cor dex fim gon hul iks jor kel lum mox nir opa pim qua rul sen tok umb vor wix yal zeb"
-).split()
-
-
-def _made_up_name(rng: random.Random, real: set[str], avoid: str = "") -> str:
-    """A made-up entity name: never a real entity's, and not ``avoid``.
-
-    Names repeat across documents with other facts each time, on purpose: a document's
-    answer can then only be read from its evidence, never remembered.
-    """
-    while True:
-        name = "".join(rng.choice(_READING_SYLLABLES) for _ in range(rng.randint(2, 3)))
-        name = name.capitalize()
-        if name.lower() not in real and name != avoid:
-            return name
-
-
 def reading_documents(graph: KnowledgeGraph, n: int, *, seed: int, k: int = 5) -> list[str]:
     """``n`` reading-comprehension documents about made-up entities.
 
     Each document is a grounded prompt (``Evidence:`` lines, ``Question:``, ``Answer:``)
-    followed by the answer, which is copied from one evidence line. The entities are
-    invented; their objects are real object strings of the relation (any subject's), so the
-    model learns to copy every kind of answer it will meet, while no statement is true of a
-    real entity. Distractor lines are other facts of the same made-up entity and the same
-    relation of another made-up entity, as retrieval returns them.
+    followed by the answer, which is copied from one evidence line: the items of
+    :func:`grounded.data.reading.reading_items`, written out.
 
     Args:
         graph: the knowledge graph (relations, templates, object strings).
@@ -190,7 +158,7 @@ def reading_documents(graph: KnowledgeGraph, n: int, *, seed: int, k: int = 5) -
         k: evidence lines per document.
 
     Example:
-        >>> from kg import Schema, Triple
+        >>> from kg import Relation, Schema, Triple
         >>> rel = Relation("capital", "The capital of {subject} is {object}.",
         ...                ["What is the capital of {subject}?"])
         >>> g = KnowledgeGraph([Triple("Mongolia", "capital", "Ulaanbaatar")], Schema([rel]))
@@ -201,47 +169,7 @@ def reading_documents(graph: KnowledgeGraph, n: int, *, seed: int, k: int = 5) -
         Question: What is the capital of ...?
         Answer: Ulaanbaatar.
     """
-    if n <= 0:
-        return []
-    pools: dict[str, list[str]] = {}
-    sizes: dict[str, list[int]] = {}
-    for t in graph.triples():
-        pools.setdefault(t.relation, []).append(t.object)
-    for rel_name in pools:
-        pools[rel_name] = sorted(set(pools[rel_name]))
-        counts: dict[str, int] = {}
-        for t in graph.triples():
-            if t.relation == rel_name:
-                counts[t.subject] = counts.get(t.subject, 0) + 1
-        sizes[rel_name] = sorted(counts.values())
-    asked = [r for r in graph.schema if r.name in pools]
-    if not asked:
-        return []
-    rng = random.Random(f"grounded-reading-{seed}")
-    real = {e.lower() for e in graph.entities}
-    docs = []
-    for _ in range(n):
-        rel = rng.choice(asked)
-        subject = _made_up_name(rng, real)
-        other = _made_up_name(rng, real, avoid=subject)
-
-        def objects(r: Relation) -> list[str]:
-            m = min(rng.choice(sizes[r.name]), 3, len(pools[r.name]))
-            return rng.sample(pools[r.name], m)
-
-        answer = objects(rel)
-        lines = [(rel.statement(subject, o)) for o in answer]
-        lines.append(rel.statement(other, rng.choice(pools[rel.name])))
-        others = [r for r in asked if r.name != rel.name]
-        while len(lines) < k and others:
-            r = rng.choice(others)
-            lines.append(r.statement(rng.choice((subject, subject, other)), objects(r)[0]))
-        lines = lines[: max(k, len(answer))]
-        rng.shuffle(lines)
-        question = (
-            rel.question(subject, rng.randrange(len(rel.questions)))
-            if rel.questions
-            else (question_templates(rel)[0].format(subject=subject))
-        )
-        docs.append(f"{format_prompt(question, lines)} {answer_text(answer)}")
-    return docs
+    return [
+        f"{format_prompt(it.question, it.evidence)} {answer_text(it.objects)}"
+        for it in reading_items(graph, n, seed=seed, k=k)
+    ]

@@ -43,6 +43,16 @@ class TrainConfig:
             "whose target is the abstention phrase (RAFT / R-Tuning)."
         },
     )
+    reading_examples: int = field(
+        default=0,
+        metadata={
+            "help": "Fine-tuning examples about made-up entities added to the seen pairs' "
+            "(text injection only): evidence, a question, the answer copied from the "
+            "evidence (the answer lines first 4 times in 5, as a retriever ranks them; 1 in 5 "
+            "unanswerable, target the abstention phrase). They teach a "
+            "small base to read its context; 0: none."
+        },
+    )
     n_negatives: int = field(
         default=2,
         metadata={
@@ -197,7 +207,8 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
         for name in (
-            "out_of_kb", "questions_per_pair", "n_negatives", "constraint_weight", "margin",
+            "out_of_kb", "questions_per_pair", "reading_examples", "n_negatives",
+            "constraint_weight", "margin",
             "feedback_every", "feedback_weight", "feedback_batch_size", "weight_decay",
         ):  # fmt: skip
             if getattr(self, name) < 0:
@@ -211,6 +222,11 @@ class TrainConfig:
             raise ValueError(
                 f"set `epochs` > 0 or `max_steps` > 0 (got epochs={self.epochs}, "
                 f"max_steps={self.max_steps})"
+            )
+        if self.reading_examples and "text" not in self.modes:
+            raise ValueError(
+                f"`reading_examples` are read as text; `injection` is {self.injection!r}: use "
+                "`text` or `text+embedding`, or set `reading_examples` to 0"
             )
         if self.entity_vectors and "embedding" not in self.modes:
             raise ValueError(
@@ -244,8 +260,19 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "sft": {"injection": "none", "constraint_weight": 0.0, "feedback_every": 0, "p_no_gold": 0.0},
-    "raft": {"injection": "text", "constraint_weight": 0.0, "feedback_every": 0},
+    "sft": {
+        "injection": "none",
+        "constraint_weight": 0.0,
+        "feedback_every": 0,
+        "p_no_gold": 0.0,
+        "reading_examples": 0,
+    },
+    "raft": {
+        "injection": "text",
+        "constraint_weight": 0.0,
+        "feedback_every": 0,
+        "reading_examples": 0,
+    },
     "grounded": {},
     "no_constraint": {"constraint_weight": 0.0},
     "no_feedback": {"feedback_every": 0},

@@ -229,6 +229,20 @@ def train(
         link_mentions=config.entity_vectors,
         seed=config.seed,
     )
+    real_examples = examples
+    if config.reading_examples:
+        from datasets import concatenate_datasets
+
+        from grounded.data.examples import build_reading_examples
+
+        reading = build_reading_examples(
+            kb.graph,
+            config.reading_examples,
+            k=retrieval.k,
+            seed=config.seed,
+            first_id=len(examples),
+        )
+        examples = concatenate_datasets([examples, reading])
     injection = get_injection(
         InjectionConfig(
             modes=list(modes),
@@ -256,7 +270,8 @@ def train(
     feedback = None
     if config.feedback_every > 0:
         feedback = FeedbackLoop(
-            [dict(row) for row in examples],
+            # The model's answers about KB pairs are what a judge can check.
+            [dict(row) for row in real_examples],
             judge or make_judge(kb, checker),
             every=config.feedback_every,
             samples=config.feedback_samples,
