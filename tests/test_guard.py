@@ -112,6 +112,10 @@ def test_an_answer_of_the_wrong_type_does_not_answer_its_question(tiny_kb):
     # the same object in a statement may be a misreading: not refuted by the graph
     assert statement.decided_by != "graph" or statement.label != "refuted"
     assert (nothing.label, nothing.reason) == ("not_enough_info", "empty claim")
+    # where the graph holds no object of the pair, a wrong-looking type refutes nothing:
+    # the value it lacks may share its name with an entity of another type
+    (silent,) = v.verify(["Beijing."], ["Which languages are spoken in China?"])
+    assert silent.label != "refuted"
     (g,) = Guard(v, GuardConfig("revise")).apply(["What is the capital of China?"], ["."])
     assert (g.action, g.text) == ("revised", "Beijing.")
 

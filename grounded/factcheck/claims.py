@@ -348,10 +348,10 @@ class ClaimReader:
         object, or a subject, of a relation with that type), or, for untyped relations, when
         some subject has it as an object of ``relation``.
         """
+        if normalize(text) in self._object_keys.get(relation, ()):
+            return True  # an object of the relation somewhere, whatever else the name names
         ids = self.kg.resolve(text)
         if not ids:
-            if normalize(text) in self._object_keys.get(relation, ()):
-                return True
             return None
         if not any(i in self._with_type for i in ids):
             return None  # named, but the graph holds no fact about it: its type is unknown

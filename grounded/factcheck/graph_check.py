@@ -80,14 +80,17 @@ def decide(reader: ClaimReader, reading: Reading) -> GraphDecision:
     checks = []
     incompatible = []
     # An answer read in the context of its question (or of a given pair) has its subject and
-    # relation from the question: an object of a type the relation cannot take does not
-    # answer it. A statement's incompatible object is more likely a misreading.
+    # relation from the question: when the graph holds the pair's objects, an entity of a
+    # type the relation cannot take is not one of them. Not when the graph is silent on the
+    # pair: a value it lacks ("Czech" for a demonym) may share its name with an entity of
+    # another type (the language). A statement's incompatible object is more likely a
+    # misreading.
     answered = reading.via in ("question", "given")
     for obj in reading.objects:
         check = check_claim(kg, reading.subject, reading.relation, obj)
         if check.result != "supported" and reader.compatible(reading.relation, obj) is False:
             incompatible.append(obj)
-        if answered and obj in incompatible and check.subject is not None:
+        if answered and obj in incompatible and check.subject is not None and check.kb_objects:
             check = Check(
                 "contradicted",
                 check.subject,
