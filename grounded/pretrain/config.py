@@ -50,6 +50,14 @@ class PretrainConfig:
             "the others stay unknown to it."
         },
     )
+    abstention_docs: int = field(
+        default=300,
+        metadata={
+            "help": "Questions about made-up entities answered with the abstention phrase "
+            "(half with evidence that does not mention them): they train the phrase's "
+            "tokens, which an adapter cannot; 0 leaves them out."
+        },
+    )
     reading_docs: int = field(
         default=0,
         metadata={
@@ -173,6 +181,10 @@ class PretrainConfig:
             raise ValueError(
                 f"`block_size` ({self.block_size}) must not exceed `max_position_embeddings` "
                 f"({self.max_position_embeddings})"
+            )
+        if self.abstention_docs < 0:
+            raise ValueError(
+                f"`abstention_docs` must be >= 0 (0: none), got {self.abstention_docs}"
             )
         if self.reading_docs < 0:
             raise ValueError(f"`reading_docs` must be >= 0 (0: none), got {self.reading_docs}")

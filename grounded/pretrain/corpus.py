@@ -9,6 +9,10 @@ Every document is built from the graph alone, deterministically under a seed:
 - two generic paraphrases per pair (``Mongolia's capital: Ulaanbaatar.``,
   ``Capital of Mongolia: Ulaanbaatar.``);
 - one paragraph per subject from :meth:`kg.KnowledgeGraph.describe`;
+- abstention documents (:func:`abstention_documents`): questions about *made-up* entities,
+  with or without evidence that says nothing of them, answered with the abstention phrase:
+  without them the phrase's tokens ("I", "don", "'t") are never trained, and an adapter,
+  which does not train embeddings, can hardly learn to say it;
 - reading documents (:func:`reading_documents`): evidence lines about *made-up* entities, a
   question, and the answer copied from the evidence, in the grounded prompt format. Any
   pretrained LLM can read its context; these teach the small base the same skill without
@@ -172,4 +176,29 @@ def reading_documents(graph: KnowledgeGraph, n: int, *, seed: int, k: int = 5) -
     return [
         f"{format_prompt(it.question, it.evidence)} {answer_text(it.objects)}"
         for it in reading_items(graph, n, seed=seed, k=k)
+    ]
+
+
+def abstention_documents(graph: KnowledgeGraph, n: int, *, seed: int) -> list[str]:
+    """``n`` questions about made-up entities answered with the abstention phrase.
+
+    Every other one carries evidence that says nothing of the entity asked about (the
+    unanswerable items of :func:`grounded.data.reading.reading_items`), in the grounded
+    prompt format; the rest are plain questions (:data:`QA_TEMPLATE`).
+
+    Example:
+        >>> from kg import Relation, Schema, Triple
+        >>> rel = Relation("capital", "The capital of {subject} is {object}.",
+        ...                ["What is the capital of {subject}?"])
+        >>> g = KnowledgeGraph([Triple("Mongolia", "capital", "Ulaanbaatar")], Schema([rel]))
+        >>> docs = abstention_documents(g, 2, seed=0)
+        >>> [d.endswith("Answer: " + ABSTAIN) for d in docs], docs[1].startswith("Question:")
+        ([True, True], True)
+    """
+    items = reading_items(graph, n, seed=seed, p_unanswerable=1.0)
+    return [
+        f"{format_prompt(it.question, it.evidence)} {ABSTAIN}"
+        if i % 2 == 0
+        else qa_text(it.question, ABSTAIN)
+        for i, it in enumerate(items)
     ]

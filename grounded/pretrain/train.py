@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grounded.pretrain.config import PretrainConfig
-from grounded.pretrain.corpus import build_corpus, reading_documents, tokenizer_texts
+from grounded.pretrain.corpus import (
+    abstention_documents,
+    build_corpus,
+    reading_documents,
+    tokenizer_texts,
+)
 from grounded.pretrain.model import build_model, pack_documents
 from grounded.pretrain.split import PretrainSplit, split_subjects
 from grounded.pretrain.tokenizer import train_tokenizer
@@ -207,6 +212,9 @@ def training_corpus(
     docs: list[str] = []
     for p in range(passes):
         part = build_corpus(graph, known, seed=config.seed + p)
+        if config.abstention_docs:
+            part += abstention_documents(graph, config.abstention_docs, seed=config.seed + p)
+            random.Random(config.seed + p).shuffle(part)
         if config.reading_docs:
             part += reading_documents(graph, config.reading_docs, seed=1000 * config.seed + p)
             random.Random(config.seed + p).shuffle(part)
