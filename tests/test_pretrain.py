@@ -356,7 +356,7 @@ def test_reading_documents_copy_the_answer_from_made_up_evidence(tiny_kb):
 def test_training_corpus_has_fresh_reading_documents_each_pass(tiny_kb):
     from grounded.pretrain.train import training_corpus
 
-    config = PretrainConfig(epochs=3, reading_docs=10)
+    config = PretrainConfig(epochs=3, reading_docs=10, abstention_docs=0)
     docs, passes = training_corpus(tiny_kb.graph, ["Mongolia"], config)
     assert passes == 3
     reading = [d for d in docs if d.startswith("Evidence:")]
@@ -365,3 +365,26 @@ def test_training_corpus_has_fresh_reading_documents_each_pass(tiny_kb):
     assert len(facts) == 3 * len(set(facts))  # each fact document once per pass
     _, one = training_corpus(tiny_kb.graph, ["Mongolia"], PretrainConfig(max_steps=5))
     assert one == 1
+
+
+def test_abstention_documents_ask_about_made_up_entities(tiny_kb):
+    from grounded.pretrain.corpus import abstention_documents
+    from grounded.pretrain.train import training_corpus
+    from grounded.types import ABSTAIN
+
+    graph = tiny_kb.graph
+    docs = abstention_documents(graph, 20, seed=0)
+    assert docs == abstention_documents(graph, 20, seed=0) and len(docs) == 20
+    with_evidence = [d for d in docs if d.startswith("Evidence:")]
+    assert len(with_evidence) == 10
+    for doc in docs:
+        prompt, answer = doc.rsplit("\nAnswer: ", 1)
+        assert answer == ABSTAIN
+        question = prompt.rsplit("Question: ", 1)[1]
+        # the entity asked about is made up: the question names nothing the KB knows
+        assert not graph.linker.link(question), question
+    config = PretrainConfig(max_steps=5, abstention_docs=7)
+    corpus, _ = training_corpus(graph, ["Mongolia"], config)
+    assert sum(d.endswith("Answer: " + ABSTAIN) for d in corpus) == 7
+    with pytest.raises(ValueError, match="`abstention_docs` must be >= 0"):
+        PretrainConfig(abstention_docs=-1)
