@@ -72,9 +72,15 @@ def test_one_verification_serves_every_mode(tiny_kb):
         GuardConfig("shout")
 
 
-def test_subject_the_kb_does_not_name_is_not_enough_info_without_the_checker(tiny_kb):
+@pytest.fixture
+def sure(tiny_kb):
+    """A verifier whose checker always says supported, and that checker."""
     checker = SureChecker()
-    v = Verifier(tiny_kb, checker, VerifierConfig(evidence_k=5))
+    return Verifier(tiny_kb, checker, VerifierConfig(evidence_k=5)), checker
+
+
+def test_subject_the_kb_does_not_name_is_not_enough_info_without_the_checker(tiny_kb, sure):
+    v, checker = sure
     unnamed_q, unnamed_s, known = v.verify(
         ["Mongolia and Russia.", "The capital of Eljunlor is Beijing.", "Zulu."],
         ["Which countries border Eljunlor?", None, "Which languages are spoken in Switzerland?"],
@@ -99,9 +105,8 @@ def test_unnamed_subject_reads_names_not_pronouns(tiny_kb):
     assert reader.unnamed_subject("Nothing to read here.") is None
 
 
-def test_an_answer_of_the_wrong_type_does_not_answer_its_question(tiny_kb):
-    checker = SureChecker()
-    v = Verifier(tiny_kb, checker, VerifierConfig(evidence_k=5))
+def test_an_answer_of_the_wrong_type_does_not_answer_its_question(sure):
+    v, _ = sure
     wrong_type, statement, nothing = v.verify(
         ["Beijing.", "Beijing is spoken in Mongolia.", "."],
         ["Which languages are spoken in Mongolia?", None, "What is the capital of China?"],
