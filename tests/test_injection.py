@@ -17,14 +17,7 @@ from grounded.injection import (
     prepend_soft_tokens,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models run fastest on one thread (and the test machine is shared).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_prepend_soft_tokens_right_and_left_padding():
