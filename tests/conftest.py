@@ -110,3 +110,23 @@ def tiny_checker(tiny_claims, tiny_bert_dir, tmp_path_factory):
     checker.metadata["data"] = {"evidence_k": 5}
     checker.save_pretrained(folder)
     return checker, log, folder
+
+
+@pytest.fixture(scope="session")
+def quick_demo(tmp_path_factory, tiny_kb, tiny_base, tiny_checker):
+    """``grounded demo --quick`` on the tiny KB, run once: (folder, argv, what it printed)."""
+    import contextlib
+    import io
+
+    from grounded.cli.main import main
+
+    out = tmp_path_factory.mktemp("quick-demo") / "demo"
+    argv = ["demo", "--out", str(out), "--quick", "--kb", str(tiny_kb.path), "--base",
+            str(tiny_base), "--checker", str(tiny_checker[2]), "--variants", "sft", "grounded",
+            "--per-group", "2", "--quiet"]  # fmt: skip
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(argv)
+    if code != 0:
+        raise RuntimeError(f"the quick demo failed with exit code {code}: {printed.getvalue()}")
+    return out, argv, printed.getvalue()

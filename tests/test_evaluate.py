@@ -255,13 +255,8 @@ def test_cli_evaluate(tmp_path, tiny_kb, tiny_base, tiny_models, capsys):
     assert "hallucination" in capsys.readouterr().out
 
 
-def test_quick_demo_on_the_tiny_kb_then_resumes(tmp_path, tiny_kb, tiny_base, tiny_checker, capsys):
-    out = tmp_path / "demo"
-    argv = ["demo", "--out", str(out), "--quick", "--kb", str(tiny_kb.path), "--base",
-            str(tiny_base), "--checker", str(tiny_checker[2]), "--variants", "sft", "grounded",
-            "--per-group", "2", "--quiet"]  # fmt: skip
-    assert main(argv) == 0
-    printed = capsys.readouterr().out
+def test_quick_demo_on_the_tiny_kb_then_resumes(quick_demo, capsys):
+    out, argv, printed = quick_demo
     assert "$ grounded train" in printed and "report.md" in printed
     report = json.loads((out / "report" / "report.json").read_text())
     assert set(report["metrics"]) == {

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from grounded.cli.main import main
-
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
@@ -39,12 +37,8 @@ def test_committed_notebook_is_clean():
     assert code and all(not c.outputs and c.execution_count is None for c in code)
 
 
-def test_walkthrough_runs_on_the_tiny_demo(tmp_path, tiny_kb, tiny_base, tiny_checker, monkeypatch):
-    out = tmp_path / "demo"
-    argv = ["demo", "--out", str(out), "--quick", "--kb", str(tiny_kb.path), "--base",
-            str(tiny_base), "--checker", str(tiny_checker[2]), "--variants", "sft", "grounded",
-            "--per-group", "2", "--quiet"]  # fmt: skip
-    assert main(argv) == 0
+def test_walkthrough_runs_on_the_tiny_demo(quick_demo, tiny_kb, tiny_checker, monkeypatch):
+    out, _, _ = quick_demo
     # The kernel inherits this process's environment.
     monkeypatch.setenv("GROUNDED_KB", str(tiny_kb.path))
     monkeypatch.setenv("GROUNDED_REPORT", str(out / "report"))

@@ -11,6 +11,7 @@ auditor of the answers (its hallucination-detection rate against the exact check
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import shlex
@@ -220,6 +221,7 @@ def evaluate(
 
         judge = Verifier(kb, FactChecker.from_pretrained(checker))
     guard_verifier = None
+    verified: dict[tuple[str, int], str] = {}  # (variant, question id) → the guard's label
     if config.guard:
         from grounded.factcheck.verifier import Verifier
 
@@ -253,7 +255,9 @@ def evaluate(
         log(f"  {name}: {len(questions)} answers in {timings[name]:.1f}s")
         if name in config.guard and guard_verifier is not None:
             t0 = time.perf_counter()
-            rows.extend(_guarded(kb, name, questions, answers, guard_verifier, judge, config))
+            rows.extend(
+                _guarded(kb, name, questions, answers, guard_verifier, judge, config, verified)
+            )
             timings[f"{name} (guard)"] = round(time.perf_counter() - t0, 2)
         del model, answers
         gc.collect()
@@ -261,7 +265,9 @@ def evaluate(
     if judge is not None:
         # Guarded answers were verified already: the audit scores the models' own answers.
         own = [r for r in rows if GUARD_SEPARATOR not in r["variant"]]
-        report["checker_audit"] = _audit_answers(own, judge, checker, config)
+        # The guard's verdicts are the judge's own when it used the judge: not asked twice.
+        known = verified if guard_verifier is judge else {}
+        report["checker_audit"] = _audit_answers(own, judge, checker, config, known)
     lines = (json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
     atomic_write_text(out / ANSWERS_FILE, "".join(lines))
     report["files"] = [ANSWERS_FILE]
@@ -331,32 +337,32 @@ def _guarded(
     verifier: Any,
     judge: AnswerJudge | None,
     config: EvaluateConfig,
+    labels: dict[tuple[str, int], str],
 ) -> list[dict[str, Any]]:
     """Rows of ``variant``'s answers behind the guard, one variant per mode; the
-    verification (questions only, no pair handed over) runs once for every mode."""
+    verification (questions only, no pair handed over) runs once for every mode, and its
+    labels go into ``labels`` (keyed by variant and question id) for the checker audit."""
     from grounded.factcheck.guard import Guard, GuardConfig
 
     texts = [q.question for q in questions]
     said = [a.text for a in answers]
     verdicts = Guard(verifier).verdicts(texts, said)
+    for q, v in zip(questions, verdicts, strict=True):
+        if v is not None:
+            labels[(variant, q.id)] = v.label
     rows = []
     for mode in config.guard_modes:
         guarded = Guard(verifier, GuardConfig(mode)).apply(texts, said, verdicts)
-        shown = [_Shown(g.text, a.evidence) for g, a in zip(guarded, answers, strict=True)]
+        shown = [
+            dataclasses.replace(a, text=g.text, original=g.original, guard_action=g.action)
+            for g, a in zip(guarded, answers, strict=True)
+        ]
         name = f"{variant}{GUARD_SEPARATOR}{mode}"
         scored = _score(kb, name, questions, shown, judge, config)
         for row, g in zip(scored, guarded, strict=True):
             row["original"], row["guard_action"] = g.original, g.action
         rows.extend(scored)
     return rows
-
-
-@dataclass
-class _Shown:
-    """An answer as shown after the guard (what :func:`_score` reads)."""
-
-    text: str
-    evidence: list
 
 
 def _report(
@@ -370,8 +376,6 @@ def _report(
     timings: dict[str, float],
     command: str | None,
 ) -> dict[str, Any]:
-    import dataclasses
-
     summary = summarize(rows, seed=config.seed, n_boot=config.n_boot)
     recall: dict[str, dict] = {}
     for v in ordered(variants):
@@ -419,6 +423,7 @@ def _audit_answers(
     judge: AnswerJudge,
     checker: str | Path | None,
     config: EvaluateConfig,
+    known: dict[tuple[str, int], str] | None = None,
 ) -> dict[str, Any]:
     """The checker as an auditor: its verdicts on stated answers against the exact check.
 
@@ -427,8 +432,12 @@ def _audit_answers(
     check hallucination the checker labels refuted or not enough info. False alarm: a
     correct answer it does not label supported.
     """
+    known = known or {}
     stated = [r for r in rows if r["outcome"] != "abstain"]
-    labels = judge.judge_answers([AnswerItem(r["question"], r["answer"]) for r in stated])
+    todo = [r for r in stated if (r["variant"], r["id"]) not in known]
+    judged = judge.judge_answers([AnswerItem(r["question"], r["answer"]) for r in todo])
+    fresh = {(r["variant"], r["id"]): lab for r, lab in zip(todo, judged, strict=True)}
+    labels = [known.get((r["variant"], r["id"])) or fresh[(r["variant"], r["id"])] for r in stated]
     halluc = [lab != "supported" for r, lab in zip(stated, labels, strict=True)
               if r["outcome"] == "hallucination"]  # fmt: skip
     alarms = [lab != "supported" for r, lab in zip(stated, labels, strict=True)
