@@ -33,12 +33,9 @@ import torch
 
 from grounded.config import to_dict
 from grounded.factcheck import (
-    Auditor,
     ClaimDataConfig,
-    Document,
     FactChecker,
     FactCheckerConfig,
-    VerifierConfig,
     build_claim_data,
     evaluate_checker,
     evaluate_verifier,
@@ -46,6 +43,7 @@ from grounded.factcheck import (
 )
 from grounded.factcheck.metrics import format_report
 from grounded.kb import KnowledgeBase
+from grounded.verify import Auditor, Document, VerifierConfig
 from kg.io import atomic_write_json, atomic_write_text
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -70,11 +70,11 @@ class _Steps:
         from grounded.injection import InjectionConfig, get_injection
         from grounded.kb import KnowledgeBase
         from grounded.losses import get_constraint
+        from grounded.model.artifacts import load_base
+        from grounded.model.batch import Batcher
+        from grounded.model.grounding import GroundingModel
         from grounded.training import TrainConfig
         from grounded.training.adapters import get_adapter_model
-        from grounded.training.artifacts import load_base
-        from grounded.training.batch import Batcher
-        from grounded.training.model import GroundingModel
 
         torch.set_num_threads(opts["threads"])
         self.torch = torch
@@ -195,7 +195,7 @@ def _timing(opts: dict, variants: list[str], queue) -> None:
             "device": str(steps.device),
         }
     if "grounded" in variants:
-        from grounded.training.generate import generate_texts
+        from grounded.model.generate import generate_texts
 
         model = steps.models["grounded"].eval()
         t0 = time.perf_counter()

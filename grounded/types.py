@@ -11,9 +11,6 @@ Label = Literal["supported", "refuted", "not_enough_info"]
 
 LABELS: tuple[Label, ...] = ("supported", "refuted", "not_enough_info")
 
-ABSTAIN = "I don't know."
-"""The fixed abstention phrase the training data teaches and the evaluator recognizes."""
-
 
 @dataclass(frozen=True)
 class AnswerItem:

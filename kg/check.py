@@ -1,7 +1,14 @@
-"""The symbolic check: does the graph support, contradict, or say nothing about a claim?"""
+"""The symbolic check: does the graph support, contradict, or say nothing about a claim?
+
+:func:`check_claim` judges one object; :func:`judge_objects` (and :func:`judge_checks` for
+checks a caller adjusted) combines the checks of every object a claim or an answer states.
+Every path that judges against the graph (the evaluator, the feedback judge, the verifier,
+the checker's training labels) goes through these two, so they cannot disagree.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from kg.graph import KnowledgeGraph
@@ -118,3 +125,100 @@ def check_claim(kg: KnowledgeGraph, subject: str, relation: str, obj: str) -> Ch
     if all(c.result == "contradicted" for c in checks):
         return checks[0]
     return next(c for c in checks if c.result == "unknown")
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The graph's combined judgement of every object a claim states.
+
+    Attributes:
+        result: ``contradicted`` when any object is contradicted, ``supported`` when all are
+            supported, ``unknown`` otherwise.
+        checks: one :class:`Check` per object, in order (after the list rule).
+        reason: one sentence a person reads.
+    """
+
+    result: CheckResult
+    checks: tuple[Check, ...]
+    reason: str
+
+    @property
+    def supported_objects(self) -> tuple[str, ...]:
+        """The claimed objects the graph holds."""
+        return tuple(c.claimed for c in self.checks if c.result == "supported")
+
+    @property
+    def unsupported_objects(self) -> tuple[str, ...]:
+        """The claimed objects the graph does not hold."""
+        return tuple(c.claimed for c in self.checks if c.result != "supported")
+
+
+def judge_checks(checks: Sequence[Check], *, exempt: Collection[str] = ()) -> Judgement:
+    """Combine per-object checks into one judgement.
+
+    The list rule: when a claim lists several objects and the graph holds the subject's list
+    for the relation, an object the graph does not hold is contradicted, even for an open
+    many-valued relation ("China, Russia and Atlantis" for the borders of Mongolia): a listed
+    answer that adds one invented item is a hallucination. A single object of an open
+    relation that the graph does not list stays ``unknown``. Objects in ``exempt`` (a
+    caller's likely misreadings) keep their check.
+
+    Raises:
+        ValueError: ``checks`` is empty.
+    """
+    if not checks:
+        raise ValueError("`checks` is empty; a judgement needs at least one claimed object")
+    if len(checks) > 1 and any(c.result == "supported" for c in checks):
+        checks = [
+            Check(
+                "contradicted",
+                c.subject,
+                c.relation,
+                c.claimed,
+                c.kb_objects,
+                f"the graph lists {list(c.kb_objects)} as {c.relation!r} of {c.subject!r}; "
+                f"{c.claimed!r} is not among them",
+            )
+            if c.result == "unknown"
+            and c.subject is not None
+            and c.kb_objects
+            and c.claimed not in exempt
+            else c
+            for c in checks
+        ]
+    results = [c.result for c in checks]
+    if "contradicted" in results:
+        result: CheckResult = "contradicted"
+        reason = next(c.reason for c in checks if c.result == "contradicted")
+    elif all(r == "supported" for r in results):
+        result = "supported"
+        reason = "; ".join(dict.fromkeys(c.reason for c in checks))
+    else:
+        result = "unknown"
+        reason = next(c.reason for c in checks if c.result == "unknown")
+    return Judgement(result, tuple(checks), reason)
+
+
+def judge_objects(
+    kg: KnowledgeGraph, subject: str, relation: str, objects: Sequence[str]
+) -> Judgement:
+    """Judge every object of a claim about ``(subject, relation)`` (see :func:`judge_checks`).
+
+    Raises:
+        KeyError: ``relation`` is not in the schema.
+        ValueError: ``objects`` is empty.
+
+    Example:
+        >>> from kg.schema import Relation, Schema
+        >>> from kg.types import Triple
+        >>> kg = KnowledgeGraph([Triple("Mongolia", "borders", "China"),
+        ...     Triple("Mongolia", "borders", "Russia")],
+        ...     Schema([Relation("borders", "{subject} borders {object}.", functional=False)]))
+        >>> judge_objects(kg, "Mongolia", "borders", ["China", "Russia"]).result
+        'supported'
+        >>> judge_objects(kg, "Mongolia", "borders", ["China", "Atlantis"]).result
+        'contradicted'
+        >>> judge_objects(kg, "Mongolia", "borders", ["Atlantis"]).result
+        'unknown'
+    """
+    return judge_checks([check_claim(kg, subject, relation, o) for o in objects])

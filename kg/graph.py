@@ -58,6 +58,7 @@ class KnowledgeGraph:
                 t.subject, t.object, key=t.relation, source=t.source, confidence=t.confidence
             )
         self._linker: EntityLinker | None = None
+        self._pools: dict[str, tuple[EntityId, ...]] | None = None
 
     @classmethod
     def from_source(cls, source: KnowledgeSource) -> KnowledgeGraph:
@@ -106,6 +107,43 @@ class KnowledgeGraph:
         else:
             return []
         return [self._triple(s, o, r, d) for s, o, r, d in edges if relation in (None, r)]
+
+    def object_pool(self, relation: str) -> tuple[EntityId, ...]:
+        """The objects of the right type for ``relation``, sorted: its own objects, plus every
+        entity of its ``object_type`` (objects of relations with that object type, subjects
+        of relations with that subject type). Negatives, swaps and type checks draw from it.
+
+        Raises:
+            KeyError: ``relation`` is not in the schema.
+
+        Example:
+            >>> from kg.schema import Relation, Schema
+            >>> schema = Schema([
+            ...     Relation("capital", "The capital of {subject} is {object}.",
+            ...              subject_type="country", object_type="city"),
+            ...     Relation("largest_city", "The largest city of {subject} is {object}.",
+            ...              object_type="city")])
+            >>> g = KnowledgeGraph([Triple("Mongolia", "capital", "Ulaanbaatar"),
+            ...     Triple("Australia", "largest_city", "Sydney")], schema)
+            >>> g.object_pool("capital")
+            ('Sydney', 'Ulaanbaatar')
+        """
+        rel = self.schema[relation]
+        if self._pools is None:
+            by_relation: dict[str, set[EntityId]] = {r.name: set() for r in self.schema}
+            by_type: dict[str, set[EntityId]] = {}
+            for s, o, r in self.graph.edges(keys=True):
+                by_relation[r].add(o)
+                r_def = self.schema[r]
+                if r_def.object_type:
+                    by_type.setdefault(r_def.object_type, set()).add(o)
+                if r_def.subject_type:
+                    by_type.setdefault(r_def.subject_type, set()).add(s)
+            self._pools = {
+                r.name: tuple(sorted(by_relation[r.name] | by_type.get(r.object_type or "", set())))
+                for r in self.schema
+            }
+        return self._pools[rel.name]
 
     def facts_about(self, entity: EntityId) -> list[Triple]:
         """Facts where ``entity`` is subject or object."""

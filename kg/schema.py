@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from kg.io import atomic_write_json
+from kg.text import join_items
 
 _FORMATTER = string.Formatter()
 
@@ -93,10 +94,7 @@ class Relation:
         """All objects of a subject in one sentence (``A, B and C``)."""
         if len(objects) == 1 or self.plural_template is None:
             return " ".join(self.statement(subject, o) for o in objects)
-        listed = (
-            objects[0] if len(objects) == 1 else ", ".join(objects[:-1]) + " and " + objects[-1]
-        )
-        return self.plural_template.format(subject=subject, objects=listed)
+        return self.plural_template.format(subject=subject, objects=join_items(objects))
 
     def question(self, subject: str, i: int = 0) -> str:
         """The ``i``-th question template filled with ``subject``.

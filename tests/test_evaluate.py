@@ -18,8 +18,8 @@ from grounded.evaluation import (
     summarize,
 )
 from grounded.evaluation.runner import _score, shared_groups
+from grounded.model.generate import Answer
 from grounded.training import train, variant_config
-from grounded.training.generate import Answer
 
 LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

@@ -9,23 +9,16 @@ import math
 import numpy as np
 import pytest
 
+from grounded.answers import ABSTAIN, is_abstention
 from grounded.cli.main import main
 from grounded.factcheck import (
-    AuditConfig,
-    Auditor,
     ClaimDataConfig,
-    ClaimReader,
-    Document,
     FactChecker,
     FactCheckerConfig,
-    Verifier,
-    VerifierConfig,
     classification_report,
     confusion_matrix,
-    decide,
     hide_facts,
 )
-from grounded.factcheck.audit import read_documents
 from grounded.factcheck.checker import (
     CheckerPrediction,
     alias_notes,
@@ -33,17 +26,18 @@ from grounded.factcheck.checker import (
     label_columns,
     probabilities,
 )
-from grounded.factcheck.claims import compile_template
 from grounded.factcheck.data import graph_label, split_subjects
 from grounded.factcheck.metrics import format_report, per_class
-from grounded.factcheck.text import (
-    is_abstention,
+from grounded.types import LABELS, AnswerItem
+from grounded.verify import AuditConfig, Auditor, Document, Verifier, VerifierConfig, decide
+from grounded.verify.audit import read_documents
+from kg import Passage, SourceFileError
+from kg.claims import ClaimReader, compile_template
+from kg.text import (
     list_items,
     split_sentences,
     strip_lead_in,
 )
-from grounded.types import ABSTAIN, LABELS, AnswerItem
-from kg import Passage, SourceFileError
 
 # -- text ----------------------------------------------------------------------------------------
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from grounded.factcheck import Guard, GuardConfig, Verifier, VerifierConfig
+from grounded.answers import ABSTAIN
 from grounded.factcheck.checker import CheckerPrediction
-from grounded.types import ABSTAIN
+from grounded.verify import Guard, GuardConfig, Verifier, VerifierConfig
 
 
 class SureChecker:
@@ -121,8 +121,10 @@ def test_an_answer_of_the_wrong_type_does_not_answer_its_question(sure):
     # the value it lacks may share its name with an entity of another type
     (silent,) = v.verify(["Beijing."], ["Which languages are spoken in China?"])
     assert silent.label != "refuted"
+    # an answer that states nothing is an abstention to every reader of answers: the guard
+    # shows the phrase and never states more than the model did
     (g,) = Guard(v, GuardConfig("revise")).apply(["What is the capital of China?"], ["."])
-    assert (g.action, g.text) == ("revised", "Beijing.")
+    assert (g.action, g.text) == ("abstained", ABSTAIN)
 
 
 def test_a_shared_name_is_corrected_through_the_entity_with_facts(tiny_kb):

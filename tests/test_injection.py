@@ -103,11 +103,11 @@ def test_layer_shapes_masks_and_round_trip(tmp_path):
 
 
 def _grounding(base, kb, adapter="lora", modes=("text", "embedding"), entity_vectors=False):
+    from grounded.model.artifacts import load_base
+    from grounded.model.batch import Batcher
+    from grounded.model.grounding import GroundingModel
     from grounded.training import TrainConfig
     from grounded.training.adapters import get_adapter_model
-    from grounded.training.artifacts import load_base
-    from grounded.training.batch import Batcher
-    from grounded.training.model import GroundingModel
 
     torch.manual_seed(0)
     tokenizer, lm = load_base(base)
@@ -184,7 +184,7 @@ def test_training_step_through_peft_changes_adapter_and_injection(arch, request,
 
 def test_batched_generation_matches_one_by_one(tiny_base, tiny_kb, examples):
     """Left padding and soft tokens do not change greedy answers."""
-    from grounded.training import generate_texts
+    from grounded.model import generate_texts
 
     model, batcher = _grounding(tiny_base, tiny_kb)
     model.eval()

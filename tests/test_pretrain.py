@@ -12,12 +12,13 @@ import shutil
 import pytest
 from tiny import FACTS, SCHEMA
 
+from grounded.answers import format_answer
 from grounded.cli.main import main
+from grounded.data.prompts import format_example, format_prompt
 from grounded.pretrain import (
     PRETRAIN_FILE,
     PretrainConfig,
     PretrainSplit,
-    answer_text,
     build_corpus,
     build_model,
     checkpoints_dir,
@@ -25,8 +26,6 @@ from grounded.pretrain import (
     load_pretrain_split,
     pack_documents,
     pretrain,
-    qa_prompt,
-    qa_text,
     question_templates,
     split_subjects,
     tokenizer_texts,
@@ -125,9 +124,12 @@ def test_load_pretrain_split_none_for_other_checkpoints_and_errors(tmp_path):
 
 # -- corpus -----------------------------------------------------------------------------------
 def test_qa_format_is_the_fine_tuning_format():
-    assert qa_prompt("Where is Mongolia?") == "Question: Where is Mongolia?\nAnswer:"
-    assert qa_text("Where is Mongolia?", "Asia.") == "Question: Where is Mongolia?\nAnswer: Asia."
-    assert answer_text(["Pretoria", "Cape Town", "Bloemfontein"]) == (
+    assert format_prompt("Where is Mongolia?") == "Question: Where is Mongolia?\nAnswer:"
+    assert (
+        format_example("Where is Mongolia?", "Asia.")
+        == "Question: Where is Mongolia?\nAnswer: Asia."
+    )
+    assert format_answer(["Pretoria", "Cape Town", "Bloemfontein"]) == (
         "Pretoria, Cape Town and Bloemfontein."
     )
 
@@ -149,7 +151,7 @@ def test_corpus_holds_known_facts_and_no_unknown_ones(tiny_kb):
     for s in known:
         for r in {t.relation for t in graph.facts(s)}:
             q = question_templates(graph.schema[r])[0].format(subject=s)
-            assert qa_text(q, answer_text(graph.objects(s, r))) in docs
+            assert format_example(q, format_answer(graph.objects(s, r))) in docs
 
 
 def test_tokenizer_round_trips_entity_names(tiny_kb):
@@ -368,9 +370,9 @@ def test_training_corpus_has_fresh_reading_documents_each_pass(tiny_kb):
 
 
 def test_abstention_documents_ask_about_made_up_entities(tiny_kb):
+    from grounded.answers import ABSTAIN
     from grounded.pretrain.corpus import abstention_documents
     from grounded.pretrain.train import training_corpus
-    from grounded.types import ABSTAIN
 
     graph = tiny_kb.graph
     docs = abstention_documents(graph, 20, seed=0)

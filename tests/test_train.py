@@ -9,17 +9,16 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
+from grounded.answers import ABSTAIN
 from grounded.cli.main import main
+from grounded.model import GroundedModel, read_grounding
 from grounded.training import (
     ADAPTERS,
-    GroundedModel,
     TrainConfig,
-    read_grounding,
     train,
     variant_config,
 )
 from grounded.training.pipeline import checkpoint_dir, resolve_precision
-from grounded.types import ABSTAIN
 
 LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 QUESTIONS = ["What is the capital of Mongolia?", "Which languages are spoken in Atlantis?"]

@@ -6,18 +6,17 @@ from dataclasses import dataclass
 
 import pytest
 
+from grounded.answers import ABSTAIN, format_answer, parse_generation
 from grounded.data import (
     GROUPS,
     EntityGroups,
     answerable_pairs,
     build_examples,
     build_groups,
-    format_answer,
     format_prompt,
-    parse_generation,
 )
-from grounded.feedback import GraphJudge
-from grounded.types import ABSTAIN, AnswerItem
+from grounded.training.feedback import GraphJudge
+from grounded.types import AnswerItem
 from kg import check_claim
 
 

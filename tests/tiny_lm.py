@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from grounded.answers import ABSTAIN
 from grounded.data.prompts import format_prompt
-from grounded.types import ABSTAIN
 
 
 def kb_texts(kb) -> list[str]:

@@ -11,13 +11,13 @@ from grounded.cli.main import UsageError, register_command
 from grounded.config import add_dataclass_arguments, build_config, check_yaml_keys, load_yaml
 
 if TYPE_CHECKING:
-    from grounded.factcheck.audit import AuditReport
+    from grounded.verify.audit import AuditReport
 
 
 @register_command("audit")
 def register(sub: argparse._SubParsersAction) -> None:
-    from grounded.factcheck.audit import READERS, AuditConfig
-    from grounded.factcheck.verifier import VerifierConfig
+    from grounded.verify.audit import READERS, AuditConfig
+    from grounded.verify.verifier import VerifierConfig
 
     audit = sub.add_parser(
         "audit",
@@ -55,9 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from grounded.factcheck.audit import AuditConfig, Auditor, Document, read_documents
-    from grounded.factcheck.verifier import VerifierConfig
     from grounded.kb import KnowledgeBase
+    from grounded.verify.audit import AuditConfig, Auditor, Document, read_documents
+    from grounded.verify.verifier import VerifierConfig
 
     if (args.question is None) != (args.answer is None):
         raise UsageError("give `--question` and `--answer` together")

@@ -76,7 +76,7 @@ def _summary(report: dict[str, Any]) -> dict[str, Any]:
 
 def _score(data: Any, checker: Any, data_config: Any, show: bool) -> dict[str, Any]:
     from grounded.factcheck.evaluate import evaluate_checker, evaluate_verifier
-    from grounded.factcheck.verifier import VerifierConfig
+    from grounded.verify.verifier import VerifierConfig
 
     test = data.dataset["test"]
     if show:

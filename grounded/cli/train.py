@@ -119,14 +119,14 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from grounded.training.generate import GroundedModel
+    from grounded.model.generate import GroundedModel
 
     if args.checker and not args.guard:
         raise UsageError("`--checker` is read by the guard; add `--guard abstain` or `revise`")
     model = GroundedModel.from_pretrained(args.model, args.kb, base=args.base)
     guard = None
     if args.guard:
-        from grounded.factcheck.guard import Guard, GuardConfig
+        from grounded.verify.guard import Guard, GuardConfig
 
         if model.kb is None:
             raise UsageError("`--guard` needs a knowledge base: pass `--kb`")

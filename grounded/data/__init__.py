@@ -8,7 +8,7 @@ from grounded.data.examples import (
     example_features,
 )
 from grounded.data.groups import GROUPS, EntityGroups, answerable_pairs, build_groups
-from grounded.data.prompts import format_answer, format_prompt, parse_generation
+from grounded.data.prompts import format_example, format_prompt
 from grounded.data.reading import ReadingItem, reading_items
 
 __all__ = [
@@ -21,8 +21,7 @@ __all__ = [
     "build_reading_examples",
     "contradicted_objects",
     "example_features",
-    "format_answer",
+    "format_example",
     "format_prompt",
-    "parse_generation",
     "reading_items",
 ]

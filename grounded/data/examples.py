@@ -23,8 +23,9 @@ import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from grounded.answers import format_answer
 from grounded.data.groups import Pair
-from grounded.data.prompts import format_answer, format_prompt, question_offset
+from grounded.data.prompts import format_prompt, question_offset
 from kg import Triple, check_claim, normalize
 
 if TYPE_CHECKING:
@@ -249,20 +250,7 @@ def _with_gold(
 
 def _negative_pools(graph: KnowledgeGraph) -> dict[str, list[str]]:
     """Per relation, the type-compatible objects a negative may be drawn from."""
-    by_type: dict[str | None, set[str]] = {}
-    by_relation: dict[str, set[str]] = {r.name: set() for r in graph.schema}
-    for t in graph.triples():
-        by_relation[t.relation].add(t.object)
-        otype = graph.schema[t.relation].object_type
-        if otype is not None:
-            by_type.setdefault(otype, set()).add(t.object)
-    pools = {}
-    for rel in graph.schema:
-        objs = set(by_relation[rel.name])
-        if rel.object_type is not None:
-            objs |= by_type.get(rel.object_type, set())
-        pools[rel.name] = sorted(objs)
-    return pools
+    return {rel.name: list(graph.object_pool(rel.name)) for rel in graph.schema}
 
 
 def contradicted_objects(

@@ -1,4 +1,5 @@
-"""The prompt and answer format shared by training, generation, feedback and evaluation.
+"""The one prompt format, shared by pretraining, training, generation, feedback and evaluation
+(the answer format is :mod:`grounded.answers`).
 
 The default base model was pretrained on ``Question: {question}\\nAnswer: {answer}``; the
 grounded prompt keeps that format and puts retrieved evidence before it (text injection)::
@@ -17,20 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from grounded.types import ABSTAIN
-
 EVIDENCE_HEADER = "Evidence:"
 QUESTION_PREFIX = "Question: "
 ANSWER_PREFIX = "Answer:"
 
 __all__ = [
-    "ABSTAIN",
     "ANSWER_PREFIX",
     "EVIDENCE_HEADER",
     "QUESTION_PREFIX",
-    "format_answer",
+    "format_example",
     "format_prompt",
-    "parse_generation",
     "question_offset",
 ]
 
@@ -61,26 +58,11 @@ def question_offset(prompt: str) -> int:
     return i + len(marker) if i >= 0 else len(QUESTION_PREFIX)
 
 
-def format_answer(objects: Sequence[str]) -> str:
-    """The target text of an answer naming ``objects`` (``ABSTAIN`` when there are none).
-
-    Items are joined as the evaluator splits them (``A, B and C``), ending in a full stop.
+def format_example(question: str, answer: str, evidence: Sequence[str] | None = None) -> str:
+    """A whole example: the prompt of :func:`format_prompt` followed by `` {answer}``.
 
     Example:
-        >>> format_answer(["Zulu", "English"]), format_answer([])
-        ('Zulu and English.', "I don't know.")
+        >>> format_example("What is the capital of Mongolia?", "Ulaanbaatar.")
+        'Question: What is the capital of Mongolia?\\nAnswer: Ulaanbaatar.'
     """
-    if not objects:
-        return ABSTAIN
-    listed = objects[0] if len(objects) == 1 else ", ".join(objects[:-1]) + " and " + objects[-1]
-    return listed if listed.endswith(".") else listed + "."
-
-
-def parse_generation(text: str) -> str:
-    """The answer in a generated continuation: its first line, trimmed.
-
-    Example:
-        >>> parse_generation(" Ulaanbaatar.\\nQuestion: ...")
-        'Ulaanbaatar.'
-    """
-    return text.strip().split("\n", 1)[0].strip()
+    return f"{format_prompt(question, evidence)} {answer}"

@@ -12,35 +12,21 @@ from grounded.evaluation.report import (
     write_report,
 )
 from grounded.evaluation.runner import EvalResult, EvaluateConfig, evaluate
-from grounded.evaluation.scoring import (
-    OUTCOMES,
-    Outcome,
-    Scored,
-    answer_items,
-    is_abstention,
-    score_answer,
-)
 
 __all__ = [
-    "OUTCOMES",
     "EvalQuestion",
     "EvalResult",
     "EvaluateConfig",
-    "Outcome",
     "Rate",
-    "Scored",
     "ablation_findings",
-    "answer_items",
     "bootstrap_rate",
     "build_questions",
     "check_targets",
     "evaluate",
     "intervals_overlap",
-    "is_abstention",
     "outcome_rates",
     "render_markdown",
     "render_summary",
-    "score_answer",
     "summarize",
     "write_report",
 ]

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from grounded.evaluation.scoring import Outcome
+from grounded.answers import Outcome
 
 
 @dataclass(frozen=True)

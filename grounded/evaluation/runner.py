@@ -3,7 +3,7 @@
 The protocol is ../shared/DESIGN.md's: the questions come from the entity groups the trained
 models share (``groups.json``), decoding is greedy for all, evidence comes from the real
 retriever (never the gold fact handed over), and answers are scored against the graph
-(:func:`~grounded.evaluation.scoring.score_answer`). The fact-checker is consulted only
+(:func:`~grounded.answers.score_answer`). The fact-checker is consulted only
 for free-text answers the exact check cannot read: a sentence the checker finds
 ``supported`` counts as correct. With a checker, the report also scores the checker as an
 auditor of the answers (its hallucination-detection rate against the exact check).
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from grounded.answers import score_answer
 from grounded.data.groups import GROUPS, EntityGroups, build_groups
 from grounded.evaluation.metrics import bootstrap_rate
 from grounded.evaluation.questions import EvalQuestion, build_questions
@@ -36,9 +37,8 @@ from grounded.evaluation.report import (
     summarize,
     write_report,
 )
-from grounded.evaluation.scoring import score_answer
-from grounded.factcheck.guard import GUARD_MODES
 from grounded.types import AnswerItem
+from grounded.verify.guard import GUARD_MODES
 from kg.io import atomic_write_text
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class EvaluateConfig:
     guard: list[str] = field(
         default_factory=list,
         metadata={
-            "help": "Variants also scored behind the guard (grounded.factcheck.guard): each "
+            "help": "Variants also scored behind the guard (grounded.verify.guard): each "
             "stated answer verified against the KB (and the checker, when given) from its "
             "question alone, then kept, revised or abstained; reported as VARIANT+MODE."
         },
@@ -146,7 +146,7 @@ def shared_groups(models: Mapping[str, str | Path]) -> EntityGroups | None:
 
 
 def _answerer(name: str, path: str | Path | None, base: str | Path, kb: KnowledgeBase) -> Any:
-    from grounded.training.generate import GroundedModel
+    from grounded.model.generate import GroundedModel
 
     if path is None:
         return GroundedModel.from_base(base, kb, text_evidence=name == "rag")
@@ -189,7 +189,7 @@ def evaluate(
     from tqdm.auto import tqdm
 
     from grounded.kb import KnowledgeBase
-    from grounded.training.artifacts import load_pretrain_split
+    from grounded.model.artifacts import load_pretrain_split
 
     config = config or EvaluateConfig()
     log = log or (lambda s: print(s, file=sys.stderr))
@@ -217,13 +217,14 @@ def evaluate(
         )
     questions = build_questions(kb.graph, groups, per_group=config.per_group, seed=config.seed)
     if judge is None and checker is not None:
-        from grounded.factcheck import FactChecker, Verifier
+        from grounded.factcheck import FactChecker
+        from grounded.verify import Verifier
 
         judge = Verifier(kb, FactChecker.from_pretrained(checker))
     guard_verifier = None
     verified: dict[tuple[str, int], str] = {}  # (variant, question id) → the guard's label
     if config.guard:
-        from grounded.factcheck.verifier import Verifier
+        from grounded.verify.verifier import Verifier
 
         # The guard reads answers as `grounded audit` would: the judge's verifier when there
         # is one, else the graph alone (answers it cannot decide are unsupported).
@@ -342,7 +343,7 @@ def _guarded(
     """Rows of ``variant``'s answers behind the guard, one variant per mode; the
     verification (questions only, no pair handed over) runs once for every mode, and its
     labels go into ``labels`` (keyed by variant and question id) for the checker audit."""
-    from grounded.factcheck.guard import Guard, GuardConfig
+    from grounded.verify.guard import Guard, GuardConfig
 
     texts = [q.question for q in questions]
     said = [a.text for a in answers]

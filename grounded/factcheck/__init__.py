@@ -1,19 +1,15 @@
-"""Fact-checking and auditing against a knowledge base.
+"""The neural fact-checker: a cross-encoder scoring (claim, evidence) pairs.
 
-- :mod:`~grounded.factcheck.claims`: claims read as (subject, relation, objects) with the
-  schema's own templates; :mod:`~grounded.factcheck.graph_check`: the graph's decision;
+- :mod:`~grounded.factcheck.checker`: the model, :class:`FactChecker` (load, save, score);
 - :mod:`~grounded.factcheck.data`: training claims with retrieved evidence from any KB,
   split by subject (:mod:`~grounded.factcheck.forms`: surface forms;
   :mod:`~grounded.factcheck.heldout`: the KB with facts held out);
-- :mod:`~grounded.factcheck.checker`: the neural cross-encoder :class:`FactChecker`;
-- :mod:`~grounded.factcheck.verifier`: combined verdicts (graph first, then the checker),
-  also the :class:`grounded.types.AnswerJudge` the trainer and evaluator use;
-- :mod:`~grounded.factcheck.guard`: answers verified before they are shown (kept,
-  revised from the KB, or turned into abstentions);
-- :mod:`~grounded.factcheck.audit`: text, JSONL outputs or question/answer pairs → report;
+- :mod:`~grounded.factcheck.training`: :func:`train_checker`;
 - :mod:`~grounded.factcheck.metrics` and :mod:`~grounded.factcheck.evaluate`: scores.
 
-Importing this package is cheap: names load from their modules on first use.
+Reading claims lives in :mod:`kg.claims`; verdicts that combine the graph and this checker,
+the guard and the audit live in :mod:`grounded.verify`. Importing this package is cheap:
+names load from their modules on first use.
 """
 
 from __future__ import annotations
@@ -22,49 +18,29 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from grounded.factcheck.audit import AuditConfig, Auditor, AuditReport, Claim, Document
     from grounded.factcheck.checker import (
         CheckerPrediction,
         FactChecker,
         FactCheckerConfig,
         alias_notes,
     )
-    from grounded.factcheck.claims import ClaimReader, Reading
     from grounded.factcheck.data import ClaimData, ClaimDataConfig, build_claim_data
     from grounded.factcheck.evaluate import evaluate_checker, evaluate_verifier
-    from grounded.factcheck.graph_check import GraphDecision, decide
-    from grounded.factcheck.guard import Guard, GuardConfig, GuardedAnswer
     from grounded.factcheck.heldout import hide_facts
     from grounded.factcheck.metrics import classification_report, confusion_matrix
     from grounded.factcheck.training import TrainLog, train_checker
-    from grounded.factcheck.verifier import Verdict, Verifier, VerifierConfig
 
 _WHERE = {
-    "AuditConfig": "grounded.factcheck.audit",
-    "AuditReport": "grounded.factcheck.audit",
-    "Auditor": "grounded.factcheck.audit",
     "CheckerPrediction": "grounded.factcheck.checker",
-    "Claim": "grounded.factcheck.audit",
     "ClaimData": "grounded.factcheck.data",
     "ClaimDataConfig": "grounded.factcheck.data",
-    "ClaimReader": "grounded.factcheck.claims",
-    "Document": "grounded.factcheck.audit",
     "FactChecker": "grounded.factcheck.checker",
     "FactCheckerConfig": "grounded.factcheck.checker",
-    "GraphDecision": "grounded.factcheck.graph_check",
-    "Guard": "grounded.factcheck.guard",
-    "GuardConfig": "grounded.factcheck.guard",
-    "GuardedAnswer": "grounded.factcheck.guard",
-    "Reading": "grounded.factcheck.claims",
     "TrainLog": "grounded.factcheck.training",
-    "Verdict": "grounded.factcheck.verifier",
-    "Verifier": "grounded.factcheck.verifier",
-    "VerifierConfig": "grounded.factcheck.verifier",
     "alias_notes": "grounded.factcheck.checker",
     "build_claim_data": "grounded.factcheck.data",
     "classification_report": "grounded.factcheck.metrics",
     "confusion_matrix": "grounded.factcheck.metrics",
-    "decide": "grounded.factcheck.graph_check",
     "evaluate_checker": "grounded.factcheck.evaluate",
     "evaluate_verifier": "grounded.factcheck.evaluate",
     "hide_facts": "grounded.factcheck.heldout",
@@ -72,31 +48,16 @@ _WHERE = {
 }
 
 __all__ = [
-    "AuditConfig",
-    "AuditReport",
-    "Auditor",
     "CheckerPrediction",
-    "Claim",
     "ClaimData",
     "ClaimDataConfig",
-    "ClaimReader",
-    "Document",
     "FactChecker",
     "FactCheckerConfig",
-    "GraphDecision",
-    "Guard",
-    "GuardConfig",
-    "GuardedAnswer",
-    "Reading",
     "TrainLog",
-    "Verdict",
-    "Verifier",
-    "VerifierConfig",
     "alias_notes",
     "build_claim_data",
     "classification_report",
     "confusion_matrix",
-    "decide",
     "evaluate_checker",
     "evaluate_verifier",
     "hide_facts",

@@ -35,11 +35,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from grounded.factcheck.checker import DEFAULT_EVIDENCE_K, alias_notes, join_evidence
-from grounded.factcheck.claims import ClaimReader
 from grounded.factcheck.forms import FORMS, LIST_FORMS, Surface
 from grounded.factcheck.heldout import hide_facts
 from grounded.types import LABELS, Label
-from kg import EntityId, KnowledgeGraph, Passage, check_claim
+from kg import EntityId, KnowledgeGraph, Passage
+from kg.check import judge_objects
+from kg.claims import ClaimReader
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -196,13 +197,9 @@ def graph_label(
     kg: KnowledgeGraph, subject: EntityId, relation: str, objects: Sequence[str]
 ) -> Label:
     """The label the graph gives a claim: any object contradicted → refuted, all supported →
-    supported, else not enough info."""
-    results = [check_claim(kg, subject, relation, o).result for o in objects]
-    if "contradicted" in results:
-        return "refuted"
-    if all(r == "supported" for r in results):
-        return "supported"
-    return "not_enough_info"
+    supported, else not enough info (:func:`kg.check.judge_objects`, the one graph judge)."""
+    result = judge_objects(kg, subject, relation, objects).result
+    return {"supported": "supported", "contradicted": "refuted"}.get(result, "not_enough_info")  # type: ignore[return-value]
 
 
 class _Sampler:
@@ -216,7 +213,9 @@ class _Sampler:
         self.wrong_pools = {}
         for rel in self.kg.schema:
             own = sorted(reader.relation_objects.get(rel.name, ()))
-            self.wrong_pools[rel.name] = own if len(own) >= 3 else sorted(reader.pools[rel.name])
+            self.wrong_pools[rel.name] = (
+                own if len(own) >= 3 else list(self.kg.object_pool(rel.name))
+            )
 
     def name(self, entity: EntityId) -> str:
         aliases = [a for a in self.kg.aliases.get(entity, ()) if self.kg.resolve(a) == (entity,)]

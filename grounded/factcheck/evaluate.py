@@ -4,7 +4,7 @@ Both read the test split of :func:`~grounded.factcheck.data.build_claim_data`:
 
 - **neural**: the checker on each claim with the evidence stored in the split (the hybrid
   retriever's top-k over the held-out knowledge base);
-- **combined**: :class:`~grounded.factcheck.verifier.Verifier` over the same held-out
+- **combined**: :class:`~grounded.verify.verifier.Verifier` over the same held-out
   knowledge base: the graph decides what it can read, the checker retrieves and judges the
   rest;
 - **graph**: the verifier without a checker (what the graph alone decides; the rest is not
@@ -18,8 +18,8 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from grounded.factcheck.metrics import classification_report
-from grounded.factcheck.verifier import DECIDED_BY, Verifier, VerifierConfig
 from grounded.types import LABELS
+from grounded.verify.verifier import DECIDED_BY, Verifier, VerifierConfig
 
 if TYPE_CHECKING:
     from datasets import Dataset

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kg import Relation
+from kg.text import join_items
 
 
 @dataclass(frozen=True)
@@ -71,18 +72,6 @@ def register_form(name: str, *, lists: bool = False) -> Callable[[ClaimForm], Cl
     return deco
 
 
-def enumerate_objects(objects: Sequence[str]) -> str:
-    """``A``, ``A and B``, ``A, B and C``.
-
-    Example:
-        >>> enumerate_objects(["Pashto", "Uzbek", "Turkmen"])
-        'Pashto, Uzbek and Turkmen'
-    """
-    if len(objects) == 1:
-        return objects[0]
-    return ", ".join(objects[:-1]) + " and " + objects[-1]
-
-
 def _starts_with_slot(template: str) -> bool:
     return template.lstrip().startswith("{")
 
@@ -104,7 +93,7 @@ def plural(
     """The plural template: "The official languages of Afghanistan are Pashto and Uzbek." """
     if len(objects) < 2 or rel.plural_template is None:
         return None
-    return Surface(rel.plural_template.format(subject=subject, objects=enumerate_objects(objects)))
+    return Surface(rel.plural_template.format(subject=subject, objects=join_items(objects)))
 
 
 @register_form("clause")
@@ -129,7 +118,7 @@ def question_answer(
     if not rel.questions:
         return None
     question = rng.choice(rel.questions).format(subject=subject)
-    return Surface(rng.choice(ANSWERS).format(o=enumerate_objects(objects)), question)
+    return Surface(rng.choice(ANSWERS).format(o=join_items(objects)), question)
 
 
 @register_form("short_answer", lists=True)
@@ -140,4 +129,4 @@ def short_answer(
     if not rel.questions:
         return None
     question = rng.choice(rel.questions).format(subject=subject)
-    return Surface(enumerate_objects(objects), question)
+    return Surface(join_items(objects), question)

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from grounded.factcheck.text import split_sentences
 from grounded.kb import KnowledgeBase, passage_key
 from kg import EntityId, KnowledgeGraph, Passage, normalize
+from kg.text import split_sentences
 
 
 def _contains(haystack: str, needle: str) -> bool:

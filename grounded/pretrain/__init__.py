@@ -15,11 +15,7 @@ Example:
 
 from grounded.pretrain.config import PRESETS, PretrainConfig
 from grounded.pretrain.corpus import (
-    QA_TEMPLATE,
-    answer_text,
     build_corpus,
-    qa_prompt,
-    qa_text,
     question_templates,
     subject_documents,
     tokenizer_texts,
@@ -39,12 +35,10 @@ from grounded.pretrain.train import PretrainResult, checkpoints_dir, pretrain
 __all__ = [
     "PRESETS",
     "PRETRAIN_FILE",
-    "QA_TEMPLATE",
     "EntityGroup",
     "PretrainConfig",
     "PretrainResult",
     "PretrainSplit",
-    "answer_text",
     "build_corpus",
     "build_model",
     "checkpoints_dir",
@@ -55,8 +49,6 @@ __all__ = [
     "pretrain",
     "probe_exact_match",
     "probe_questions",
-    "qa_prompt",
-    "qa_text",
     "question_templates",
     "split_subjects",
     "subject_documents",

@@ -25,54 +25,12 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from grounded.data.prompts import format_prompt
+from grounded.answers import ABSTAIN, format_answer
+from grounded.data.prompts import format_example, format_prompt
 from grounded.data.reading import question_templates, reading_items, relation_label
-from grounded.types import ABSTAIN
 from kg import EntityId, KnowledgeGraph
-
-QA_TEMPLATE = "Question: {question}\nAnswer: {answer}"
-"""How a question and its answer are written, in pretraining and in fine-tuning alike."""
-
-
-def qa_prompt(question: str) -> str:
-    """The prompt a model completes with its answer: ``"Question: ...\\nAnswer:"``.
-
-    Example:
-        >>> qa_prompt("What is the capital of Mongolia?")
-        'Question: What is the capital of Mongolia?\\nAnswer:'
-    """
-    return QA_TEMPLATE.format(question=question, answer="").rstrip(" ")
-
-
-def qa_text(question: str, answer: str) -> str:
-    """A question with its answer in :data:`QA_TEMPLATE`.
-
-    Example:
-        >>> qa_text("What is the capital of Mongolia?", "Ulaanbaatar.")
-        'Question: What is the capital of Mongolia?\\nAnswer: Ulaanbaatar.'
-    """
-    return QA_TEMPLATE.format(question=question, answer=answer)
-
-
-def join_objects(objects: Sequence[str]) -> str:
-    """``A``, ``A and B``, ``A, B and C`` (the listing of :meth:`kg.Relation.statement_many`)."""
-    if not objects:
-        raise ValueError("`objects` is empty; an answer needs at least one object")
-    if len(objects) == 1:
-        return objects[0]
-    return ", ".join(objects[:-1]) + " and " + objects[-1]
-
-
-def answer_text(objects: Sequence[str]) -> str:
-    """The answer to a (subject, relation) question: every object listed, ending with a period.
-
-    Example:
-        >>> answer_text(["Zulu", "English"])
-        'Zulu and English.'
-    """
-    return join_objects(objects) + "."
 
 
 def subject_documents(graph: KnowledgeGraph, subject: EntityId) -> list[str]:
@@ -86,8 +44,10 @@ def subject_documents(graph: KnowledgeGraph, subject: EntityId) -> list[str]:
         docs.extend(rel.statement(subject, o) for o in objects)
         if len(objects) > 1 and rel.plural_template:
             docs.append(rel.statement_many(subject, objects))
-        answer = answer_text(objects)
-        docs.extend(qa_text(q.format(subject=subject), answer) for q in question_templates(rel))
+        answer = format_answer(objects)
+        docs.extend(
+            format_example(q.format(subject=subject), answer) for q in question_templates(rel)
+        )
         label = relation_label(rel)
         docs.append(f"{subject}'s {label}: {answer}")
         docs.append(f"{label[:1].upper()}{label[1:]} of {subject}: {answer}")
@@ -132,7 +92,7 @@ def tokenizer_texts(graph: KnowledgeGraph, *, template_weight: int = 20) -> list
     for name in sorted(names):
         # Byte-level BPE tells a word at the start of a text from one after a space.
         texts += [name, " " + name]
-    frame: list[str] = [qa_prompt("?"), ABSTAIN, qa_text("?", ABSTAIN)]
+    frame: list[str] = [format_prompt("?"), ABSTAIN, format_example("?", ABSTAIN)]
     for rel in graph.schema:
         label = relation_label(rel)
         patterns = [rel.template, *question_templates(rel), f"{{subject}}'s {label}: {{object}}."]
@@ -174,7 +134,7 @@ def reading_documents(graph: KnowledgeGraph, n: int, *, seed: int, k: int = 5) -
         Answer: Ulaanbaatar.
     """
     return [
-        f"{format_prompt(it.question, it.evidence)} {answer_text(it.objects)}"
+        format_example(it.question, format_answer(it.objects), it.evidence)
         for it in reading_items(graph, n, seed=seed, k=k)
     ]
 
@@ -199,6 +159,6 @@ def abstention_documents(graph: KnowledgeGraph, n: int, *, seed: int) -> list[st
     return [
         f"{format_prompt(it.question, it.evidence)} {ABSTAIN}"
         if i % 2 == 0
-        else qa_text(it.question, ABSTAIN)
+        else format_example(it.question, ABSTAIN)
         for i, it in enumerate(items)
     ]

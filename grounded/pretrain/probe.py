@@ -6,7 +6,9 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from grounded.pretrain.corpus import answer_text, qa_prompt, question_templates
+from grounded.answers import format_answer
+from grounded.data.prompts import format_prompt
+from grounded.pretrain.corpus import question_templates
 from kg import EntityId, KnowledgeGraph
 
 if TYPE_CHECKING:
@@ -21,7 +23,7 @@ def greedy_answers(
     max_new_tokens: int = 32,
     batch_size: int = 64,
 ) -> list[str]:
-    """Greedy completions of ``qa_prompt(question)``, cut at the first newline and stripped.
+    """Greedy completions of ``format_prompt(question)``, cut at the first newline and stripped.
 
     Prompts are left-padded in batches; the model is put in eval mode.
 
@@ -37,7 +39,7 @@ def greedy_answers(
     answers: list[str] = []
     try:
         for i in range(0, len(questions), batch_size):
-            prompts = [qa_prompt(q) for q in questions[i : i + batch_size]]
+            prompts = [format_prompt(q) for q in questions[i : i + batch_size]]
             enc = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
             with torch.no_grad():
                 out = model.generate(
@@ -81,7 +83,7 @@ def probe_questions(
                 "subject": s,
                 "relation": r,
                 "question": template.format(subject=s),
-                "expected": answer_text(graph.objects(s, r)),
+                "expected": format_answer(graph.objects(s, r)),
             }
         )
     return items

@@ -1,11 +1,11 @@
-"""Grounded adapter fine-tuning: config, adapters, model, trainer, save/load, generation.
+"""Grounded adapter fine-tuning: config, adapters, the training pipeline, the trainer and the
+fact-checker feedback loop. Inference (the trained model, generation) is :mod:`grounded.model`.
 
 Importing this package is cheap: torch, transformers and peft load on first use.
 
 Example:
-    >>> from grounded.training import TrainConfig, train, GroundedModel
+    >>> from grounded.training import TrainConfig, train
     >>> train("runs/countries/kb", "runs/countries/base", "runs/countries/model")  # doctest: +SKIP
-    >>> GroundedModel.from_pretrained("runs/countries/model").answer(["..."])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -17,41 +17,30 @@ from grounded.training.adapters import ADAPTERS
 from grounded.training.config import VARIANTS, TrainConfig, variant_config
 
 if TYPE_CHECKING:
-    from grounded.training.artifacts import load_base, read_grounding
-    from grounded.training.batch import Batcher
-    from grounded.training.generate import Answer, GroundedModel, generate_texts
-    from grounded.training.model import GroundingModel
+    from grounded.training.feedback import FeedbackLoop, GraphJudge, make_judge
     from grounded.training.pipeline import TrainResult, train
     from grounded.training.trainer import GroundedTrainer, loss_terms
 
 _LAZY = {
-    "Answer": "grounded.training.generate",
-    "Batcher": "grounded.training.batch",
-    "GroundedModel": "grounded.training.generate",
+    "FeedbackLoop": "grounded.training.feedback",
+    "GraphJudge": "grounded.training.feedback",
     "GroundedTrainer": "grounded.training.trainer",
-    "GroundingModel": "grounded.training.model",
     "TrainResult": "grounded.training.pipeline",
-    "generate_texts": "grounded.training.generate",
-    "load_base": "grounded.training.artifacts",
     "loss_terms": "grounded.training.trainer",
-    "read_grounding": "grounded.training.artifacts",
+    "make_judge": "grounded.training.feedback",
     "train": "grounded.training.pipeline",
 }
 
 __all__ = [
     "ADAPTERS",
     "VARIANTS",
-    "Answer",
-    "Batcher",
-    "GroundedModel",
+    "FeedbackLoop",
+    "GraphJudge",
     "GroundedTrainer",
-    "GroundingModel",
     "TrainConfig",
     "TrainResult",
-    "generate_texts",
-    "load_base",
     "loss_terms",
-    "read_grounding",
+    "make_judge",
     "train",
     "variant_config",
 ]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from grounded.config import to_dict
 from grounded.data.groups import EntityGroups, build_groups
+from grounded.data.prompts import format_example
 from grounded.training.config import TrainConfig
 from kg.io import atomic_directory, atomic_write_json
 
@@ -174,16 +175,16 @@ def train(
     import transformers
 
     from grounded.data.examples import build_examples
-    from grounded.feedback import FeedbackLoop, make_judge
     from grounded.injection.layer import InjectionConfig, get_injection
     from grounded.kb import KnowledgeBase
     from grounded.losses.registry import get_constraint
+    from grounded.model.artifacts import load_base, load_pretrain_split
+    from grounded.model.batch import Batcher
+    from grounded.model.generate import generate_texts
+    from grounded.model.grounding import GroundingModel
     from grounded.retrieval import RetrievalConfig
     from grounded.training.adapters import get_adapter_model
-    from grounded.training.artifacts import load_base, load_pretrain_split
-    from grounded.training.batch import Batcher
-    from grounded.training.generate import generate_texts
-    from grounded.training.model import GroundingModel
+    from grounded.training.feedback import FeedbackLoop, make_judge
     from grounded.training.trainer import GroundedTrainer
 
     config = config or TrainConfig()
@@ -360,7 +361,7 @@ def _grounding_record(
         },
         "groups": {"file": GROUPS_NAME, "counts": result.groups.counts() if result.groups else {}},
         "prompt_format": {
-            "template": "Evidence:\n- {fact}\nQuestion: {question}\nAnswer: {answer}",
+            "template": format_example("{question}", "{answer}", ["{fact}"]),
             "evidence_in_prompt": "text" in config.modes,
         },
         "train": {
@@ -385,7 +386,7 @@ def _save_model_folder(
     record: dict[str, Any],
 ) -> None:
     """Assemble the model folder in a temporary sibling and move it into place."""
-    from grounded.training.artifacts import save_weights, versions, write_grounding
+    from grounded.model.artifacts import save_weights, versions, write_grounding
 
     with atomic_directory(out, overwrite=True) as tmp:
         save_weights(trainer.accelerator.unwrap_model(model), tmp)

@@ -18,10 +18,10 @@ from typing import Any, NamedTuple
 import torch
 from transformers import Trainer
 
-from grounded.feedback import FeedbackLoop, FeedbackRound
 from grounded.losses.constraint import ConstraintLoss
 from grounded.losses.functional import pair_logprobs
-from grounded.training.batch import Batcher
+from grounded.model.batch import Batcher
+from grounded.training.feedback import FeedbackLoop, FeedbackRound
 
 
 class LossTerms(NamedTuple):
@@ -75,7 +75,7 @@ def collate_examples(features: Sequence[dict]) -> dict[str, list[dict]]:
 
 
 class GroundedTrainer(Trainer):
-    """``Trainer`` for a :class:`~grounded.training.model.GroundingModel`.
+    """``Trainer`` for a :class:`~grounded.model.grounding.GroundingModel`.
 
     Args:
         batcher: turns examples into tensors.
@@ -205,14 +205,14 @@ class GroundedTrainer(Trainer):
         """Checkpoint = the PEFT adapter + the injection layer (no base weights)."""
         if not self.args.should_save:
             return
-        from grounded.training.artifacts import save_weights
+        from grounded.model.artifacts import save_weights
 
         save_weights(self.accelerator.unwrap_model(self.model), output_dir or self.args.output_dir)
 
     def _load_from_checkpoint(
         self, resume_from_checkpoint: str, model: torch.nn.Module | None = None
     ) -> None:
-        from grounded.training.artifacts import load_weights
+        from grounded.model.artifacts import load_weights
 
         load_weights(
             self.accelerator.unwrap_model(model or self.model), Path(resume_from_checkpoint)

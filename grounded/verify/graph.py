@@ -1,19 +1,22 @@
 """The graph's decision on a reading of a claim: supported, contradicted or unknown.
 
-Each claimed object is checked with :func:`kg.check_claim`. With several objects ("A, B and
-C"), one contradicted object refutes the claim, all supported support it, anything else is
-unknown. A claimed object that names a known entity of another type never contradicts
-("Mongolia is located in Eastern Asia", read with ``region`` whose objects are continents,
-is about a subregion; "The capital of Mongolia is China" names a country): the graph leaves
-it unknown and the neural checker judges it on retrieved evidence.
+Each claimed object is checked with :func:`kg.check_claim` and the checks are combined by
+:func:`kg.check.judge_checks`, the one graph judge: with several objects ("A, B and C"), one
+contradicted object refutes the claim, all supported support it, a listed object the graph
+does not hold beside ones it does refutes it, anything else is unknown. A claimed object
+that names a known entity of another type never contradicts ("Mongolia is located in Eastern
+Asia", read with ``region`` whose objects are continents, is about a subregion; "The capital
+of Mongolia is China" names a country): the graph leaves it unknown and the neural checker
+judges it on retrieved evidence.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grounded.factcheck.claims import ClaimReader, Reading
 from kg import Check, EntityId, Triple, check_claim
+from kg.check import judge_checks
+from kg.claims import ClaimReader, Reading
 from kg.types import CheckResult
 
 
@@ -110,16 +113,9 @@ def decide(reader: ClaimReader, reading: Reading) -> GraphDecision:
                 f"{obj!r} names an entity that cannot be a {reading.relation!r} object",
             )
         checks.append(check)
-    results = [c.result for c in checks]
-    if "contradicted" in results:
-        result: CheckResult = "contradicted"
-        reason = next(c.reason for c in checks if c.result == "contradicted")
-    elif all(r == "supported" for r in results):
-        result = "supported"
-        reason = "; ".join(dict.fromkeys(c.reason for c in checks))
-    else:
-        result = "unknown"
-        reason = next(c.reason for c in checks if c.result == "unknown")
+    # Incompatible objects of a statement are likely misreadings: the list rule spares them.
+    judgement = judge_checks(checks, exempt=() if answered else incompatible)
+    checks, result, reason = list(judgement.checks), judgement.result, judgement.reason
     facts: dict[str, Triple] = {}
     for c in checks:
         if c.subject is not None:

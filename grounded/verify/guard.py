@@ -4,17 +4,17 @@ Training lowers how often a model states what the graph contradicts; it cannot m
 that reads its evidence poorly (a small base, an out-of-domain question) safe. The guard
 applies the audit (job 3) at answer time, as RARR ("research and revise") and Self-RAG's
 critique-then-filter do: each stated answer is read in the context of its question, with no
-(subject, relation) handed over, and the :class:`~grounded.factcheck.verifier.Verifier`
+(subject, relation) handed over, and the :class:`~grounded.verify.verifier.Verifier`
 gives a verdict (graph first, then the neural checker). Then, by ``mode``:
 
 - ``abstain``: a ``supported`` answer is kept; any other becomes the abstention phrase. The
   model's correct answers stay; its hallucinations become abstentions it did not make.
 - ``revise``: as ``abstain``, except that an answer the knowledge base can correct is
-  corrected: when the verdict (or, for an answer it could not read, the question itself)
-  names a (subject, relation) the graph holds facts for, the answer becomes those objects,
-  taken from the verdict's evidence or the graph.
+  corrected: when the question names a (subject, relation) the graph holds facts for, the
+  answer becomes those objects (never the objects of a pair the answer names: the guard
+  answers the question that was asked).
 
-An empty answer becomes the abstention phrase. The model's own abstentions are kept in both
+An answer that states nothing (empty, or punctuation only) becomes the abstention phrase. The model's own abstentions are kept in both
 modes: the guard never makes a model state
 more than it did. Every guarded answer records what the model said, the verdict and the
 action (``kept``, ``abstained``, ``revised``), so nothing is hidden from an auditor.
@@ -33,13 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from grounded.data.prompts import format_answer
-from grounded.factcheck.text import is_abstention
-from grounded.types import ABSTAIN
+from grounded.answers import ABSTAIN, answer_text, format_answer, is_abstention
 
 if TYPE_CHECKING:
-    from grounded.factcheck.verifier import Verdict, Verifier
     from grounded.kb import KnowledgeBase
+    from grounded.verify.verifier import Verdict, Verifier
 
 GuardMode = Literal["abstain", "revise"]
 GUARD_MODES: tuple[GuardMode, ...] = ("abstain", "revise")
@@ -115,7 +113,7 @@ class Guard:
     ) -> Guard:
         """A guard over ``kb``, with the fact-checker folder ``checker`` (None: graph only,
         so every answer the graph cannot decide is unsupported)."""
-        from grounded.factcheck.verifier import Verifier
+        from grounded.verify.verifier import Verifier
 
         model = None
         if checker is not None:
@@ -168,7 +166,7 @@ class Guard:
         return [self._one(q, a, v) for q, a, v in zip(questions, answers, verdicts, strict=True)]
 
     def _one(self, question: str, answer: str, verdict: Verdict | None) -> GuardedAnswer:
-        if not answer.strip():
+        if not answer_text(answer):
             return GuardedAnswer(question, ABSTAIN, answer, "abstained", None, "no answer given")
         if verdict is None:
             return GuardedAnswer(question, answer, answer, "kept", None, "the model abstained")
@@ -183,13 +181,14 @@ class Guard:
         return GuardedAnswer(question, ABSTAIN, answer, "abstained", verdict.label, why)
 
     def _correction(self, question: str, verdict: Verdict) -> list[str]:
-        """The KB's objects for the (subject, relation) the answer or its question names."""
+        """The KB's objects for the (subject, relation) the question itself asks about.
+
+        Never the pair the answer names: an answer about another entity ("By whom was
+        Thallium discovered?" answered with Seaborgium's discoverer) must not turn the
+        correction into an answer to another question.
+        """
         graph = self.verifier.kb.graph
-        pairs: list[tuple[tuple[str, ...], str]] = []
-        if verdict.subject and verdict.relation:
-            pairs.append((graph.resolve(verdict.subject), verdict.relation))
-        # An answer the verifier could not read: the question still names what was asked.
-        pairs += [(r.subjects, r.relation) for r in self.verifier.reader.read_question(question)]
+        pairs = [(r.subjects, r.relation) for r in self.verifier.reader.read_question(question)]
         for subjects, relation in pairs:
             # A name shared by several entities ("Monaco", the country and the city) names
             # the one that has facts of the relation; still ambiguous: no correction is

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from grounded.answers import parse_generation
 from grounded.data.examples import prompt_fields
-from grounded.data.prompts import parse_generation
-from grounded.training.batch import Batcher
-from grounded.training.model import GroundingModel
+from grounded.model.batch import Batcher
+from grounded.model.grounding import GroundingModel
 
 if TYPE_CHECKING:
-    from grounded.factcheck.guard import Guard
     from grounded.kb import KnowledgeBase
     from grounded.retrieval import Evidence, RetrievalConfig
+    from grounded.verify.guard import Guard
 
 
 def generate_texts(
@@ -152,7 +152,7 @@ class GroundedModel:
 
         from grounded.injection.layer import KnowledgeInjection
         from grounded.kb import KnowledgeBase
-        from grounded.training.artifacts import load_base, read_grounding
+        from grounded.model.artifacts import load_base, read_grounding
 
         model_dir = Path(model_dir)
         grounding = read_grounding(model_dir)
@@ -201,7 +201,7 @@ class GroundedModel:
             FileNotFoundError: ``base`` is not a model folder.
         """
         from grounded.injection.layer import InjectionConfig, KnowledgeInjection
-        from grounded.training.artifacts import load_base
+        from grounded.model.artifacts import load_base
 
         if text_evidence and kb is None:
             raise ValueError("`text_evidence=True` retrieves evidence; pass `kb`")
@@ -257,7 +257,7 @@ class GroundedModel:
 
         ``evidence``: already retrieved by :meth:`retrieve` (of a model with the same
         :attr:`retrieval_key`); retrieved here when None. ``guard``: a
-        :class:`grounded.factcheck.Guard` that verifies each answer against its KB first
+        :class:`grounded.verify.Guard` that verifies each answer against its KB first
         (kept, revised or abstained; the model's own words stay in ``Answer.original``).
         """
         examples, evidence = self.examples(questions, evidence)

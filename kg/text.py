@@ -1,5 +1,9 @@
 """Text handling for claims: sentence splitting, chunking, answer lead-ins, list items.
 
+The one listing of several names (:func:`join_items`, ``A, B and C``) and the one split of a
+listed text (:func:`list_items`) live here, so the verbalizer, the answer format
+(:mod:`grounded.answers`) and the claim reader agree.
+
 Nothing here knows a knowledge base: entity spans that must not be cut come in as
 ``protect`` offsets (the auditor passes the linker's mentions, so "Washington, D.C." or
 "St. John's" stay whole).
@@ -9,9 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-
-from grounded.types import ABSTAIN
-from kg.normalize import normalize
 
 # A sentence ends at . ! or ? (plus closing quotes/brackets) followed by whitespace and an
 # uppercase letter, a digit or an opening quote; or at a line break.
@@ -26,9 +27,10 @@ _LEAD_IN = re.compile(
     r"the\s+answer\s+is|answer\s*:)\s+",
     re.IGNORECASE,
 )
-_LIST_SEPARATOR = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&)\s+", re.IGNORECASE)
+_LIST_SEPARATOR = re.compile(
+    r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&)\s+|\s*;\s*|\s*/\s*", re.IGNORECASE
+)
 _BOUNDARY = re.compile(r"\s*(?:[,;:]|\.(?=\s)|\s\(|\s[-–—]\s)\s*")
-_ABSTAIN_KEY = normalize(ABSTAIN)
 
 
 def split_sentences(
@@ -114,16 +116,6 @@ def _chunks(text: str, a: int, b: int, max_chars: int) -> list[tuple[int, int]]:
     return out
 
 
-def is_abstention(answer: str) -> bool:
-    """True when ``answer`` is the abstention phrase (case and punctuation ignored).
-
-    Example:
-        >>> is_abstention("I don't know"), is_abstention("It is Canberra.")
-        (True, False)
-    """
-    return normalize(answer) == _ABSTAIN_KEY
-
-
 def strip_lead_in(answer: str) -> str:
     """The answer without a lead-in such as "It is" or "I think it's".
 
@@ -139,12 +131,30 @@ def strip_end(text: str) -> str:
     return text.strip().rstrip(".!?…").strip()
 
 
-def list_items(text: str) -> list[str]:
-    """Split an enumeration ("A, B and C") at its separators; merging is the caller's job.
+def join_items(items: Sequence[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C``: the one listing of several names.
+
+    Raises:
+        ValueError: ``items`` is empty.
 
     Example:
-        >>> list_items("Pashto, Uzbek and Turkmen")
-        ['Pashto', 'Uzbek', 'Turkmen']
+        >>> join_items(["Pashto", "Uzbek", "Turkmen"])
+        'Pashto, Uzbek and Turkmen'
+    """
+    if not items:
+        raise ValueError("`items` is empty; a listing needs at least one item")
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def list_items(text: str) -> list[str]:
+    """Split an enumeration ("A, B and C", "A; B", "A/B") at its separators; merging names
+    that contain a separator ("Bosnia and Herzegovina") is the caller's job.
+
+    Example:
+        >>> list_items("Pashto, Uzbek and Turkmen"), list_items("Zulu/English")
+        (['Pashto', 'Uzbek', 'Turkmen'], ['Zulu', 'English'])
     """
     return [p for p in _LIST_SEPARATOR.split(text) if p.strip()]
 

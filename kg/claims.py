@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from grounded.factcheck.text import (
+from kg import EntityId, KnowledgeGraph, normalize
+from kg.text import (
     boundaries,
     list_separators,
     strip_end,
     strip_lead_in,
 )
-from kg import EntityId, KnowledgeGraph, normalize
 
 SlotSide = Literal["start", "end", "inner"]
 """Where a slot sits in its template; extra words can only leak into a start or end slot."""
@@ -197,10 +197,7 @@ class ClaimReader:
         self.relation_subjects = {r: frozenset(v) for r, v in subjects.items()}
         self.relation_objects = {r: frozenset(v) for r, v in objects.items()}
         self.pools: dict[str, frozenset[EntityId]] = {
-            rel.name: frozenset(typed[rel.object_type])
-            if rel.object_type
-            else self.relation_objects.get(rel.name, frozenset())
-            for rel in kg.schema
+            rel.name: frozenset(kg.object_pool(rel.name)) for rel in kg.schema
         }
         self._object_keys: dict[str, set[str]] = defaultdict(set)
         for r, objs in self.relation_objects.items():

@@ -3,7 +3,7 @@
 Inputs are documents: free text, or an answer with the question it answers (the answer is
 judged in the context of its question). Each document is split into sentence claims (very
 long sentences are cut into chunks, never refused), claims are verified in batches by
-:class:`~grounded.factcheck.verifier.Verifier`, and :class:`AuditReport` holds one row per
+:class:`~grounded.verify.verifier.Verifier`, and :class:`AuditReport` holds one row per
 claim and totals with their denominators written out.
 
 Files are read by suffix (:data:`READERS`): ``.jsonl`` (one object per line with ``text``,
@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grounded.factcheck.text import split_sentences
-from grounded.factcheck.verifier import DECIDED_BY, Verdict, Verifier, VerifierConfig
 from grounded.types import LABELS
+from grounded.verify.verifier import DECIDED_BY, Verdict, Verifier, VerifierConfig
 from kg import SourceFileError
 from kg.io import atomic_write_json, atomic_write_text
 from kg.loaders import decoded_lines, jsonl_objects
+from kg.text import split_sentences
 
 if TYPE_CHECKING:
     from grounded.factcheck.checker import FactChecker

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from kg.io import atomic_write_json
 
 if TYPE_CHECKING:
-    from grounded.training.model import GroundingModel
+    from grounded.model.grounding import GroundingModel
 
 GROUNDING_NAME = "grounding.json"
 GROUNDING_FORMAT_VERSION = 1

@@ -3,14 +3,14 @@
 For each claim (optionally the answer to a question):
 
 1. read it as (subject, relation, objects) with the schema's templates
-   (:class:`~grounded.factcheck.claims.ClaimReader`); where no template matches, link its
+   (:class:`~kg.claims.ClaimReader`); where no template matches, link its
    entities and detect the relation from the masked sentence
    (:meth:`grounded.retrieval.HybridRetriever.relation_scores`);
 2. the graph decides: ``supported`` or ``contradicted`` (→ refuted) end it, with the graph's
    facts as evidence (``decided_by="graph"``);
 3. otherwise the hybrid retriever's top-k evidence is fetched. When the graph read the claim
    fully and is silent on it (no fact of the relation for the subject, or an open relation
-   that does not list the object: :attr:`~grounded.factcheck.graph_check.GraphDecision.
+   that does not list the object: :attr:`~grounded.verify.graph.GraphDecision.
    silent`), or a template reads a subject the KB does not name at all ("the capital of
    Eljunlor"), and the evidence holds only knowledge-base facts, no passage, the checker could
    learn nothing the graph has not checked: the verdict is not enough info
@@ -31,12 +31,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from grounded.answers import is_abstention
 from grounded.factcheck.checker import DEFAULT_EVIDENCE_K, alias_notes, join_evidence
-from grounded.factcheck.claims import ClaimReader, Reading
-from grounded.factcheck.graph_check import GraphDecision, decide
-from grounded.factcheck.text import is_abstention
 from grounded.retrieval import Evidence, RetrievalConfig
 from grounded.types import AnswerItem, Label
+from grounded.verify.graph import GraphDecision, decide
+from kg.claims import ClaimReader, Reading
 
 if TYPE_CHECKING:
     from grounded.factcheck.checker import FactChecker

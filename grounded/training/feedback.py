@@ -2,7 +2,7 @@
 
 Every ``every`` steps the model greedily answers a sample of training prompts; a judge
 (the graph alone: :class:`GraphJudge`, or graph first then the neural checker:
-``grounded.factcheck.Verifier``) labels the answers; each refuted answer goes into a bank
+``grounded.verify.Verifier``) labels the answers; each refuted answer goes into a bank
 as a negative of its prompt, and the trainer's feedback term pushes it below the gold answer
 in the following steps (the same pure loss as the knowledge constraint). Each round is
 logged to ``feedback.jsonl`` (generations, refuted, refuted share) and, optionally, the
@@ -13,29 +13,23 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grounded.data.prompts import parse_generation
-from grounded.types import ABSTAIN, AnswerItem, AnswerJudge, Label
-from kg import check_claim, normalize
+from grounded.answers import is_abstention, judge_answer, parse_generation
+from grounded.types import AnswerItem, AnswerJudge, Label
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
-
-_ITEM_SPLIT = re.compile(r",\s*|\s+and\s+|\s*;\s*")
-_ABSTAIN_KEY = normalize(ABSTAIN)
 
 
 class GraphJudge:
     """Judge answers by the graph alone: the symbolic check of each stated object.
 
-    An answer is ``supported`` when every item it states is a KB object of the pair,
-    ``refuted`` when the graph contradicts one of them (functional or closed relations),
-    ``not_enough_info`` otherwise. The abstention phrase is never refuted.
+    The verdict is :func:`grounded.answers.judge_answer`, the one reading of an answer that
+    the evaluator and the guard share: an abstention (any accepted phrasing) is never refuted.
 
     Example:
         >>> item = AnswerItem("?", "Beijing.", "Mongolia", "capital")
@@ -47,30 +41,9 @@ class GraphJudge:
         self.graph = kb.graph
 
     def judge_answers(self, items: Sequence[AnswerItem]) -> list[Label]:
-        return [self._judge(item) for item in items]
-
-    def _judge(self, item: AnswerItem) -> Label:
-        text = item.answer.strip()
-        if not text or normalize(text) == _ABSTAIN_KEY or item.subject is None:
-            return "not_enough_info"
-        if item.relation not in self.graph.schema:
-            return "not_enough_info"
-        whole = text.rstrip(".!").strip()
-        check = check_claim(self.graph, item.subject, item.relation, whole)
-        if check.result == "supported":
-            return "supported"
-        if self.graph.schema[item.relation].functional:
-            return "refuted" if check.result == "contradicted" else "not_enough_info"
-        results = [
-            check_claim(self.graph, item.subject, item.relation, part).result
-            for part in (p.strip() for p in _ITEM_SPLIT.split(whole))
-            if part
+        return [
+            judge_answer(self.graph, item.subject, item.relation, item.answer) for item in items
         ]
-        if "contradicted" in results:
-            return "refuted"
-        if results and all(r == "supported" for r in results):
-            return "supported"
-        return "not_enough_info"
 
 
 def make_judge(kb: KnowledgeBase, checker: str | Path | None = None) -> AnswerJudge:
@@ -84,7 +57,7 @@ def make_judge(kb: KnowledgeBase, checker: str | Path | None = None) -> AnswerJu
         return GraphJudge(kb)
     try:
         from grounded.factcheck.checker import FactChecker
-        from grounded.factcheck.verifier import Verifier
+        from grounded.verify.verifier import Verifier
     except ImportError as e:
         raise ImportError(
             f"`checker` {str(checker)!r} needs grounded.factcheck ({e}); leave `--checker` "
@@ -210,7 +183,7 @@ class FeedbackLoop:
             n_generations=len(sample),
             n_refuted=len(refuted),
             n_supported=labels.count("supported"),
-            n_abstained=sum(normalize(a) == _ABSTAIN_KEY for a in answers),
+            n_abstained=sum(is_abstention(a) for a in answers),
             generations=generations,
             refuted=refuted,
         )

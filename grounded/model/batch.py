@@ -46,7 +46,7 @@ class Batcher:
         if tokenizer.pad_token_id is None or tokenizer.eos_token_id is None:
             raise ValueError(
                 "the tokenizer needs `eos_token` and `pad_token`; load it with "
-                "`grounded.training.load_base`, which sets pad to eos when missing"
+                "`grounded.model.load_base`, which sets pad to eos when missing"
             )
         if reads_entities and not getattr(tokenizer, "is_fast", False):
             raise ValueError(

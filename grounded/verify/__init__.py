@@ -1,0 +1,68 @@
+"""Verification against a knowledge base: verdicts, the guard and the audit.
+
+- :mod:`~grounded.verify.graph`: the graph's decision on a claim read with :mod:`kg.claims`;
+- :mod:`~grounded.verify.verifier`: combined verdicts (graph first, then the neural checker
+  of :mod:`grounded.factcheck`), also the :class:`grounded.types.AnswerJudge` the trainer's
+  feedback and the evaluator use;
+- :mod:`~grounded.verify.guard`: answers verified before they are shown (kept, revised from
+  the KB, or turned into abstentions);
+- :mod:`~grounded.verify.audit`: text, JSONL outputs or question/answer pairs → report.
+
+Importing this package is cheap: names load from their modules on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from grounded.verify.audit import AuditConfig, Auditor, AuditReport, Claim, Document
+    from grounded.verify.graph import GraphDecision, decide
+    from grounded.verify.guard import Guard, GuardConfig, GuardedAnswer
+    from grounded.verify.verifier import Verdict, Verifier, VerifierConfig
+
+_WHERE = {
+    "AuditConfig": "grounded.verify.audit",
+    "AuditReport": "grounded.verify.audit",
+    "Auditor": "grounded.verify.audit",
+    "Claim": "grounded.verify.audit",
+    "Document": "grounded.verify.audit",
+    "GraphDecision": "grounded.verify.graph",
+    "Guard": "grounded.verify.guard",
+    "GuardConfig": "grounded.verify.guard",
+    "GuardedAnswer": "grounded.verify.guard",
+    "Verdict": "grounded.verify.verifier",
+    "Verifier": "grounded.verify.verifier",
+    "VerifierConfig": "grounded.verify.verifier",
+    "decide": "grounded.verify.graph",
+}
+
+__all__ = [
+    "AuditConfig",
+    "AuditReport",
+    "Auditor",
+    "Claim",
+    "Document",
+    "GraphDecision",
+    "Guard",
+    "GuardConfig",
+    "GuardedAnswer",
+    "Verdict",
+    "Verifier",
+    "VerifierConfig",
+    "decide",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'grounded.verify' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
