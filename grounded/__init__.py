@@ -6,7 +6,9 @@ the functions that need them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from grounded._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -24,9 +26,4 @@ _LAZY = {
 __all__ = ["Evidence", "HybridRetriever", "KnowledgeBase", "RetrievalConfig", "__version__"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'grounded' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

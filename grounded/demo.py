@@ -98,6 +98,13 @@ class DemoConfig:
     checker_steps: int = field(default=0, metadata={"help": "Fact-checker training steps."})
     train_epochs: float = field(default=0.0, metadata={"help": "Epochs of each variant."})
     per_group: int = field(default=0, metadata={"help": "Evaluation questions per group."})
+    targets: str = field(
+        default="",
+        metadata={
+            "help": "Acceptance targets checked in the report (YAML; the project's own: "
+            "bench/targets.yaml); empty: rates only."
+        },
+    )
     seed: int = field(default=0, metadata={"help": "Seed of every step."})
     overwrite: bool = field(
         default=False, metadata={"help": "Redo every step (default: reuse finished ones)."}
@@ -244,7 +251,8 @@ def run_demo(
          "--checker", str(checker), "--per-group", str(settings["per_group"]),
          "--seed", str(config.seed), *quiet_flag,
          *(arg for v, p in models.items() for arg in ("--model", f"{v}={p}")),
-         "--guard", "rag", *(["grounded"] if "grounded" in models else [])],
+         "--guard", "rag", *(["grounded"] if "grounded" in models else []),
+         *(["--targets", config.targets] if config.targets else [])],
     )  # fmt: skip
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
     return DemoResult(out, kb, base, checker, models, report_dir, report, seconds)

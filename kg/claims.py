@@ -46,6 +46,12 @@ _PRONOUN = re.compile(
 )
 
 
+def _name_like(text: str) -> bool:
+    """A short capitalised phrase or a number: a list item, not a trailing clause."""
+    words = text.split()
+    return 0 < len(words) <= 4 and (text[:1].isupper() or text[:1].isdigit())
+
+
 def _negation(slot: str) -> tuple[str, bool]:
     """``slot`` without a leading "not"/"never", and whether it had one."""
     m = _NOT.match(slot)
@@ -392,8 +398,15 @@ class ClaimReader:
                 return tuple(items)
             if side == "end":
                 last = self._trim_end(items[-1], relation)
-                if all(self.known(i, relation) for i in (*items[:-1], last)):
-                    return (*items[:-1], last)
+                listed = (*items[:-1], last)
+                if all(self.known(i, relation) for i in listed):
+                    return listed
+                # A list of names beside known ones ("China, Russia and Atlantis") states
+                # every item: an invented one must be judged, not trimmed away as a clause.
+                if any(self.known(i, relation) for i in listed) and all(
+                    _name_like(i) for i in listed
+                ):
+                    return listed
         if side == "end":
             return (self._trim_end(text, relation),)
         return (text,)

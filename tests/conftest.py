@@ -89,13 +89,21 @@ def tiny_bert_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_checker(tiny_claims, tiny_bert_dir, tmp_path_factory):
-    """A fact-checker on the tiny BERT, trained 30 steps on the tiny claims and saved.
+def tiny_checker(tiny_kb, tiny_bert_dir, tmp_path_factory):
+    """A fact-checker on the tiny BERT, trained 30 steps through the Python API
+    (:func:`train_factchecker`) on claims from the tiny KB, and saved.
+
+    Nothing is patched by hand: the folder's metadata is what the API writes, so the verifier
+    reads evidence as the checker was trained (``evidence_k`` 5, no alias notes).
 
     Returns ``(checker, log, folder)``.
     """
-    from grounded.factcheck import FactCheckerConfig, train_checker
+    from grounded.factcheck import ClaimDataConfig, FactCheckerConfig
+    from grounded.factcheck.training import train_factchecker
 
+    data_config = ClaimDataConfig(
+        max_train_claims=60, max_test_claims=30, test_fraction=0.3, evidence_k=5, alias_notes=False
+    )
     config = FactCheckerConfig(
         base_model=str(tiny_bert_dir),
         max_length=64,
@@ -105,11 +113,10 @@ def tiny_checker(tiny_claims, tiny_bert_dir, tmp_path_factory):
         logging_steps=1,
         warmup_ratio=0.0,
     )
-    checker, log = train_checker(tiny_claims.dataset["train"], config, show_progress=False)
+    run = train_factchecker(tiny_kb, data_config, config, show_progress=False)
     folder = tmp_path_factory.mktemp("checker") / "checker"
-    checker.metadata["data"] = {"evidence_k": 5}
-    checker.save_pretrained(folder)
-    return checker, log, folder
+    run.checker.save_pretrained(folder)
+    return run.checker, run.log, folder
 
 
 @pytest.fixture(scope="session")

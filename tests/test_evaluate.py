@@ -4,6 +4,7 @@ end-to-end report on tiny models, the CLI, and the quick demo on the tiny KB."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,11 +14,11 @@ from grounded.evaluation import (
     EvaluateConfig,
     ablation_findings,
     build_questions,
-    check_targets,
     evaluate,
     summarize,
 )
 from grounded.evaluation.runner import _score, shared_groups
+from grounded.evaluation.targets import Target, check_targets, load_targets
 from grounded.model.generate import Answer
 from grounded.training import train, variant_config
 
@@ -76,11 +77,17 @@ def test_targets_and_ablations_on_hand_made_rates():
         + rows("no_feedback", "unknown", "c" * 95 + "h" * 3 + "a" * 2)
     )
     summary = summarize(data, n_boot=500)
-    targets = {t["target"]: t for t in check_targets(summary)}
-    assert all(t["reached"] is True for t in targets.values()), targets
-    unknown_cut = next(t for t in targets.values() if "80%" in t["target"])
+    targets = [
+        Target("grounded", "unknown", "hallucination_rate", at_most=0.05),
+        Target("grounded", "unknown", "hallucination_rate", reduction_vs="sft", at_least=0.8),
+        Target("grounded", "all", "hallucination_rate", below="raft"),
+        Target("grounded", "out_of_kb", "abstention_rate", at_least=0.9),
+    ]
+    checked = check_targets(summary, targets)
+    assert [t["reached"] for t in checked] == [True, True, True, True], checked
     # grounded 3/100 vs sft 90/100: 96.7% lower
-    assert "96.7% lower" in unknown_cut["detail"]
+    assert "96.7% lower" in checked[1]["detail"]
+    assert checked[0]["target"] == "grounded: hallucination rate (unknown) <= 5%"
     findings = {a["ablation"]: a["verdict"] for a in ablation_findings(summary)}
     # no_constraint: 50 hallucinations of 100 vs grounded 8 of 300 -> intervals apart
     assert findings["no_constraint"] == "helps"
@@ -92,20 +99,47 @@ def test_targets_of_a_guarded_variant_name_it():
     data = rows("grounded+revise", "unknown", "c" * 96 + "a" * 4) + rows(
         "sft", "unknown", "h" * 100
     )
-    targets = check_targets(summarize(data, n_boot=100), "grounded+revise")
-    first = targets[0]
+    targets = [
+        Target("grounded+revise", "unknown", "hallucination_rate", at_most=0.05),
+        Target(
+            "grounded+revise", "unknown", "hallucination_rate", reduction_vs="sft", at_least=0.9
+        ),
+    ]
+    first, second = check_targets(summarize(data, n_boot=100), targets)
     assert first["variant"] == "grounded+revise" and first["reached"] is True
-    assert first["target"] == "unknown-entity questions: grounded+revise hallucination rate <= 5%"
-    assert "100.0% lower" in targets[1]["detail"]
+    assert "100.0% lower" in second["detail"]
 
 
 def test_targets_report_misses_honestly():
     data = rows("grounded", "unknown", "c" * 5 + "h" * 5) + rows("grounded", "seen", "h" * 10)
-    targets = check_targets(summarize(data, n_boot=100))
-    by_name = {t["target"]: t["reached"] for t in targets}
-    assert by_name["unknown-entity questions: grounded hallucination rate <= 5%"] is False
-    assert by_name["KB-covered questions: grounded accuracy >= 90%"] is False
-    assert by_name["unknown-entity questions: grounded at least 80% below ungrounded SFT"] is None
+    summary = summarize(data, n_boot=100)
+    unknown, covered, vs_sft, near_base = check_targets(
+        summary,
+        [
+            Target("grounded", "unknown", "hallucination_rate", at_most=0.05),
+            Target("grounded", "kb_covered", "accuracy", at_least=0.9),
+            Target("grounded", "unknown", "hallucination_rate", reduction_vs="sft", at_least=0.8),
+            Target("grounded", "known", "accuracy", within_points_of="base", points=2),
+        ],
+    )
+    assert (unknown["reached"], covered["reached"]) == (False, False)
+    assert vs_sft["reached"] is None and "sft" in vs_sft["detail"]  # sft not in the run
+    assert near_base["reached"] is None
+
+
+def test_the_projects_own_targets_file_loads_and_bad_files_are_named(tmp_path):
+    targets = load_targets(Path(__file__).parent.parent / "bench" / "targets.yaml")
+    assert len(targets) == 9 and all(t.title for t in targets)
+    bad = tmp_path / "t.yaml"
+    bad.write_text("- variant: grounded\n  group: all\n  measure: accuracy\n  at_lest: 0.9\n")
+    with pytest.raises(ValueError, match=r"t.yaml: target 0 has unknown key\(s\) \['at_lest'\]"):
+        load_targets(bad)
+    bad.write_text("- {variant: g, group: all, measure: accuracy, at_least: 90}\n")
+    with pytest.raises(ValueError, match="rate in \\[0, 1\\]"):
+        load_targets(bad)
+    bad.write_text("- {variant: g, group: all, measure: accuracy}\n")
+    with pytest.raises(ValueError, match="a target asks one thing"):
+        load_targets(bad)
 
 
 def test_free_text_answers_go_to_the_judge_only(tiny_kb):
@@ -170,7 +204,10 @@ def read_jsonl(path):
 
 
 def test_evaluate_writes_a_consistent_report(tmp_path, tiny_kb, tiny_base, tiny_models):
-    config = EvaluateConfig(per_group=4, n_boot=100, max_new_tokens=6, guard=["rag", "grounded"])
+    targets = Path(__file__).parent.parent / "bench" / "targets.yaml"
+    config = EvaluateConfig(
+        per_group=4, n_boot=100, max_new_tokens=6, guard=["rag", "grounded"], targets=str(targets)
+    )
     result = evaluate(tiny_kb, tiny_base, tiny_models, tmp_path, config, show_progress=False)
     names = {p.name for p in result.files}
     assert {"report.json", "report.md", "answers.jsonl", "hallucination_by_group.png",
@@ -202,9 +239,11 @@ def test_evaluate_writes_a_consistent_report(tmp_path, tiny_kb, tiny_base, tiny_
         )
         mine = [r for r in answers if r["variant"] == v]
         assert kept_correct == sum(r["outcome"] == "correct" for r in mine)
-    assert {t["variant"] for t in report["targets"]} == {
-        "grounded", "grounded+abstain", "grounded+revise"
-    }  # fmt: skip
+    # the targets file is checked as written: every target listed, reached or not (None when
+    # the run lacks a variant it needs: raft and base are not trained here)
+    assert [t["target"] for t in report["targets"]] == [t.title for t in load_targets(targets)]
+    assert {t["variant"] for t in report["targets"]} == {"rag", "grounded"}
+    assert all(t["reached"] in (True, False, None) for t in report["targets"])
     with pytest.raises(ValueError, match="`guard` names variants not evaluated here"):
         evaluate(tiny_kb, tiny_base, {}, tmp_path / "x", EvaluateConfig(guard=["sft"]))
     with pytest.raises(ValueError, match="`guard_modes` must be among"):

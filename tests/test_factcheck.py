@@ -855,3 +855,14 @@ def test_a_name_the_graph_holds_no_fact_about_can_still_contradict(tiny_kb):
     view = hide_facts(tiny_kb, [("Mongolia", "capital")])  # Ulaanbaatar keeps only its alias
     (v,) = Verifier(view).verify(["The capital of China is Ulan Bator."])
     assert (v.label, v.decided_by) == ("refuted", "graph")
+
+
+def test_a_checker_trained_through_the_api_is_read_as_trained(tiny_kb, tiny_checker):
+    # regression: the verifier read `evidence_k`/`alias_notes` from metadata only the CLI
+    # wrote, so a checker trained through the Python API was read with other settings
+    _, _, folder = tiny_checker
+    loaded = FactChecker.from_pretrained(folder)
+    assert loaded.metadata["data"]["evidence_k"] == 5
+    assert loaded.metadata["kb"]["checksum"] == tiny_kb.checksum
+    v = Verifier(tiny_kb, loaded)
+    assert (v.evidence_k, v.alias_notes) == (5, False)

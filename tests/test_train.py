@@ -148,6 +148,39 @@ def test_resume_continues_from_the_saved_step(tmp_path, tiny_kb, tiny_base):
             assert torch.allclose(p, a[n], atol=1e-5), n
 
 
+def test_resume_with_feedback_rounds_reproduces_the_uninterrupted_run(tmp_path, tiny_kb, tiny_base):
+    # issue 13: the feedback bank and its random state were not saved, so a resumed run
+    # diverged after the checkpoint
+    config = tiny_config(
+        max_steps=8, save_steps=4, feedback_every=2, feedback_samples=6, keep_checkpoints=True
+    )
+    straight = train(tiny_kb, tiny_base, tmp_path / "straight", config, show_progress=False)
+    out = tmp_path / "resumed"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        train(tiny_kb, tiny_base, out, config, callbacks=[StopAt(5)], show_progress=False)
+    saved = checkpoint_dir(out, config) / "checkpoint-4" / "feedback_state_0.json"
+    assert json.loads(saved.read_text())["last_step"] == 2
+    with pytest.raises(ValueError, match=r"`feedback_every`: 2 → 3"):
+        train(
+            tiny_kb, tiny_base, out, tiny_config(**{**config.to_dict(), "resume": True,
+            "feedback_every": 3}), show_progress=False,
+        )  # fmt: skip
+    resumed = train(
+        tiny_kb, tiny_base, out, tiny_config(**{**config.to_dict(), "resume": True}),
+        show_progress=False,
+    )  # fmt: skip
+    assert resumed.resumed_from == 4
+    # this process ran the rounds from the checkpoint on; they match the straight run's
+    assert [r["step"] for r in resumed.feedback] == [4, 6, 8]
+    assert resumed.feedback == straight.feedback[-3:]
+    a = dict(straight.model.named_parameters())
+    for n, p in resumed.model.named_parameters():
+        if p.requires_grad:
+            assert torch.equal(p, a[n]), n
+    logs = [(out / "feedback.jsonl"), (tmp_path / "straight" / "feedback.jsonl")]
+    assert logs[0].read_text() == logs[1].read_text()
+
+
 # lora is the default of every other test here; the others also cover gradient accumulation
 # and ERNIE-style entity vectors end to end.
 ADAPTER_CASES = [("prefix", {}), ("prompt", {"grad_accum": 2}), ("ia3", {"entity_vectors": True})]

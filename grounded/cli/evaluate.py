@@ -23,8 +23,10 @@ question alone, as `grounded audit` would, then keeps it (supported), corrects i
 KB (mode revise) or turns it into an abstention (mode abstain); rows VARIANT+MODE show
 what a guarded deployment would say, beside what the model said.
 
-Variant names sft, raft, grounded, no_constraint, no_feedback and no_embedding get the
-targets and ablation findings of the report; any other name is evaluated and tabled too.
+--targets FILE checks acceptance targets (a YAML list, see grounded.evaluation.targets;
+bench/targets.yaml holds the project's own) and lists each as reached or not. Variants
+named grounded, no_constraint, no_feedback and no_embedding get ablation findings; any
+other name is evaluated and tabled too.
 
 writes REPORT/: report.json (every number with its denominator and 95% bootstrap interval),
 report.md (tables), answers.jsonl (every answer and its outcome),

@@ -69,27 +69,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.set_defaults(func=_eval)
 
 
-def _summary(report: dict[str, Any]) -> dict[str, Any]:
-    keep = ("n", "correct", "accuracy", "macro_f1", "per_class", "confusion", "decided_by")
-    return {k: report[k] for k in keep if k in report}
-
-
-def _score(data: Any, checker: Any, data_config: Any, show: bool) -> dict[str, Any]:
-    from grounded.factcheck.evaluate import evaluate_checker, evaluate_verifier
-    from grounded.verify.verifier import VerifierConfig
-
-    test = data.dataset["test"]
-    if show:
-        print(f"scoring on {len(test)} test claims (held-out subjects) ...")
-    # the checker reads evidence as the test claims were built: top-k, alias notes or not
-    vc = VerifierConfig(evidence_k=data_config.evidence_k, alias_notes=data_config.alias_notes)
-    return {
-        "neural": evaluate_checker(checker, test),
-        "combined": evaluate_verifier(data.view, test, checker, vc),
-        "graph": evaluate_verifier(data.view, test, None, vc),
-    }
-
-
 def _print_scores(scores: dict[str, Any]) -> None:
     from grounded.factcheck.metrics import format_report
 
@@ -110,10 +89,9 @@ def _print_scores(scores: dict[str, Any]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from grounded.config import to_dict
     from grounded.factcheck.checker import FactCheckerConfig
-    from grounded.factcheck.data import ClaimDataConfig, build_claim_data
-    from grounded.factcheck.training import train_checker
+    from grounded.factcheck.data import ClaimDataConfig
+    from grounded.factcheck.training import train_factchecker
     from grounded.kb import KnowledgeBase
 
     yaml_values = load_yaml(args.config) if args.config else {}
@@ -126,23 +104,8 @@ def _train(args: argparse.Namespace) -> int:
     show = not args.quiet
     t0 = time.perf_counter()
     kb = KnowledgeBase.load(args.kb)
-    data = build_claim_data(kb, data_config, show_progress=show)
-    stats = data.stats()
-    if show:
-        tr, te = stats["train"], stats["test"]
-        print(
-            f"claims: train {tr['claims']} ({tr['subjects']} subjects), test {te['claims']} "
-            f"({te['subjects']} held-out subjects); held-out pairs {stats['hidden_pairs']}"
-        )
-        print(f"  train labels {tr['labels']}")
-    checker, log = train_checker(data.dataset["train"], checker_config, show_progress=show)
-    scores = _score(data, checker, data_config, show)
-    checker.metadata.update(
-        kb={"name": kb.name, "checksum": kb.checksum, "path": str(kb.path)},
-        data=to_dict(data_config),
-        data_stats=stats,
-        metrics={k: _summary(v) for k, v in scores.items()},
-    )
+    run = train_factchecker(kb, data_config, checker_config, show_progress=show)
+    checker, log, scores = run.checker, run.log, run.scores
     checker.save_pretrained(out, overwrite=args.overwrite)
     _print_scores(scores)
     print(
@@ -158,6 +121,8 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from grounded.factcheck.checker import FactChecker
     from grounded.factcheck.data import ClaimDataConfig, build_claim_data
+    from grounded.factcheck.evaluate import score_checker
+    from grounded.factcheck.training import summary
     from grounded.kb import KnowledgeBase
     from kg.io import atomic_write_json, atomic_write_text
 
@@ -179,7 +144,7 @@ def _eval(args: argparse.Namespace) -> int:
     data = build_claim_data(kb, data_config, splits=("test",), show_progress=show)
     if not len(data.dataset["test"]):
         raise UsageError(f"no test claims could be built from {args.kb}")
-    scores = _score(data, checker, data_config, show)
+    scores = score_checker(data, checker, data_config, show_progress=show)
     if args.out:
         from grounded.factcheck.metrics import format_report
 
@@ -195,7 +160,7 @@ def _eval(args: argparse.Namespace) -> int:
         md += [format_report(scores[k], k) for k in ("neural", "combined", "graph")]
         atomic_write_text(folder / "eval.md", "\n".join(md))
     if args.json:
-        print(json.dumps({k: _summary(v) for k, v in scores.items()}, indent=2))
+        print(json.dumps({k: summary(v) for k, v in scores.items()}, indent=2))
     else:
         _print_scores(scores)
     if args.out:

@@ -9,7 +9,8 @@ every kind of answer the model will meet is copied at least once). They serve tw
 - as fine-tuning examples mixed into the seen pairs' (``grounded train --reading-examples``),
   in the spirit of KAFT's counterfactual contexts (Li et al., 2022): with the answer lines
   first as a retriever ranks them (``gold_first``), and with unanswerable items whose
-  evidence says nothing of the pair asked (``p_unanswerable``, target "I don't know.").
+  evidence says nothing of the pair asked (``p_unanswerable``, target the abstention phrase
+  :data:`grounded.answers.ABSTAIN`).
 
 Names repeat across items with other facts each time, on purpose: an answer can only be read,
 never remembered. No torch here.

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from grounded.data.groups import GROUPS
-from grounded.evaluation.metrics import Rate, intervals_overlap, outcome_rates
+from grounded.evaluation.metrics import intervals_overlap, outcome_rates
+from grounded.evaluation.targets import rate_of
 from kg.io import atomic_write_json, atomic_write_text
 
 KB_COVERED: tuple[str, ...] = ("seen", "known", "unknown")
@@ -126,97 +127,6 @@ def summarize(rows: Sequence[dict[str, Any]], *, seed: int = 0, n_boot: int = 10
     return out
 
 
-def _rate(d: dict | None) -> Rate | None:
-    return Rate(**d) if d else None
-
-
-def _get(summary: dict, variant: str, scope: str, metric: str) -> Rate | None:
-    """``scope``: ``all``, ``kb_covered`` or a group name."""
-    v = summary.get(variant)
-    if v is None:
-        return None
-    block = v.get(scope) if scope in ("all", "kb_covered") else v["groups"].get(scope)
-    return _rate(block[metric]) if block else None
-
-
-def check_targets(summary: dict, variant: str = "grounded") -> list[dict[str, Any]]:
-    """The issue's targets for ``variant``, each with the figures and whether it is reached.
-
-    ``variant`` is ``grounded`` or a guarded form of it (``grounded+abstain``, ...); every
-    target names it. A target whose variants are missing from the run is listed with
-    ``reached`` None.
-    """
-    v = variant
-
-    def target(name: str, reached: bool | None, detail: str) -> dict[str, Any]:
-        return {"target": name, "variant": v, "reached": reached, "detail": detail}
-
-    out = []
-    g_unk = _get(summary, v, "unknown", "hallucination_rate")
-    s_unk = _get(summary, "sft", "unknown", "hallucination_rate")
-    ok = g_unk is not None and g_unk.value is not None
-    out.append(
-        target(
-            f"unknown-entity questions: {v} hallucination rate <= 5%",
-            (g_unk.value <= 0.05) if ok else None,
-            f"{v} {g_unk}" if ok else f"no {v} answers on unknown entities",
-        )
-    )
-    name = f"unknown-entity questions: {v} at least 80% below ungrounded SFT"
-    if ok and s_unk is not None and s_unk.value:
-        cut = 1 - g_unk.value / s_unk.value
-        out.append(
-            target(
-                name,
-                cut >= 0.8,
-                f"{100 * cut:.1f}% lower ({v} {g_unk.value:.3f} vs sft {s_unk.value:.3f})",
-            )
-        )
-    else:
-        out.append(target(name, None, f"sft or {v} missing, or sft never hallucinated"))
-    acc = _get(summary, v, "kb_covered", "accuracy")
-    out.append(
-        target(
-            f"KB-covered questions: {v} accuracy >= 90%",
-            (acc.value >= 0.9) if acc is not None and acc.value is not None else None,
-            f"{v} {acc}" if acc is not None else f"{v} missing",
-        )
-    )
-    oob = _get(summary, v, "out_of_kb", "abstention_rate")
-    cov = _get(summary, v, "kb_covered", "abstention_rate")
-    have = oob is not None and oob.value is not None and cov is not None and cov.value is not None
-    out.append(
-        target(
-            f"out-of-KB: {v} abstains on >= 90%, and on <= 5% of KB-covered questions",
-            (oob.value >= 0.9 and cov.value <= 0.05) if have else None,
-            f"out-of-KB abstention {oob}; KB-covered abstention {cov}" if have else "missing",
-        )
-    )
-    g_all = _get(summary, v, "all", "hallucination_rate")
-    r_all = _get(summary, "raft", "all", "hallucination_rate")
-    name = f"{v} below RAFT-style on hallucination rate (all questions)"
-    if g_all is not None and r_all is not None and g_all.value is not None and r_all.value:
-        separate = not intervals_overlap(g_all, r_all)
-        below = g_all.value < r_all.value
-        word = "non-overlapping" if separate else "overlapping"
-        out.append(
-            target(
-                name,
-                below,
-                f"{v} {g_all} vs raft {r_all}: {word} intervals"
-                + ("" if separate else " (the difference may be noise)"),
-            )
-        )
-    else:
-        out.append(target(name, None, "missing"))
-    return out
-
-
-def guarded_variants(variants: Iterable[str], of: str = "grounded") -> list[str]:
-    """The guarded forms of variant ``of`` among ``variants`` (``grounded+abstain``, ...)."""
-    return [v for v in ordered(variants) if v.startswith(of + GUARD_SEPARATOR)]
-
-
 def ablation_findings(summary: dict) -> list[dict[str, Any]]:
     """For each ablation present: does removing its component change the hallucination rate?
 
@@ -224,18 +134,18 @@ def ablation_findings(summary: dict) -> list[dict[str, Any]]:
     all questions with non-overlapping intervals, ``hurts`` when it lowers it so, and
     ``no clear effect`` otherwise: the report says so rather than claiming a gain.
     """
-    full = _get(summary, "grounded", "all", "hallucination_rate")
+    full = rate_of(summary, "grounded", "all", "hallucination_rate")
     out = []
     for name, component in ABLATIONS.items():
-        ablated = _get(summary, name, "all", "hallucination_rate")
+        ablated = rate_of(summary, name, "all", "hallucination_rate")
         if full is None or ablated is None or full.value is None or ablated.value is None:
             continue
         if intervals_overlap(full, ablated):
             verdict = "no clear effect"
         else:
             verdict = "helps" if ablated.value > full.value else "hurts"
-        acc_full = _get(summary, "grounded", "kb_covered", "accuracy")
-        acc_abl = _get(summary, name, "kb_covered", "accuracy")
+        acc_full = rate_of(summary, "grounded", "kb_covered", "accuracy")
+        acc_abl = rate_of(summary, name, "kb_covered", "accuracy")
         out.append(
             {
                 "ablation": name,
@@ -419,7 +329,7 @@ def render_summary(report: dict) -> str:
     summary = report["metrics"]
 
     def cell(v: str, scope: str, metric: str) -> str:
-        r = _get(summary, v, scope, metric)
+        r = rate_of(summary, v, scope, metric)
         return f"{100 * r.value:5.1f}%" if r is not None and r.value is not None else "   n/a"
 
     head = (

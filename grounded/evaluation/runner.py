@@ -31,12 +31,11 @@ from grounded.evaluation.report import (
     GUARD_SEPARATOR,
     KB_COVERED,
     ablation_findings,
-    check_targets,
-    guarded_variants,
     ordered,
     summarize,
     write_report,
 )
+from grounded.evaluation.targets import check_targets, load_targets
 from grounded.types import AnswerItem
 from grounded.verify.guard import GUARD_MODES
 from kg.io import atomic_write_text
@@ -71,6 +70,14 @@ class EvaluateConfig:
         metadata={
             "help": "Answers the exact check cannot match with at least this many words are "
             "free text and go to the fact-checker (when one is given)."
+        },
+    )
+    targets: str = field(
+        default="",
+        metadata={
+            "help": "YAML or JSON file of acceptance targets to check against the rates "
+            "(grounded.evaluation.targets; the project's own: bench/targets.yaml); empty: "
+            "the report states the rates only."
         },
     )
     guard: list[str] = field(
@@ -409,9 +416,7 @@ def _report(
         "n_questions": len(questions),
         "questions_per_group": {g: sum(q.group == g for q in questions) for g in GROUPS},
         "metrics": summary,
-        "targets": [
-            t for v in ["grounded", *guarded_variants(summary)] for t in check_targets(summary, v)
-        ],
+        "targets": check_targets(summary, load_targets(config.targets)) if config.targets else [],
         "ablations": ablation_findings(summary),
         "retrieval_recall": recall,
         "free_text_judged": sum(r["decided_by"] == "checker" for r in rows),

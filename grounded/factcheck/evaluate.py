@@ -112,3 +112,24 @@ def evaluate_verifier(
         if g != v.label
     ][:MAX_ERRORS]
     return report
+
+
+def score_checker(
+    data: Any, checker: FactChecker, data_config: Any, *, show_progress: bool = True
+) -> dict[str, Any]:
+    """Score ``checker`` on ``data``'s test claims three ways: the checker alone
+    (``neural``), graph first then the checker (``combined``) and the graph alone (``graph``).
+
+    The verifier reads evidence as the test claims were built (``evidence_k``, alias notes).
+    """
+    from grounded.verify.verifier import VerifierConfig
+
+    test = data.dataset["test"]
+    if show_progress:
+        print(f"scoring on {len(test)} test claims (held-out subjects) ...")
+    vc = VerifierConfig(evidence_k=data_config.evidence_k, alias_notes=data_config.alias_notes)
+    return {
+        "neural": evaluate_checker(checker, test),
+        "combined": evaluate_verifier(data.view, test, checker, vc),
+        "graph": evaluate_verifier(data.view, test, None, vc),
+    }

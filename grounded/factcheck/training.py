@@ -1,5 +1,7 @@
-"""`train_checker`: fine-tune a :class:`~grounded.factcheck.checker.FactChecker` with the
-Hugging Face Trainer on (claim, evidence, label) rows."""
+"""Training the fact-checker: :func:`train_checker` fine-tunes a
+:class:`~grounded.factcheck.checker.FactChecker` with the Hugging Face Trainer on (claim,
+evidence, label) rows; :func:`train_factchecker` does the whole job from a knowledge base
+(claims, training, held-out scores, the folder's contract in its metadata)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ from grounded.types import LABELS
 
 if TYPE_CHECKING:
     from datasets import Dataset
+
+    from grounded.factcheck.data import ClaimDataConfig
+    from grounded.kb import KnowledgeBase
 
 
 @dataclass(frozen=True)
@@ -140,3 +145,62 @@ def train_checker(
     log = TrainLog(result.global_step, seconds, losses, float(result.training_loss), len(train))
     checker.metadata.update(train=to_dict(config), train_log=log.to_dict())
     return checker, log
+
+
+@dataclass(frozen=True)
+class FactCheckerRun:
+    """What :func:`train_factchecker` returns: the checker, its training log and its scores
+    on the held-out subjects (``neural``, ``combined`` and ``graph`` reports)."""
+
+    checker: FactChecker
+    log: TrainLog
+    scores: dict[str, Any]
+    stats: dict[str, Any]
+
+
+def train_factchecker(
+    kb: KnowledgeBase,
+    data_config: ClaimDataConfig | None = None,
+    checker_config: FactCheckerConfig | None = None,
+    *,
+    show_progress: bool = True,
+) -> FactCheckerRun:
+    """Build claims from ``kb``, train a checker on them and score it on held-out subjects.
+
+    The checker's metadata records everything a reader of the folder needs to use it as it
+    was trained: the KB (name, checksum, path), the claim settings (``evidence_k``,
+    ``alias_notes``: the verifier reads evidence the same way), data statistics and scores.
+    The command line (``grounded factcheck train``) is this function plus ``save_pretrained``.
+
+    Example:
+        >>> run = train_factchecker(KnowledgeBase.load("runs/kb"))  # doctest: +SKIP
+        >>> run.checker.save_pretrained("runs/checker")  # doctest: +SKIP
+    """
+    from grounded.factcheck.data import ClaimDataConfig, build_claim_data
+    from grounded.factcheck.evaluate import score_checker
+
+    data_config = data_config or ClaimDataConfig()
+    data = build_claim_data(kb, data_config, show_progress=show_progress)
+    stats = data.stats()
+    if show_progress:
+        tr, te = stats["train"], stats["test"]
+        print(
+            f"claims: train {tr['claims']} ({tr['subjects']} subjects), test {te['claims']} "
+            f"({te['subjects']} held-out subjects); held-out pairs {stats['hidden_pairs']}"
+        )
+        print(f"  train labels {tr['labels']}")
+    checker, log = train_checker(data.dataset["train"], checker_config, show_progress=show_progress)
+    scores = score_checker(data, checker, data_config, show_progress=show_progress)
+    checker.metadata.update(
+        kb={"name": kb.name, "checksum": kb.checksum, "path": str(kb.path)},
+        data=to_dict(data_config),
+        data_stats=stats,
+        metrics={k: summary(v) for k, v in scores.items()},
+    )
+    return FactCheckerRun(checker, log, scores, stats)
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of an evaluation report (no per-claim rows)."""
+    keep = ("n", "correct", "accuracy", "macro_f1", "per_class", "confusion", "decided_by")
+    return {k: report[k] for k in keep if k in report}

@@ -148,6 +148,37 @@ class FeedbackLoop:
         self.last_step = -1
         self._rng = random.Random(f"grounded-feedback-bank-{seed}-{rank}")
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint needs to continue bit for bit: the bank, the bank's random
+        state, the last round's step (JSON-ready: a checkpoint holds no pickle)."""
+        version, internal, gauss = self._rng.getstate()
+        return {
+            "format_version": 1,
+            "bank": self.bank,
+            "rng": [version, list(internal), gauss],
+            "last_step": self.last_step,
+            "seed": self.seed,
+            "rank": self.rank,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output (a resumed run continues the same draws).
+
+        Raises:
+            ValueError: the state belongs to another seed or rank, or is not a state dict.
+        """
+        if not isinstance(state, dict) or state.get("format_version") != 1:
+            raise ValueError("not a feedback state (expected format_version 1)")
+        if (state.get("seed"), state.get("rank")) != (self.seed, self.rank):
+            raise ValueError(
+                f"the feedback state was saved with seed {state.get('seed')} on rank "
+                f"{state.get('rank')}; this run has seed {self.seed} on rank {self.rank}"
+            )
+        version, internal, gauss = state["rng"]
+        self._rng.setstate((version, tuple(internal), gauss))
+        self.bank = list(state["bank"])
+        self.last_step = int(state["last_step"])
+
     def due(self, step: int) -> bool:
         """A round is due at step 0 and every ``every`` steps (once per step)."""
         return step % self.every == 0 and step != self.last_step

@@ -263,6 +263,8 @@ def train(
         n_negatives=config.n_negatives,
         max_prompt_tokens=config.max_prompt_tokens,
     )
+    if last is not None:
+        _check_resume_settings(ckpt, config)
     if args.should_save:
         ckpt.mkdir(parents=True, exist_ok=True)
         groups.save(ckpt / GROUPS_NAME)
@@ -425,6 +427,47 @@ def _checkpoint_to_resume(ckpt: Path, config: TrainConfig, *, remove_old: bool) 
             shutil.rmtree(ckpt)
         return None
     return last
+
+
+# Settings that do not change what a run computes: a resume may change them.
+_RESUMABLE = frozenset(
+    {"resume", "overwrite", "keep_checkpoints", "checkpoint_dir", "logging_steps",
+     "save_steps", "save_total_limit", "dpo_export"}
+)  # fmt: skip
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _check_resume_settings(ckpt: Path, config: TrainConfig) -> None:
+    """Refuse ``--resume`` with settings that change the result, naming each one.
+
+    Raises:
+        ValueError: a setting differs from the one the run in ``ckpt`` began with.
+    """
+    path = ckpt / "train_config.json"
+    if not path.is_file():
+        return  # written by an older version: nothing to compare with
+    saved = _flat(json.loads(path.read_text(encoding="utf-8")))
+    now = _flat(config.to_dict())
+    changed = [
+        f"`{k}`: {saved.get(k)!r} → {now.get(k)!r}"
+        for k in sorted(set(saved) | set(now))
+        if k.rsplit(".", 1)[-1] not in _RESUMABLE and saved.get(k) != now.get(k)
+    ]
+    if changed:
+        raise ValueError(
+            f"`--resume` with other settings than the run in {ckpt} began with would not "
+            f"reproduce it: {'; '.join(changed)}. Resume with the same settings, or start "
+            "over with `--overwrite`"
+        )
 
 
 def _step_of(checkpoint: str | None) -> int | None:

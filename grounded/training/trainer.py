@@ -201,6 +201,30 @@ class GroundedTrainer(Trainer):
         return result
 
     # -- checkpoints --------------------------------------------------------------------------
+    def _save_rng_state(self, output_dir: str) -> None:
+        """Every process saves its random states, and its feedback bank beside them: the
+        bank and its draws are state too, or a resumed run would diverge."""
+        super()._save_rng_state(output_dir)
+        if self.feedback is not None:
+            from kg.io import atomic_write_json
+
+            path = Path(output_dir) / f"feedback_state_{self.args.process_index}.json"
+            atomic_write_json(path, self.feedback.state_dict())
+
+    def _load_rng_state(self, checkpoint: str | None) -> None:
+        super()._load_rng_state(checkpoint)
+        if self.feedback is None or checkpoint is None:
+            return
+        path = Path(checkpoint) / f"feedback_state_{self.args.process_index}.json"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{checkpoint} has no feedback state ({path.name}): it was written by a run "
+                "without feedback rounds or by an older version; start over with `--overwrite`"
+            )
+        import json
+
+        self.feedback.load_state_dict(json.loads(path.read_text(encoding="utf-8")))
+
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         """Checkpoint = the PEFT adapter + the injection layer (no base weights)."""
         if not self.args.should_save:

@@ -14,8 +14,8 @@ gives a verdict (graph first, then the neural checker). Then, by ``mode``:
   answer becomes those objects (never the objects of a pair the answer names: the guard
   answers the question that was asked).
 
-An answer that states nothing (empty, or punctuation only) becomes the abstention phrase. The model's own abstentions are kept in both
-modes: the guard never makes a model state
+An answer that states nothing (empty, or punctuation only) becomes the abstention phrase.
+The model's own abstentions are kept in both modes: the guard never makes a model state
 more than it did. Every guarded answer records what the model said, the verdict and the
 action (``kept``, ``abstained``, ``revised``), so nothing is hidden from an auditor.
 
@@ -170,15 +170,32 @@ class Guard:
             return GuardedAnswer(question, ABSTAIN, answer, "abstained", None, "no answer given")
         if verdict is None:
             return GuardedAnswer(question, answer, answer, "kept", None, "the model abstained")
-        if verdict.label == "supported":
+        off_topic = self._answers_another_question(question, verdict)
+        if verdict.label == "supported" and not off_topic:
             return GuardedAnswer(question, answer, answer, "kept", "supported", verdict.reason)
         why = f"{verdict.label} ({verdict.decided_by}): {verdict.reason}"
+        if off_topic:
+            why = f"it does not answer the question: {off_topic}; {why}"
         if self.config.mode == "revise":
             objects = self._correction(question, verdict)
             if objects:
                 text = format_answer(objects)
                 return GuardedAnswer(question, text, answer, "revised", verdict.label, why)
         return GuardedAnswer(question, ABSTAIN, answer, "abstained", verdict.label, why)
+
+    def _answers_another_question(self, question: str, verdict: Verdict) -> str:
+        """Why the verdict is about another (subject, relation) than the question asks
+        ("The capital of China is Beijing." to "What is the capital of Mongolia?"), or ""."""
+        if not (verdict.subject and verdict.relation):
+            return ""
+        graph = self.verifier.kb.graph
+        asked = self.verifier.reader.read_question(question)
+        if not asked:
+            return ""  # the question cannot be read: nothing to compare with
+        subjects = set(graph.resolve(verdict.subject)) | {verdict.subject}
+        if any(r.relation == verdict.relation and subjects & set(r.subjects) for r in asked):
+            return ""
+        return f"the answer is about {verdict.relation!r} of {verdict.subject!r}"
 
     def _correction(self, question: str, verdict: Verdict) -> list[str]:
         """The KB's objects for the (subject, relation) the question itself asks about.
