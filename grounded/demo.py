@@ -212,11 +212,15 @@ def run_demo(
              ["kb", "build", "--preset", "countries", "--out", str(kb), "--overwrite"])  # fmt: skip
     base = Path(config.base) if config.base else out / "base"
     if not config.base:
+        from grounded.pretrain.train import checkpoints_dir
+
+        # resume only what an interrupted demo left: a fresh run has nothing to resume
+        resume = ["--resume"] if checkpoints_dir(base).is_dir() else []
         step(
             "pretrain the base model",
             base / "config.json",
             ["pretrain", str(kb), "--out", str(base), "--preset", settings["pretrain_preset"],
-             "--seed", str(config.seed), "--resume", "--overwrite"],
+             "--seed", str(config.seed), *resume, "--overwrite"],
         )  # fmt: skip
     checker = Path(config.checker) if config.checker else out / "checker"
     if not config.checker:

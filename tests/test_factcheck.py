@@ -793,6 +793,11 @@ def test_cli_audit_file_with_checker_writes_report(tiny_kb, tiny_checker, tmp_pa
     data = json.loads((out / "report.json").read_text())
     assert data["totals"]["claims"] == 2 and data["totals"]["decided_by"]["checker"] == 1
     assert (out / "report.md").read_text().startswith("# Audit report")
+    # an earlier report is never replaced silently; the refusal comes before any work
+    before = (out / "report.json").read_text()
+    assert main(["audit", str(tiny_kb.path), str(f), "--out", str(out), "--quiet"]) == 2
+    assert "already holds a report; pass `--overwrite`" in capsys.readouterr().err
+    assert (out / "report.json").read_text() == before
     f.write_text('{"answer": "Sydney"}\n')
     assert main(["audit", str(tiny_kb.path), str(f)]) == 2
     assert f"{f}:1: missing field" in capsys.readouterr().err

@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run the checker in int8 on CPU (about 2x faster; probabilities move ~0.01)",
     )
     audit.add_argument("--out", help="folder to write report.json and report.md to")
+    audit.add_argument(
+        "--overwrite", action="store_true", help="replace a report already in `--out`"
+    )
     audit.add_argument("--json", action="store_true", help="print report JSON to stdout")
     audit.add_argument("--config", help="YAML file with any of the settings below")
     audit.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -65,6 +68,15 @@ def _audit(args: argparse.Namespace) -> int:
         raise UsageError(
             "nothing to audit: give an INPUT file, `--text`, or `--question` and `--answer`"
         )
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"`--out` {out} is a file; give a folder for report.json/report.md")
+        if (out / "report.json").exists() and not args.overwrite:
+            raise UsageError(
+                f"`--out` {out} already holds a report; pass `--overwrite` to replace it, or "
+                "give another folder"
+            )
     yaml_values = load_yaml(args.config) if args.config else {}
     check_yaml_keys(yaml_values, [AuditConfig, VerifierConfig], args.config or "")
     config = build_config(AuditConfig, args, yaml_values)

@@ -25,11 +25,12 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "demo",
-        help="build the countries KB, pretrain, train every variant, evaluate (the main job)",
-        description="Build the embedded countries knowledge base, pretrain the default base "
-        "model, train the fact-checker and every variant (ungrounded SFT, RAFT-style, "
-        "grounded and its ablations), evaluate them side by side with the base model zero-shot "
-        "and with retrieved facts, and print the hallucination table.",
+        help="build a KB, pretrain, train every variant, evaluate (the main job)",
+        description="From nothing to the hallucination report: build the knowledge base (the "
+        "embedded countries data, or your own with --kb), pretrain the default base model (or "
+        "use yours with --base), train the fact-checker and every variant (ungrounded SFT, "
+        "RAFT-style, grounded and its ablations), evaluate them side by side with the base "
+        "model zero-shot and with retrieved facts, and print the hallucination table.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
