@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import networkx as nx
@@ -12,7 +12,7 @@ import networkx as nx
 from kg.io import atomic_write_json
 from kg.linker import EntityLinker
 from kg.schema import Schema
-from kg.source import KnowledgeSource
+from kg.source import KnowledgeSource, entity_ids
 from kg.types import EntityId, Triple
 
 GRAPH_FORMAT_VERSION = 1
@@ -25,6 +25,7 @@ class KnowledgeGraph:
         triples: the facts (duplicates collapse).
         schema: every relation used by ``triples``.
         aliases: surface names per entity, used by :attr:`linker` and :meth:`resolve`.
+        entity_types: entity → type (an entities file); see :meth:`entity_type`.
 
     Raises:
         ValueError: a triple's relation is missing from the schema.
@@ -44,9 +45,11 @@ class KnowledgeGraph:
         triples: Iterable[Triple],
         schema: Schema,
         aliases: dict[EntityId, list[str]] | None = None,
+        entity_types: Mapping[EntityId, str] | None = None,
     ) -> None:
         self.schema = schema
         self.aliases: dict[EntityId, list[str]] = {k: list(v) for k, v in (aliases or {}).items()}
+        self.entity_types: dict[EntityId, str] = dict(entity_types or {})
         self.graph = nx.MultiDiGraph()
         for t in triples:
             if t.relation not in schema:
@@ -61,7 +64,12 @@ class KnowledgeGraph:
 
     @classmethod
     def from_source(cls, source: KnowledgeSource) -> KnowledgeGraph:
-        return cls(source.triples, source.schema, source.aliases)
+        """The graph of a source; entities named only by passages are linkable too."""
+        aliases = {k: list(v) for k, v in source.aliases.items()}
+        for p in source.passages:
+            for e in p.entities:
+                aliases.setdefault(e, [])
+        return cls(source.triples, source.schema, aliases, source.entity_types)
 
     # -- queries -------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -73,7 +81,50 @@ class KnowledgeGraph:
 
     @property
     def entities(self) -> list[EntityId]:
+        """Every node: entities and literal values alike (see :meth:`is_entity`)."""
         return list(self.graph.nodes)
+
+    def entity_type(self, entity: EntityId) -> str | None:
+        """The type of ``entity``: from the entities file, else from the schema.
+
+        The schema gives a type when ``entity`` is the subject of a relation with a
+        ``subject_type`` or the object of one with an ``object_type``. None when neither
+        says.
+        """
+        if entity in self.entity_types:
+            return self.entity_types[entity]
+        if entity not in self.graph:
+            return None
+        for _, _, r in self.graph.out_edges(entity, keys=True):
+            if self.schema[r].subject_type:
+                return self.schema[r].subject_type
+        for _, _, r in self.graph.in_edges(entity, keys=True):
+            if self.schema[r].object_type:
+                return self.schema[r].object_type
+        return None
+
+    @property
+    def types(self) -> dict[str, list[EntityId]]:
+        """Type → its entities (sorted), over every typed node and entities-file entry."""
+        out: dict[str, set[EntityId]] = {}
+        for e in {*self.graph.nodes, *self.entity_types}:
+            kind = self.entity_type(e)
+            if kind is not None:
+                out.setdefault(kind, set()).add(e)
+        return {k: sorted(v) for k, v in sorted(out.items())}
+
+    def is_entity(self, name: EntityId) -> bool:
+        """True for an entity, False for a literal value or an unknown name.
+
+        An entity is a subject of some fact, or a name with a type (entities file, or the
+        object of a relation that declares an ``object_type``); any other object
+        ("55.85", "1990") is a literal value.
+        """
+        if name in self.entity_types:
+            return True
+        if name not in self.graph:
+            return False
+        return self.graph.out_degree(name) > 0 or self.entity_type(name) is not None
 
     def _triple(self, s: str, o: str, r: str, data: dict) -> Triple:
         return Triple(s, r, o, data.get("source"), data.get("confidence"))
@@ -138,7 +189,12 @@ class KnowledgeGraph:
             keep |= nxt
         sub = self.graph.subgraph(keep)
         triples = [self._triple(s, o, r, d) for s, o, r, d in sub.edges(keys=True, data=True)]
-        return KnowledgeGraph(triples, self.schema, {e: self.aliases.get(e, []) for e in keep})
+        return KnowledgeGraph(
+            triples,
+            self.schema,
+            {e: self.aliases.get(e, []) for e in keep},
+            {e: self.entity_types[e] for e in keep if e in self.entity_types},
+        )
 
     # -- text ----------------------------------------------------------------------------
     def verbalize(self, triple: Triple) -> str:
@@ -159,6 +215,8 @@ class KnowledgeGraph:
             names = {e: self.aliases.get(e, []) for e in self.graph.nodes}
             for e, extra in self.aliases.items():
                 names.setdefault(e, extra)
+            for e in self.entity_types:
+                names.setdefault(e, [])
             self._linker = EntityLinker(names)
         return self._linker
 
@@ -170,15 +228,27 @@ class KnowledgeGraph:
         return found
 
     def stats(self) -> dict:
-        """Counts of facts, entities and per-relation facts and subjects."""
+        """Counts of facts, entities, values and per-relation facts and subjects.
+
+        ``entities`` counts the nodes that are entities (:meth:`is_entity`: subjects, and
+        objects with a type from the entities file or the schema); ``values`` counts the
+        other nodes (literal objects such as "55.85"), so a table of numbers does not
+        inflate the entity count. ``types`` counts entities per type.
+        """
         rel_facts = Counter(r for _, _, r in self.graph.edges(keys=True))
         rel_subjects = {
             r: len({s for s, _, k in self.graph.edges(keys=True) if k == r}) for r in rel_facts
         }
         degrees = [d for _, d in self.graph.degree()]
+        entities = entity_ids(self.triples(), self.schema, {})
+        entities |= {e for e in self.entity_types if e in self.graph}
+        nodes = self.graph.number_of_nodes()
         return {
             "facts": len(self),
-            "entities": self.graph.number_of_nodes(),
+            "entities": len(entities),
+            "values": nodes - len(entities),
+            "nodes": nodes,
+            "types": {k: len(v) for k, v in self.types.items()},
             "relations": len(self.schema),
             "aliases": sum(len(v) for v in self.aliases.values()),
             "per_relation": {
@@ -204,6 +274,7 @@ class KnowledgeGraph:
                 "graph": data,
                 "schema": self.schema.to_dict(),
                 "aliases": self.aliases,
+                "entity_types": self.entity_types,
             },
         )
 
@@ -229,6 +300,6 @@ class KnowledgeGraph:
             )
         g = nx.node_link_graph(data["graph"], directed=True, multigraph=True, edges="edges")
         schema = Schema.from_dict(data["schema"], origin=str(path))
-        kg = cls([], schema, data.get("aliases") or {})
+        kg = cls([], schema, data.get("aliases") or {}, data.get("entity_types") or {})
         kg.graph = g
         return kg

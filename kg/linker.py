@@ -85,6 +85,24 @@ def strict(key: tuple[str, ...]) -> bool:
     return len(key) == 1 and (len(key[0]) <= SHORT_NAME or key[0] in STOPWORDS)
 
 
+def name_key(name: str) -> tuple[str, ...]:
+    """The key under which the linker files ``name``: two names with one key are one name.
+
+    Folded tokens (case, accents, width, invisible characters and look-alike letters
+    ignored) without a leading "the"; a strict name (policy rule 4) keeps its exact case.
+
+    Example:
+        >>> name_key("The Gambia") == name_key("GAMBIA"), name_key("In") == name_key("IN")
+        (True, False)
+    """
+    key = _key(name)
+    if len(key) > 1 and key[0] == "the":
+        key = key[1:]
+    if strict(key):
+        return ("=", *shaped_tokens(name)[-1:])
+    return key
+
+
 def _glued(text: str, start: int, end: int) -> bool:
     """Is text[start:end] glued to a neighbouring word by an apostrophe (``'s``, ``O'``)?"""
     before = start >= 2 and text[start - 1] in _APOSTROPHES and text[start - 2].isalnum()

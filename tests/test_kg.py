@@ -275,13 +275,28 @@ def test_source_round_trip_and_graph_json(tmp_path, graph):
     )
     SCHEMA.save(tmp_path / "relations.json")
     _write(tmp_path, "aliases.tsv", "".join(f"{e}\t{a}\n" for e, al in ALIASES.items() for a in al))
+    # The alias "Mexico" of "Mexico (Philippines)" is the name of another entity: refused
+    # unless allowed, and then listed in the report.
+    with pytest.raises(SourceFileError, match=r"aliases.tsv:\d+: alias 'Mexico' of 'Mexico"):
+        load_source(
+            tmp_path / "t.tsv", tmp_path / "relations.json", aliases=tmp_path / "aliases.tsv"
+        )
     source = load_source(
-        tmp_path / "t.tsv", tmp_path / "relations.json", aliases=tmp_path / "aliases.tsv"
+        tmp_path / "t.tsv",
+        tmp_path / "relations.json",
+        aliases=tmp_path / "aliases.tsv",
+        allow_alias_merge=True,
     )
     assert "aliased entities have no fact" in source.report.notes[0]  # Mexico (Philippines)
+    assert [(m["kind"], m["entities"]) for m in source.report.merges] == [
+        ("alias", ["Mexico", "Mexico (Philippines)"])
+    ]
     write_source(source, src_dir)
     again = load_source(
-        src_dir / "triples.tsv", src_dir / "relations.json", aliases=src_dir / "aliases.tsv"
+        src_dir / "triples.tsv",
+        src_dir / "relations.json",
+        aliases=src_dir / "aliases.tsv",
+        allow_alias_merge=True,
     )
     assert again.triples == source.triples and again.aliases == source.aliases
     graph.save(tmp_path / "graph.json")
