@@ -149,7 +149,7 @@ def review_source(
     for e in entities:
         by_key[name_key(e)].add(e)
     merges: list[dict] = []
-    for key, group in sorted(by_key.items(), key=lambda kv: sorted(kv[1])):
+    for group in sorted(by_key.values(), key=sorted):
         if len(group) > 1:
             names = sorted(group)
             merges.append(
@@ -226,9 +226,9 @@ def review_source(
     violations = []
     if source.entity_types:
         for t in source.triples:
-            rel = source.schema[t.relation] if t.relation in source.schema else None
-            if rel is None:
+            if t.relation not in source.schema:
                 continue
+            rel = source.schema[t.relation]
             for role, name, expected in (
                 ("subject", t.subject, rel.subject_type),
                 ("object", t.object, rel.object_type),
