@@ -12,7 +12,7 @@ import networkx as nx
 from kg.io import atomic_write_json
 from kg.linker import EntityLinker
 from kg.schema import Schema
-from kg.source import KnowledgeSource, entity_ids
+from kg.source import KnowledgeSource
 from kg.types import EntityId, Triple
 
 GRAPH_FORMAT_VERSION = 1
@@ -103,14 +103,24 @@ class KnowledgeGraph:
                 return self.schema[r].object_type
         return None
 
+    def _all_types(self) -> dict[EntityId, str]:
+        """:meth:`entity_type` of every typed name, in one pass over the edges."""
+        from_subject: dict[EntityId, str] = {}
+        from_object: dict[EntityId, str] = {}
+        for s, o, r in self.graph.edges(keys=True):
+            rel = self.schema[r]
+            if rel.subject_type:
+                from_subject.setdefault(s, rel.subject_type)
+            if rel.object_type:
+                from_object.setdefault(o, rel.object_type)
+        return {**from_object, **from_subject, **self.entity_types}
+
     @property
     def types(self) -> dict[str, list[EntityId]]:
         """Type → its entities (sorted), over every typed node and entities-file entry."""
-        out: dict[str, set[EntityId]] = {}
-        for e in {*self.graph.nodes, *self.entity_types}:
-            kind = self.entity_type(e)
-            if kind is not None:
-                out.setdefault(kind, set()).add(e)
+        out: dict[str, list[EntityId]] = {}
+        for e, kind in self._all_types().items():
+            out.setdefault(kind, []).append(e)
         return {k: sorted(v) for k, v in sorted(out.items())}
 
     def is_entity(self, name: EntityId) -> bool:
@@ -236,19 +246,21 @@ class KnowledgeGraph:
         inflate the entity count. ``types`` counts entities per type.
         """
         rel_facts = Counter(r for _, _, r in self.graph.edges(keys=True))
-        rel_subjects = {
-            r: len({s for s, _, k in self.graph.edges(keys=True) if k == r}) for r in rel_facts
-        }
+        subjects_of: dict[str, set[EntityId]] = {}
+        for s, _, r in self.graph.edges(keys=True):
+            subjects_of.setdefault(r, set()).add(s)
+        rel_subjects = {r: len(v) for r, v in subjects_of.items()}
         degrees = [d for _, d in self.graph.degree()]
-        entities = entity_ids(self.triples(), self.schema, {})
-        entities |= {e for e in self.entity_types if e in self.graph}
+        all_types = self._all_types()
+        entities = {s for v in subjects_of.values() for s in v}
+        entities |= {e for e in all_types if e in self.graph}
         nodes = self.graph.number_of_nodes()
         return {
             "facts": len(self),
             "entities": len(entities),
             "values": nodes - len(entities),
             "nodes": nodes,
-            "types": {k: len(v) for k, v in self.types.items()},
+            "types": dict(sorted(Counter(all_types.values()).items())),
             "relations": len(self.schema),
             "aliases": sum(len(v) for v in self.aliases.values()),
             "per_relation": {

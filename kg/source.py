@@ -18,6 +18,8 @@ from kg.types import EntityId, Passage, Triple
 
 MAX_LISTED = 100
 """Longest list of one kind of finding kept in a report (the count is always kept)."""
+SHOWN = 10
+"""Findings of one kind written out as warnings; the rest are counted."""
 
 
 @dataclass
@@ -26,7 +28,8 @@ class LoadReport:
 
     Attributes:
         merges: names that point at several entities (see :func:`review_source`), each
-            ``{"name", "entities", "kind", "where"}``.
+            ``{"name", "entities", "kind", "where"}``; at most :data:`MAX_LISTED` of each
+            kind, ``merge_counts`` has the count of each kind.
         mixed_script: names with a word that mixes Latin with Cyrillic or Greek letters.
         relations_without_questions: relations left out of training and evaluation
             questions, since they have no question template.
@@ -43,6 +46,7 @@ class LoadReport:
     multi_object_functional: list[tuple[str, str, list[str]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     merges: list[dict] = field(default_factory=list)
+    merge_counts: dict[str, int] = field(default_factory=dict)
     mixed_script: list[str] = field(default_factory=list)
     relations_without_questions: list[str] = field(default_factory=list)
     type_violations: list[dict] = field(default_factory=list)
@@ -61,6 +65,7 @@ class LoadReport:
             ],
             "notes": self.notes,
             "merges": self.merges,
+            "merge_counts": self.merge_counts,
             "mixed_script": self.mixed_script,
             "relations_without_questions": self.relations_without_questions,
             "type_violations": self.type_violations,
@@ -183,24 +188,32 @@ def review_source(
         if len(group) > 1 and not (named - group):
             alias = next(a for e in sorted(group) for a in source.aliases[e] if name_key(a) == key)
             merges.append({"name": alias, "entities": sorted(group), "kind": "shared", "where": []})
-    report.merges = alias_merges + merges
-    for m in report.merges:
-        at = f" ({', '.join(m['where'])})" if m["where"] else ""
-        if m["kind"] == "alias":
+    every = alias_merges + merges
+    kinds = ("alias", "names", "shared")
+    report.merge_counts = {k: sum(1 for m in every if m["kind"] == k) for k in kinds}
+    report.merges = [m for k in kinds for m in [m for m in every if m["kind"] == k][:MAX_LISTED]]
+    for kind in kinds:
+        listed = [m for m in every if m["kind"] == kind]
+        for m in listed[:SHOWN] if kind != "shared" else []:
+            at = f" ({', '.join(m['where'])})" if m["where"] else ""
+            if kind == "alias":
+                others = ", ".join(repr(e) for e in m["entities"] if e != m["alias_of"])
+                found.append(
+                    f"alias {m['name']!r} of {m['alias_of']!r} is also the entity {others}{at}: "
+                    "the name now means both"
+                )
+            else:
+                found.append(
+                    f"entity names {m['entities']} are the same name after normalisation{at}: "
+                    "the linker cannot tell them apart"
+                )
+        if kind == "shared" and listed:
             found.append(
-                f"alias {m['name']!r} of {m['alias_of']!r} is also the entity "
-                f"{', '.join(repr(e) for e in m['entities'] if e != m['alias_of'])}{at}: "
-                "the name now means both"
+                f"{len(listed)} alias(es) are shared by several entities (e.g. "
+                f"{listed[0]['name']!r}: {listed[0]['entities']}): they link to all of them"
             )
-        elif m["kind"] == "names":
-            found.append(
-                f"entity names {m['entities']} are the same name after normalisation{at}: "
-                "the linker cannot tell them apart"
-            )
-        else:
-            found.append(
-                f"alias {m['name']!r} is shared by {m['entities']}: it links to all of them"
-            )
+        elif len(listed) > SHOWN:
+            found.append(f"... and {len(listed) - SHOWN} more {kind} merges (manifest.json)")
 
     names = sorted(entities | set(source.aliases))
     names += sorted({a for al in source.aliases.values() for a in al} - set(names))

@@ -35,6 +35,7 @@ CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 Errors = list[tuple[str, int, str]]
+_JOINED = "a missing quote or line break may have joined lines: split or shorten the value"
 
 
 class SourceFileError(ValueError):
@@ -166,17 +167,16 @@ def _split(path: Path, errors: Errors) -> Iterator[tuple[int, list[str]]]:
                 rows = list(csv.reader(io.StringIO(record), skipinitialspace=True, strict=True))
             except csv.Error as e:
                 if "field larger than field limit" in str(e):
-                    reason = f"a value is longer than {MAX_FIELD_CHARS:,} characters"
-                else:
-                    reason = f"bad CSV quoting ({e})"
-                errors.append(
-                    (
-                        str(path),
-                        n,
-                        f"{reason}; quote a value that holds a comma, and double a quote inside "
-                        'a quoted value ("")',
+                    reason = (
+                        f"a value holds more than {csv.field_size_limit():,} characters (limit "
+                        f"{MAX_FIELD_CHARS:,}); {_JOINED}"
                     )
-                )
+                else:
+                    reason = (
+                        f"bad CSV quoting ({e}); quote a value that holds a comma, and double a "
+                        'quote inside a quoted value ("")'
+                    )
+                errors.append((str(path), n, reason))
                 continue
             yield n, rows[0] if rows else []
     else:
@@ -270,8 +270,8 @@ def table_rows(
                 (
                     str(path),
                     n,
-                    f"column {col!r} holds {size:,} characters (limit {MAX_FIELD_CHARS:,}); a "
-                    "missing quote or line break may have joined lines: split or shorten it",
+                    f"column {col!r} holds {size:,} characters (limit {MAX_FIELD_CHARS:,}); "
+                    + _JOINED,
                 )
             )
             continue
