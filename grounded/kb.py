@@ -298,6 +298,7 @@ def _stats(graph: KnowledgeGraph, manifest: dict, passages: int, indexed: int) -
     out["duplicates_dropped"] = report.get("duplicates_dropped", 0)
     out["multi_object_functional"] = len(report.get("multi_object_functional", []))
     out["merges"] = report.get("merges", [])
+    out["merge_counts"] = report.get("merge_counts", {})
     out["warnings"] = report.get("warnings", [])
     return out
 

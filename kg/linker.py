@@ -175,10 +175,8 @@ class EntityLinker:
     def _candidates(self, key: tuple[str, ...], surface: str) -> tuple[EntityId, ...]:
         hit = self._table.get(key, ())
         if hit and key in self._exact:
-            # A strict name: only entities written exactly like the surface; a long name that
-            # folds to the same key (none today) keeps its case-insensitive match.
-            exact = self._exact[key].get(shaped_tokens(surface), ())
-            return exact
+            # A strict name (rule 4): only the entities written exactly like the surface.
+            return self._exact[key].get(shaped_tokens(surface), ())
         return hit
 
     def lookup(self, name: str) -> tuple[EntityId, ...]:

@@ -358,9 +358,7 @@ class Schema:
                 )
                 continue
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    relations.append(Relation(**values))
+                relations.append(Relation(**values))
             except ValueError as e:
                 errors.append((str(path), n, str(e)))
                 continue

@@ -416,7 +416,8 @@ def test_alias_naming_another_entity_is_refused_unless_allowed(files, capsys, no
     main(["kb", "stats", str(files / "kb")])
     shown = capsys.readouterr().out
     assert (
-        "names that mean several entities (1)" in shown and "'Iron' (alias): Iron, Oxygen" in shown
+        "names that mean several entities (1: alias 1)" in shown
+        and "'Iron' (alias): Iron, Oxygen" in shown
     )
 
 

@@ -176,9 +176,11 @@ def _stats(args: argparse.Namespace) -> int:
         kind = "functional" if s["functional"] else "many-valued"
         print(f"  {rel:<20} {kind:<12} {s['facts']:>9,} {s['subjects']:>9,}")
     if stats["merges"]:
-        print(f"\n  names that mean several entities ({len(stats['merges'])}):")
+        total = sum(stats["merge_counts"].values()) or len(stats["merges"])
+        kinds = ", ".join(f"{k} {n:,}" for k, n in stats["merge_counts"].items() if n)
+        print(f"\n  names that mean several entities ({total:,}{': ' + kinds if kinds else ''}):")
         for m in stats["merges"][:20]:
             print(f"    {m['name']!r} ({m['kind']}): {', '.join(m['entities'])}")
-        if len(stats["merges"]) > 20:
-            print(f"    ... {len(stats['merges']) - 20} more in manifest.json")
+        if total > 20:
+            print(f"    ... {total - 20:,} more (manifest.json lists up to 100 of each kind)")
     return 0
