@@ -231,7 +231,9 @@ class KnowledgeGraph:
         return self._linker
 
     def resolve(self, name: str) -> tuple[EntityId, ...]:
-        """Entities whose name or alias equals ``name`` (case- and accent-insensitive)."""
+        """Entities whose name or alias equals ``name`` (case- and accent-insensitive; names
+        of one or two characters and common words need their exact case, see
+        :mod:`kg.linker`)."""
         found = self.linker.lookup(name)
         if name in self.graph and name not in found:
             found = (name, *found)

@@ -313,7 +313,17 @@ def test_kg_never_imports_torch():
 
 
 @pytest.mark.parametrize(
-    "module", ["kg.types", "kg.normalize", "kg.linker", "kg.graph", "kg.check", "kg.loaders"]
+    "module",
+    [
+        "kg.types",
+        "kg.normalize",
+        "kg.linker",
+        "kg.graph",
+        "kg.check",
+        "kg.loaders",
+        "kg.tables",
+        "kg.schema",
+    ],
 )
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
