@@ -262,7 +262,9 @@ class KnowledgeGraph:
             "entities": len(entities),
             "values": nodes - len(entities),
             "nodes": nodes,
-            "types": dict(sorted(Counter(all_types.values()).items())),
+            "types": dict(
+                sorted(Counter(v for e, v in all_types.items() if e in self.graph).items())
+            ),
             "relations": len(self.schema),
             "aliases": sum(len(v) for v in self.aliases.values()),
             "per_relation": {
