@@ -5,6 +5,7 @@ Layout of a ``kb/`` folder::
     kb/
       manifest.json     format, versions, counts, load report, sha256 of every file
       triples.tsv  relations.json  aliases.tsv  passages.jsonl (optional)
+      entities.tsv      entity types (optional, from ``--entities``)
       graph.json        node-link JSON of the KnowledgeGraph
       index/            FactIndex (index.faiss, meta.jsonl, manifest.json)
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import platform
 import time
 import warnings
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kg import KnowledgeGraph, KnowledgeSource, Triple
+from kg import KnowledgeGraph, KnowledgeSource, Triple, review_source
 from kg.io import atomic_directory, atomic_write_json, checksums, verify_checksums
 from kg.loaders import load_passages
 
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from index import Encoder, FactIndex, IndexConfig
 
 KB_FORMAT_VERSION = 1
-SOURCE_FILES = ("triples.tsv", "relations.json", "aliases.tsv", "passages.jsonl")
+SOURCE_FILES = ("triples.tsv", "relations.json", "aliases.tsv", "passages.jsonl", "entities.tsv")
 
 
 def fact_record(kg: KnowledgeGraph, t: Triple) -> dict[str, Any]:
@@ -109,20 +111,25 @@ class KnowledgeBase:
         The folder is assembled in a temporary sibling and moved into place only when
         complete, so an error leaves an existing ``out`` untouched.
 
+        The source is reviewed first if its loader did not (:func:`kg.review_source`): name
+        merges, mixed-script names, relations without questions and type violations go to
+        the manifest's ``load_report``.
+
         Raises:
             FileExistsError: ``out`` exists and ``overwrite`` is False.
+            NotADirectoryError: ``out`` (or a folder above it) is a file.
+            ValueError: ``overwrite`` would replace a folder that is not a knowledge base.
         """
         from index import Encoder, FactIndex
         from kg.loaders import write_source
 
-        out = Path(out)
-        if out.exists() and not overwrite:
-            raise FileExistsError(
-                f"{out} exists; pass `--overwrite` (CLI) or `overwrite=True` to replace it"
-            )
+        out = check_out_folder(out, overwrite=overwrite)
+        if not source.report.reviewed:
+            review_source(source)
         encoder = encoder or Encoder.default()
         t0 = time.perf_counter()
         graph = KnowledgeGraph.from_source(source)
+        graph_stats = graph.stats()
         records = [fact_record(graph, t) for t in graph.triples()]
         records += [
             {
@@ -151,7 +158,9 @@ class KnowledgeBase:
                 "encoder": {"name": encoder.name, "dimension": encoder.dimension},
                 "counts": {
                     "facts": len(graph),
-                    "entities": graph.graph.number_of_nodes(),
+                    "entities": graph_stats["entities"],
+                    "values": graph_stats["values"],
+                    "typed_entities": len(source.entity_types),
                     "relations": len(graph.schema),
                     "aliases": sum(len(v) for v in source.aliases.values()),
                     "passages": len(source.passages),
@@ -183,22 +192,7 @@ class KnowledgeBase:
         from index import FactIndex
 
         path = Path(path)
-        mpath = path / "manifest.json"
-        if not mpath.is_file():
-            raise FileNotFoundError(
-                f"{path} is not a knowledge base folder (no manifest.json); build one with "
-                "`grounded kb build --preset countries --out PATH` or `grounded kb build "
-                "--triples FILE --relations FILE --out PATH`"
-            )
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-        version = manifest.get("format_version")
-        if version is None:
-            raise ValueError(f"{mpath} has no `format_version`; it was not written by grounded")
-        if version > KB_FORMAT_VERSION:
-            raise ValueError(
-                f"{mpath} has format_version {version}; this grounded reads up to "
-                f"{KB_FORMAT_VERSION}: upgrade grounded"
-            )
+        manifest = read_manifest(path)
         if verify:
             verify_checksums(path, manifest.get("checksums", {}))
         graph = KnowledgeGraph.load(path / "graph.json")
@@ -236,18 +230,77 @@ class KnowledgeBase:
         return self._retriever
 
     def stats(self) -> dict:
-        """Graph statistics plus index size and the build manifest's counts."""
-        out = self.graph.stats()
-        out["passages"] = len(self.passages)
-        out["indexed"] = len(self.index)
-        out["encoder"] = self.manifest.get("encoder", {})
-        out["duplicates_dropped"] = self.manifest.get("load_report", {}).get(
-            "duplicates_dropped", 0
+        """Graph statistics plus index size and the build manifest's counts (see
+        :func:`kb_stats`, which gives the same without loading the index and its encoder)."""
+        return _stats(self.graph, self.manifest, len(self.passages), len(self.index))
+
+
+def read_manifest(path: str | Path) -> dict:
+    """The ``manifest.json`` of a kb folder, after checking it is one grounded can read.
+
+    Raises:
+        FileNotFoundError: ``path`` holds no manifest.json.
+        ValueError: the manifest is not JSON, has no ``format_version``, or comes from a newer
+            grounded.
+    """
+    path = Path(path)
+    mpath = path / "manifest.json"
+    if not mpath.is_file():
+        raise FileNotFoundError(
+            f"{path} is not a knowledge base folder (no manifest.json); build one with "
+            "`grounded kb build --preset countries --out PATH` or `grounded kb build "
+            "--triples FILE --relations FILE --out PATH`"
         )
-        out["multi_object_functional"] = len(
-            self.manifest.get("load_report", {}).get("multi_object_functional", [])
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{mpath}: not a valid JSON manifest ({e}); rebuild the kb") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{mpath}: expected a JSON object, got {type(manifest).__name__}")
+    version = manifest.get("format_version")
+    if version is None:
+        raise ValueError(f"{mpath} has no `format_version`; it was not written by grounded")
+    if version > KB_FORMAT_VERSION:
+        raise ValueError(
+            f"{mpath} has format_version {version}; this grounded reads up to "
+            f"{KB_FORMAT_VERSION}: upgrade grounded"
         )
-        return out
+    return manifest
+
+
+def kb_stats(path: str | Path, *, verify: bool = True) -> dict:
+    """The statistics of a kb folder from its manifest and graph only: no encoder, no index.
+
+    Args:
+        path: the kb folder.
+        verify: check every file against the manifest's sha256 first (no model is loaded).
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`read_manifest`, or a checksum mismatch.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    if verify:
+        verify_checksums(path, manifest.get("checksums", {}))
+    graph = KnowledgeGraph.load(path / "graph.json")
+    counts = manifest.get("counts", {})
+    out = _stats(graph, manifest, counts.get("passages", 0), counts.get("indexed", 0))
+    out["name"] = manifest.get("name", "kb")
+    return out
+
+
+def _stats(graph: KnowledgeGraph, manifest: dict, passages: int, indexed: int) -> dict:
+    out = graph.stats()
+    report = manifest.get("load_report", {})
+    out["passages"] = passages
+    out["indexed"] = indexed
+    out["encoder"] = manifest.get("encoder", {})
+    out["duplicates_dropped"] = report.get("duplicates_dropped", 0)
+    out["multi_object_functional"] = len(report.get("multi_object_functional", []))
+    out["merges"] = report.get("merges", [])
+    out["merge_counts"] = report.get("merge_counts", {})
+    out["warnings"] = report.get("warnings", [])
+    return out
 
 
 def _digest(sums: dict[str, str]) -> str:
@@ -270,16 +323,42 @@ class KBBuildConfig:
     )
     triples: list[str] = field(
         default_factory=list,
-        metadata={"help": "Triple files (.tsv, .csv, .jsonl) with subject, relation, object."},
+        metadata={
+            "help": "Triple files (.tsv, .csv, .jsonl) with subject, relation, object; "
+            "optional when --passages are given."
+        },
     )
     relations: str | None = field(
-        default=None, metadata={"help": "relations.json: the schema with statement templates."}
+        default=None,
+        metadata={
+            "help": "The relation schema with statement and question templates: .json, "
+            ".yaml, or a .tsv/.csv table with columns relation, functional, template, "
+            "questions (separated by |)."
+        },
     )
     aliases: str | None = field(
         default=None, metadata={"help": "aliases.tsv with columns entity, alias (optional)."}
     )
     passages: str | None = field(
-        default=None, metadata={"help": "passages.jsonl with id, text, entities (optional)."}
+        default=None,
+        metadata={
+            "help": "Passages (optional): .jsonl with id, text, entities, or a .tsv/.csv "
+            "table with columns id, entity, text[, source]."
+        },
+    )
+    entities: str | None = field(
+        default=None,
+        metadata={
+            "help": "Entity types (optional): a .tsv/.csv table with columns entity, type; "
+            "kept in the kb as entities.tsv."
+        },
+    )
+    allow_alias_merge: bool = field(
+        default=False,
+        metadata={
+            "help": "Keep an alias that is the name of another entity (the name then means "
+            "both) instead of refusing it."
+        },
     )
     name: str | None = field(
         default=None,
@@ -292,20 +371,72 @@ class KBBuildConfig:
             "all-MiniLM-L6-v2)."
         },
     )
-    overwrite: bool = field(default=False, metadata={"help": "Replace an existing --out folder."})
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Replace an existing --out knowledge base folder."},
+    )
 
     def __post_init__(self) -> None:
         if not self.out:
             raise ValueError("`out` is required: the folder to write the knowledge base to")
-        if self.preset and (self.triples or self.relations):
+        if isinstance(self.triples, str):
+            self.triples = [self.triples]
+        files = self.triples or self.relations or self.passages or self.entities
+        if self.preset and files:
             raise ValueError(
-                f"give either `preset` ({self.preset!r}) or `triples` + `relations`, not both"
+                f"give either `preset` ({self.preset!r}) or files (`triples` + `relations`, "
+                "`passages`), not both"
             )
-        if not self.preset and not (self.triples and self.relations):
+        if not self.preset and not (self.triples or self.passages):
             raise ValueError(
-                "nothing to build: give `preset` (countries, cities) or both `triples` and "
-                f"`relations` (got triples={self.triples!r}, relations={self.relations!r})"
+                "nothing to build: give `preset` (countries, cities), `triples` with "
+                f"`relations`, or `passages` (got triples={self.triples!r}, "
+                f"passages={self.passages!r})"
             )
+        if self.triples and not self.relations:
+            raise ValueError(
+                "`relations` is required with `triples`: the schema that names each relation "
+                "and its sentence template (.json, .yaml, .tsv or .csv)"
+            )
+
+
+def check_out_folder(out: str | Path, *, overwrite: bool) -> Path:
+    """Check, before any work, that a knowledge base can be written to ``out``.
+
+    ``overwrite`` replaces only an existing knowledge base (a folder with a manifest.json)
+    or an empty folder: a folder of other files is never deleted by a typo in ``--out``.
+
+    Raises:
+        NotADirectoryError: ``out``, or a folder above it, is a file.
+        FileExistsError: ``out`` exists and ``overwrite`` is False.
+        ValueError: ``overwrite`` is set but ``out`` is a folder that holds no knowledge base.
+        PermissionError: the folder that would hold ``out`` is not writable.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(
+            f"`out` {out} is a file, not a folder; give a new folder path (nothing was written)"
+        )
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(
+            f"`out` {out}: {parent} is a file, so no folder can be made under it; give another path"
+        )
+    if out.exists():
+        if not overwrite:
+            raise FileExistsError(
+                f"{out} exists; pass `--overwrite` (CLI) or `overwrite=True` to replace it"
+            )
+        if not (out / "manifest.json").is_file() and any(out.iterdir()):
+            raise ValueError(
+                f"`out` {out} is a folder that holds no knowledge base (no manifest.json); "
+                "`--overwrite` replaces only a knowledge base: give a new or empty folder"
+            )
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"`out` {out}: cannot create a folder in {parent} (not writable)")
+    return out
 
 
 def load_kb_source(config: KBBuildConfig) -> KnowledgeSource:
@@ -322,7 +453,9 @@ def load_kb_source(config: KBBuildConfig) -> KnowledgeSource:
             config.relations,
             aliases=config.aliases,
             passages=config.passages,
+            entities=config.entities,
             name=config.name or "custom",
+            allow_alias_merge=config.allow_alias_merge,
         )
     if config.name:
         source.name = config.name
@@ -335,11 +468,26 @@ def build_kb(
     *,
     show_progress: bool = True,
 ) -> KnowledgeBase:
-    """Load the source a config names and build the knowledge base folder."""
+    """Load the source a config names and build the knowledge base folder.
+
+    Every input is checked before the encoder loads: the output folder first, then each
+    file (bad lines, bad schema, refused aliases), so a mistake costs no model load.
+
+    Raises:
+        FileExistsError, NotADirectoryError, PermissionError, ValueError: see
+            :func:`check_out_folder`.
+        kg.SourceFileError, ValueError, FileNotFoundError, IsADirectoryError: bad input
+            files (see :func:`kg.load_source`).
+    """
     from index import Encoder
 
-    if Path(config.out).exists() and not config.overwrite:
-        raise FileExistsError(f"{config.out} exists; pass `--overwrite` to replace it")
+    check_out_folder(config.out, overwrite=config.overwrite)
+    if config.encoder and not Path(config.encoder).is_dir():
+        what = "a file" if Path(config.encoder).exists() else "missing"
+        raise NotADirectoryError(
+            f"`encoder` {config.encoder} is {what}; give a local sentence-transformers folder "
+            "(or leave it out for the bundled all-MiniLM-L6-v2)"
+        )
     source = load_kb_source(config)
     encoder = Encoder(config.encoder) if config.encoder else Encoder.default()
     return KnowledgeBase.build(

@@ -6,6 +6,7 @@ from kg.linker import EntityLinker, Mention
 from kg.loaders import (
     SourceFileError,
     load_aliases,
+    load_entities,
     load_passages,
     load_source,
     load_triples,
@@ -13,7 +14,7 @@ from kg.loaders import (
 )
 from kg.normalize import normalize
 from kg.schema import Relation, Schema
-from kg.source import KnowledgeSource, LoadReport
+from kg.source import KnowledgeSource, LoadReport, review_source
 from kg.types import CheckResult, EntityId, Passage, Triple
 
 __all__ = [
@@ -32,9 +33,11 @@ __all__ = [
     "Triple",
     "check_claim",
     "load_aliases",
+    "load_entities",
     "load_passages",
     "load_source",
     "load_triples",
     "normalize",
+    "review_source",
     "write_source",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import networkx as nx
@@ -25,6 +25,7 @@ class KnowledgeGraph:
         triples: the facts (duplicates collapse).
         schema: every relation used by ``triples``.
         aliases: surface names per entity, used by :attr:`linker` and :meth:`resolve`.
+        entity_types: entity → type (an entities file); see :meth:`entity_type`.
 
     Raises:
         ValueError: a triple's relation is missing from the schema.
@@ -44,9 +45,11 @@ class KnowledgeGraph:
         triples: Iterable[Triple],
         schema: Schema,
         aliases: dict[EntityId, list[str]] | None = None,
+        entity_types: Mapping[EntityId, str] | None = None,
     ) -> None:
         self.schema = schema
         self.aliases: dict[EntityId, list[str]] = {k: list(v) for k, v in (aliases or {}).items()}
+        self.entity_types: dict[EntityId, str] = dict(entity_types or {})
         self.graph = nx.MultiDiGraph()
         for t in triples:
             if t.relation not in schema:
@@ -62,7 +65,12 @@ class KnowledgeGraph:
 
     @classmethod
     def from_source(cls, source: KnowledgeSource) -> KnowledgeGraph:
-        return cls(source.triples, source.schema, source.aliases)
+        """The graph of a source; entities named only by passages are linkable too."""
+        aliases = {k: list(v) for k, v in source.aliases.items()}
+        for p in source.passages:
+            for e in p.entities:
+                aliases.setdefault(e, [])
+        return cls(source.triples, source.schema, aliases, source.entity_types)
 
     # -- queries -------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -74,7 +82,60 @@ class KnowledgeGraph:
 
     @property
     def entities(self) -> list[EntityId]:
+        """Every node: entities and literal values alike (see :meth:`is_entity`)."""
         return list(self.graph.nodes)
+
+    def entity_type(self, entity: EntityId) -> str | None:
+        """The type of ``entity``: from the entities file, else from the schema.
+
+        The schema gives a type when ``entity`` is the subject of a relation with a
+        ``subject_type`` or the object of one with an ``object_type``. None when neither
+        says.
+        """
+        if entity in self.entity_types:
+            return self.entity_types[entity]
+        if entity not in self.graph:
+            return None
+        for _, _, r in self.graph.out_edges(entity, keys=True):
+            if self.schema[r].subject_type:
+                return self.schema[r].subject_type
+        for _, _, r in self.graph.in_edges(entity, keys=True):
+            if self.schema[r].object_type:
+                return self.schema[r].object_type
+        return None
+
+    def _all_types(self) -> dict[EntityId, str]:
+        """:meth:`entity_type` of every typed name, in one pass over the edges."""
+        from_subject: dict[EntityId, str] = {}
+        from_object: dict[EntityId, str] = {}
+        for s, o, r in self.graph.edges(keys=True):
+            rel = self.schema[r]
+            if rel.subject_type:
+                from_subject.setdefault(s, rel.subject_type)
+            if rel.object_type:
+                from_object.setdefault(o, rel.object_type)
+        return {**from_object, **from_subject, **self.entity_types}
+
+    @property
+    def types(self) -> dict[str, list[EntityId]]:
+        """Type → its entities (sorted), over every typed node and entities-file entry."""
+        out: dict[str, list[EntityId]] = {}
+        for e, kind in self._all_types().items():
+            out.setdefault(kind, []).append(e)
+        return {k: sorted(v) for k, v in sorted(out.items())}
+
+    def is_entity(self, name: EntityId) -> bool:
+        """True for an entity, False for a literal value or an unknown name.
+
+        An entity is a subject of some fact, or a name with a type (entities file, or the
+        object of a relation that declares an ``object_type``); any other object
+        ("55.85", "1990") is a literal value.
+        """
+        if name in self.entity_types:
+            return True
+        if name not in self.graph:
+            return False
+        return self.graph.out_degree(name) > 0 or self.entity_type(name) is not None
 
     def _triple(self, s: str, o: str, r: str, data: dict) -> Triple:
         return Triple(s, r, o, data.get("source"), data.get("confidence"))
@@ -176,7 +237,12 @@ class KnowledgeGraph:
             keep |= nxt
         sub = self.graph.subgraph(keep)
         triples = [self._triple(s, o, r, d) for s, o, r, d in sub.edges(keys=True, data=True)]
-        return KnowledgeGraph(triples, self.schema, {e: self.aliases.get(e, []) for e in keep})
+        return KnowledgeGraph(
+            triples,
+            self.schema,
+            {e: self.aliases.get(e, []) for e in keep},
+            {e: self.entity_types[e] for e in keep if e in self.entity_types},
+        )
 
     # -- text ----------------------------------------------------------------------------
     def verbalize(self, triple: Triple) -> str:
@@ -197,26 +263,46 @@ class KnowledgeGraph:
             names = {e: self.aliases.get(e, []) for e in self.graph.nodes}
             for e, extra in self.aliases.items():
                 names.setdefault(e, extra)
+            for e in self.entity_types:
+                names.setdefault(e, [])
             self._linker = EntityLinker(names)
         return self._linker
 
     def resolve(self, name: str) -> tuple[EntityId, ...]:
-        """Entities whose name or alias equals ``name`` (case- and accent-insensitive)."""
+        """Entities whose name or alias equals ``name`` (case- and accent-insensitive; names
+        of one or two characters and common words need their exact case, see
+        :mod:`kg.linker`)."""
         found = self.linker.lookup(name)
         if name in self.graph and name not in found:
             found = (name, *found)
         return found
 
     def stats(self) -> dict:
-        """Counts of facts, entities and per-relation facts and subjects."""
+        """Counts of facts, entities, values and per-relation facts and subjects.
+
+        ``entities`` counts the nodes that are entities (:meth:`is_entity`: subjects, and
+        objects with a type from the entities file or the schema); ``values`` counts the
+        other nodes (literal objects such as "55.85"), so a table of numbers does not
+        inflate the entity count. ``types`` counts entities per type.
+        """
         rel_facts = Counter(r for _, _, r in self.graph.edges(keys=True))
-        rel_subjects = {
-            r: len({s for s, _, k in self.graph.edges(keys=True) if k == r}) for r in rel_facts
-        }
+        subjects_of: dict[str, set[EntityId]] = {}
+        for s, _, r in self.graph.edges(keys=True):
+            subjects_of.setdefault(r, set()).add(s)
+        rel_subjects = {r: len(v) for r, v in subjects_of.items()}
         degrees = [d for _, d in self.graph.degree()]
+        all_types = self._all_types()
+        entities = {s for v in subjects_of.values() for s in v}
+        entities |= {e for e in all_types if e in self.graph}
+        nodes = self.graph.number_of_nodes()
         return {
             "facts": len(self),
-            "entities": self.graph.number_of_nodes(),
+            "entities": len(entities),
+            "values": nodes - len(entities),
+            "nodes": nodes,
+            "types": dict(
+                sorted(Counter(v for e, v in all_types.items() if e in self.graph).items())
+            ),
             "relations": len(self.schema),
             "aliases": sum(len(v) for v in self.aliases.values()),
             "per_relation": {
@@ -242,6 +328,7 @@ class KnowledgeGraph:
                 "graph": data,
                 "schema": self.schema.to_dict(),
                 "aliases": self.aliases,
+                "entity_types": self.entity_types,
             },
         )
 
@@ -267,6 +354,6 @@ class KnowledgeGraph:
             )
         g = nx.node_link_graph(data["graph"], directed=True, multigraph=True, edges="edges")
         schema = Schema.from_dict(data["schema"], origin=str(path))
-        kg = cls([], schema, data.get("aliases") or {})
+        kg = cls([], schema, data.get("aliases") or {}, data.get("entity_types") or {})
         kg.graph = g
         return kg

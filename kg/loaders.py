@@ -1,14 +1,14 @@
-"""Read and write the knowledge-source files: triples, aliases, passages.
+"""Read and write the knowledge-source files: triples, schema, aliases, passages, entities.
 
 Triples come as TSV, CSV (header ``subject, relation, object[, source, confidence]``) or
-JSONL (one object per line with those keys). Every bad line is collected and reported
-together, each with file, line number and reason, so a user fixes a file in one pass.
+JSONL (one object per line with those keys); passages as JSONL or a TSV/CSV table; entity
+types as a TSV/CSV table. The formats are described in :mod:`kg.tables`. Every bad line is
+collected and reported together, each with file, line number and reason, so a user fixes a
+file in one pass; every path is checked (exists, is a file, readable) before any is parsed.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections import defaultdict
@@ -17,129 +17,63 @@ from pathlib import Path
 
 from kg.io import atomic_write_text
 from kg.schema import Schema
-from kg.source import KnowledgeSource, LoadReport
+from kg.source import KnowledgeSource, LoadReport, review_source
+from kg.tables import (
+    CSV_SUFFIXES,
+    JSONL_SUFFIXES,
+    MAX_FIELD_CHARS,
+    TSV_SUFFIXES,
+    SourceFileError,
+    decoded_lines,
+    input_file,
+    jsonl_objects,
+    table_rows,
+)
 from kg.types import EntityId, Passage, Triple
+
+__all__ = [
+    "SourceFileError",
+    "decoded_lines",
+    "jsonl_objects",
+    "load_aliases",
+    "load_entities",
+    "load_passages",
+    "load_source",
+    "load_triples",
+    "write_source",
+]
 
 REQUIRED_COLUMNS = ("subject", "relation", "object")
 OPTIONAL_COLUMNS = ("source", "confidence")
-MAX_ERRORS_SHOWN = 20
-
-
-class SourceFileError(ValueError):
-    """One or more bad lines in an input file; ``errors`` holds ``(path, line, reason)``."""
-
-    def __init__(self, errors: list[tuple[str, int, str]]) -> None:
-        self.errors = errors
-        shown = [f"  {p}:{n}: {reason}" for p, n, reason in errors[:MAX_ERRORS_SHOWN]]
-        more = len(errors) - MAX_ERRORS_SHOWN
-        if more > 0:
-            shown.append(f"  ... and {more} more")
-        noun = "line" if len(errors) == 1 else "lines"
-        super().__init__(f"{len(errors)} bad {noun}; nothing was written:\n" + "\n".join(shown))
-
-
-def decoded_lines(path: Path, errors: list[tuple[str, int, str]]) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` of a UTF-8 file (a leading BOM is dropped, line ends cut).
-
-    Undecodable lines become errors instead of aborting: each appends ``(path, line,
-    reason)`` to ``errors``, which the caller raises as :class:`SourceFileError` so every bad
-    line is reported at once.
-
-    Example:
-        >>> import tempfile
-        >>> f = Path(tempfile.mkdtemp()) / "x.txt"
-        >>> _ = f.write_bytes("ok\\n".encode() + "São\\n".encode("latin-1"))
-        >>> errors = []
-        >>> list(decoded_lines(f, errors)), errors[0][1:]
-        ([(1, 'ok')], (2, 'not valid UTF-8 (byte 0xe3 at column 2); re-save the file as UTF-8'))
-    """
-    with open(path, "rb") as fh:
-        for n, raw in enumerate(fh, start=1):
-            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                errors.append(
-                    (
-                        str(path),
-                        n,
-                        f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                        "re-save the file as UTF-8",
-                    )
-                )
-                continue
-            yield n, line.rstrip("\r\n")
-
-
-def _rows_delimited(
-    path: Path, delimiter: str, errors: list[tuple[str, int, str]]
-) -> Iterator[tuple[int, dict[str, str]]]:
-    header: list[str] | None = None
-    for n, line in decoded_lines(path, errors):
-        if not line.strip() or (header is None and line.lstrip().startswith("#")):
-            continue
-        # csv handles quoting for both formats; a TSV line never spans several lines here.
-        cells = next(csv.reader(io.StringIO(line), delimiter=delimiter))
-        if header is None:
-            header = [c.strip().lower() for c in cells]
-            missing = [c for c in REQUIRED_COLUMNS if c not in header]
-            if missing:
-                sep = "<TAB>" if delimiter == "\t" else delimiter
-                errors.append(
-                    (
-                        str(path),
-                        n,
-                        f"header lacks column(s) {missing}; the first line must name the columns, "
-                        f"e.g. subject{sep}relation{sep}object",
-                    )
-                )
-                return
-            continue
-        if len(cells) < len(REQUIRED_COLUMNS):
-            errors.append(
-                (
-                    str(path),
-                    n,
-                    f"expected at least {len(header)} columns, found {len(cells)}: {line!r}",
-                )
-            )
-            continue
-        yield n, dict(zip(header, cells, strict=False))
-
-
-def jsonl_objects(path: Path, errors: list[tuple[str, int, str]]) -> Iterator[tuple[int, dict]]:
-    """``(line number, object)`` for each JSON-object line of ``path``; blank lines skipped.
-
-    Bad lines (not UTF-8, invalid JSON, not an object) are appended to ``errors`` as
-    ``(file, line, reason)`` and skipped, so every bad line is reported at once.
-    """
-    for n, line in decoded_lines(path, errors):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            errors.append((str(path), n, f"invalid JSON ({e.msg} at column {e.colno})"))
-            continue
-        if not isinstance(obj, dict):
-            errors.append((str(path), n, f"expected a JSON object, got {type(obj).__name__}"))
-            continue
-        yield n, obj
+MAX_PASSAGE_CHARS = 1_000_000
+"""Longest passage text, in characters."""
+TRIPLE_FORMATS = ".tsv, .csv or .jsonl (columns subject, relation, object[, source, confidence])"
+PASSAGE_FORMATS = (
+    '.jsonl (one object a line: "id", "text"[, "entities", "source"]) or .tsv/.csv (columns '
+    "id, entity, text[, source]; several entities separated by |)"
+)
+ENTITY_FORMATS = ".tsv or .csv with the columns entity, type"
 
 
 def _rows(path: Path, errors: list[tuple[str, int, str]]) -> Iterator[tuple[int, dict]]:
     suffix = path.suffix.lower()
-    if suffix in (".tsv", ".tab", ".txt"):
-        return _rows_delimited(path, "\t", errors)
-    if suffix == ".csv":
-        return _rows_delimited(path, ",", errors)
-    if suffix in (".jsonl", ".ndjson"):
-        return jsonl_objects(path, errors)
-    raise ValueError(
-        f"{path}: unknown triple file type {suffix!r}; use .tsv, .csv or .jsonl "
-        "(columns subject, relation, object[, source, confidence])"
-    )
+    if suffix in (*TSV_SUFFIXES, *CSV_SUFFIXES):
+        return table_rows(path, errors, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    if suffix in JSONL_SUFFIXES:
+        return _jsonl_rows(path, errors)
+    raise ValueError(f"{path}: unknown triple file type {suffix!r}; use {TRIPLE_FORMATS}")
+
+
+def _jsonl_rows(path: Path, errors: list[tuple[str, int, str]]) -> Iterator[tuple[int, dict]]:
+    allowed = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+    for n, obj in jsonl_objects(path, errors):
+        unknown = sorted(set(obj) - set(allowed))
+        if unknown:
+            errors.append(
+                (str(path), n, f"unknown key(s) {unknown}; a triple has {', '.join(allowed)}")
+            )
+            continue
+        yield n, obj
 
 
 def _field(row: dict, name: str) -> str | None:
@@ -154,21 +88,29 @@ def load_triples(
     schema: Schema | None = None,
     *,
     report: LoadReport | None = None,
+    allow_empty: bool = False,
+    where: dict | None = None,
 ) -> list[Triple]:
     """Load, validate and deduplicate triples from TSV, CSV or JSONL files.
 
     Args:
-        paths: one file or several; the format follows the suffix.
+        paths: one file or several; the format follows the suffix (see :mod:`kg.tables`:
+            TSV cells are split at tabs with no quoting; CSV follows standard quoting).
         schema: when given, every relation must be in it.
         report: filled with lines read, duplicates dropped and multi-object functional facts.
+        allow_empty: accept a file that holds no triple (a KB of passages only).
+        where: filled with ``("entity", name) → "file:line"`` of each name's first fact.
 
     Returns:
         The facts in file order, each once.
 
     Raises:
-        SourceFileError: listing every bad line (file, line, reason): missing column, empty
-            field, relation missing from the schema, bad confidence, bad encoding.
-        FileNotFoundError: a path does not exist.
+        SourceFileError: listing every bad line (file, line, reason): missing, unknown or
+            extra column, empty field, a value over :data:`kg.tables.MAX_FIELD_CHARS`
+            characters, relation missing from the schema, bad confidence, bad encoding; and
+            a file that holds no triple at all (empty, blank or header only).
+        FileNotFoundError, IsADirectoryError: a path does not exist or is a folder.
+        ValueError: a file's suffix names no known format.
 
     Example:
         >>> import tempfile, pathlib
@@ -184,10 +126,11 @@ def load_triples(
     seen: set[Triple] = set()
     triples: list[Triple] = []
     for path in map(Path, paths):
-        if not path.is_file():
-            raise FileNotFoundError(f"triple file {path} does not exist")
+        input_file(path, "triple file", f"a {TRIPLE_FORMATS} file")
         report.files.append(str(path))
+        errors_before, rows = len(errors), 0
         for n, row in _rows(path, errors):
+            rows += 1
             report.lines_read += 1
             values = {c: _field(row, c) for c in REQUIRED_COLUMNS}
             bad = [c for c, v in values.items() if v is None]
@@ -201,13 +144,25 @@ def load_triples(
             if any("\t" in v or "\n" in v for v in values.values()):
                 errors.append((str(path), n, "a field contains a tab or newline"))
                 continue
+            long = [c for c, v in values.items() if len(v) > MAX_FIELD_CHARS]
+            if long:
+                errors.append(
+                    (
+                        str(path),
+                        n,
+                        f"field {long[0]!r} holds {len(values[long[0]]):,} characters (limit "
+                        f"{MAX_FIELD_CHARS:,}); shorten it",
+                    )
+                )
+                continue
             if schema is not None and values["relation"] not in schema:
                 errors.append(
                     (
                         str(path),
                         n,
                         f"relation {values['relation']!r} is not in the schema "
-                        f"(known: {', '.join(sorted(schema.names))}); add it to relations.json",
+                        f"(known: {', '.join(sorted(schema.names)) or 'none'}); add it to the "
+                        "relations file (relations.json)",
                     )
                 )
                 continue
@@ -235,6 +190,19 @@ def load_triples(
                 continue
             seen.add(t)
             triples.append(t)
+            if where is not None:
+                for name in (t.subject, t.object):
+                    where.setdefault(("entity", name), f"{path}:{n}")
+        if rows == 0 and len(errors) == errors_before and not allow_empty:
+            errors.append(
+                (
+                    str(path),
+                    0,
+                    "holds no triples (the file is empty, blank or has only a header); add "
+                    "lines subject<TAB>relation<TAB>object, or build from passages alone "
+                    "(`--passages` without `--triples`)",
+                )
+            )
     if errors:
         raise SourceFileError(errors)
     if schema is not None:
@@ -253,15 +221,12 @@ def multi_object_functional(
     return [(s, r, objs) for (s, r), objs in objects.items() if len(objs) > 1]
 
 
-def load_aliases(path: str | Path) -> dict[EntityId, list[str]]:
-    """Read ``aliases.tsv`` (header ``entity<TAB>alias``, one alias a line).
-
-    Raises:
-        SourceFileError: bad lines with file and line number.
-    """
-    path = Path(path)
+def _alias_rows(path: str | Path) -> list[tuple[EntityId, str, int]]:
+    """``(entity, alias, line)`` of an aliases file, in file order, each pair once."""
+    path = input_file(path, "aliases file", "a .tsv file with the columns entity, alias")
     errors: list[tuple[str, int, str]] = []
-    aliases: dict[EntityId, list[str]] = defaultdict(list)
+    rows: list[tuple[EntityId, str, int]] = []
+    seen: set[tuple[str, str]] = set()
     header_seen = False
     for n, line in decoded_lines(path, errors):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -271,31 +236,133 @@ def load_aliases(path: str | Path) -> dict[EntityId, list[str]]:
             header_seen = True
             if [c.strip().lower() for c in cells[:2]] == ["entity", "alias"]:
                 continue
+        while len(cells) > 2 and not cells[-1].strip():
+            cells.pop()
         if len(cells) != 2 or not cells[0].strip() or not cells[1].strip():
-            errors.append((str(path), n, f"expected 'entity<TAB>alias', got {line!r}"))
+            shown = line if len(line) <= 80 else line[:79] + "…"
+            errors.append((str(path), n, f"expected 'entity<TAB>alias', got {shown!r}"))
+            continue
+        if max(map(len, cells)) > MAX_FIELD_CHARS:
+            errors.append((str(path), n, f"a value is longer than {MAX_FIELD_CHARS:,} characters"))
             continue
         entity, alias = cells[0].strip(), cells[1].strip()
-        if alias not in aliases[entity]:
-            aliases[entity].append(alias)
+        if (entity, alias) not in seen:
+            seen.add((entity, alias))
+            rows.append((entity, alias, n))
     if errors:
         raise SourceFileError(errors)
+    return rows
+
+
+def load_aliases(path: str | Path) -> dict[EntityId, list[str]]:
+    """Read ``aliases.tsv`` (header ``entity<TAB>alias``, one alias a line).
+
+    Raises:
+        SourceFileError: bad lines with file and line number.
+        FileNotFoundError, IsADirectoryError: ``path`` is not a file.
+    """
+    aliases: dict[EntityId, list[str]] = defaultdict(list)
+    for entity, alias, _ in _alias_rows(path):
+        aliases[entity].append(alias)
     return dict(aliases)
 
 
-def load_passages(path: str | Path) -> list[Passage]:
-    """Read ``passages.jsonl``: ``{"id", "text", "entities"?, "source"?}`` per line.
+def load_entities(path: str | Path) -> dict[EntityId, str]:
+    """Read an entities file: a TSV/CSV table with the columns ``entity`` and ``type``.
+
+    Types let ``kb stats`` tell entities from literal values, let a relation's
+    ``subject_type`` / ``object_type`` be checked at build, and are kept in the KB folder
+    (``entities.tsv``).
 
     Raises:
-        SourceFileError: bad lines (missing id or text, duplicate id) with file and line.
+        SourceFileError: bad lines (missing column, empty value, an entity given two types),
+            each with file and line.
+        FileNotFoundError, IsADirectoryError: ``path`` is not a file.
+        ValueError: ``path`` is neither .tsv nor .csv.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "entities.tsv"
+        >>> _ = p.write_text("entity\\ttype\\nIron\\telement\\n")
+        >>> load_entities(p)
+        {'Iron': 'element'}
     """
-    path = Path(path)
+    path = input_file(path, "entities file", f"a {ENTITY_FORMATS}")
+    if path.suffix.lower() not in (*TSV_SUFFIXES, *CSV_SUFFIXES):
+        raise ValueError(
+            f"{path}: unknown entities file type {path.suffix!r}; use {ENTITY_FORMATS}"
+        )
     errors: list[tuple[str, int, str]] = []
+    types: dict[EntityId, str] = {}
+    first: dict[EntityId, int] = {}
+    for n, row in table_rows(path, errors, ("entity", "type")):
+        entity, kind = row["entity"], row["type"]
+        if not entity or not kind:
+            errors.append((str(path), n, "each line needs an entity and a type"))
+            continue
+        if entity in types and types[entity] != kind:
+            errors.append(
+                (
+                    str(path),
+                    n,
+                    f"entity {entity!r} has type {kind!r} here and {types[entity]!r} on line "
+                    f"{first[entity]}; give one type per entity",
+                )
+            )
+            continue
+        types.setdefault(entity, kind)
+        first.setdefault(entity, n)
+    if errors:
+        raise SourceFileError(errors, hint=f"an entities file is a {ENTITY_FORMATS}")
+    return types
+
+
+def load_passages(path: str | Path) -> list[Passage]:
+    """Read passages: JSONL (``{"id", "text", "entities"?, "source"?}`` per line) or a TSV/CSV
+    table (columns ``id``, ``entity``, ``text``, optional ``source``; ``entity`` may list
+    several names separated by ``|`` and may be empty).
+
+    Raises:
+        SourceFileError: bad lines (missing id or text, duplicate id, invalid JSON) with file
+            and line, followed by the expected format.
+        FileNotFoundError, IsADirectoryError: ``path`` is not a file.
+        ValueError: the suffix names no passage format.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "passages.tsv"
+        >>> _ = p.write_text("id\\tentity\\ttext\\np1\\tIron\\tIron rusts in moist air.\\n")
+        >>> load_passages(p)
+        [Passage(id='p1', text='Iron rusts in moist air.', entities=('Iron',), source=None)]
+    """
+    path = input_file(path, "passages file", PASSAGE_FORMATS)
+    suffix = path.suffix.lower()
+    errors: list[tuple[str, int, str]] = []
+    if suffix in JSONL_SUFFIXES:
+        rows: Iterable[tuple[int, dict]] = jsonl_objects(path, errors)
+    elif suffix in (*TSV_SUFFIXES, *CSV_SUFFIXES):
+        rows = (
+            (n, {**row, "entities": [e.strip() for e in row.pop("entity", "").split("|")]})
+            for n, row in table_rows(path, errors, ("id", "text"), ("entity", "source"))
+        )
+    else:
+        raise ValueError(f"{path}: unknown passages file type {suffix!r}; use {PASSAGE_FORMATS}")
     passages: list[Passage] = []
     ids: set[str] = set()
-    for n, obj in jsonl_objects(path, errors):
+    for n, obj in rows:
         pid, text = obj.get("id"), obj.get("text")
         if pid is None or not str(pid).strip() or not isinstance(text, str) or not text.strip():
             errors.append((str(path), n, 'each passage needs a non-empty "id" and "text"'))
+            continue
+        if len(text) > MAX_PASSAGE_CHARS:
+            errors.append(
+                (
+                    str(path),
+                    n,
+                    f"text holds {len(text):,} characters (limit {MAX_PASSAGE_CHARS:,}); split "
+                    "it into several passages",
+                )
+            )
             continue
         if str(pid) in ids:
             errors.append((str(path), n, f"duplicate passage id {pid!r}"))
@@ -304,41 +371,123 @@ def load_passages(path: str | Path) -> list[Passage]:
         if not isinstance(ents, list):
             errors.append((str(path), n, f'"entities" must be a list, got {ents!r}'))
             continue
+        source = obj.get("source")
         ids.add(str(pid))
-        passages.append(Passage(str(pid), text.strip(), tuple(map(str, ents)), obj.get("source")))
+        passages.append(
+            Passage(
+                str(pid).strip(),
+                text.strip(),
+                tuple(str(e).strip() for e in ents if str(e).strip()),
+                str(source) if source not in (None, "") else None,
+            )
+        )
     if errors:
-        raise SourceFileError(errors)
+        raise SourceFileError(errors, hint=f"passages are {PASSAGE_FORMATS}")
     return passages
 
 
 def load_source(
-    triples: str | Path | Iterable[str | Path],
-    relations: str | Path,
+    triples: str | Path | Iterable[str | Path] | None = None,
+    relations: str | Path | None = None,
     *,
     aliases: str | Path | None = None,
     passages: str | Path | None = None,
+    entities: str | Path | None = None,
     name: str = "custom",
+    allow_alias_merge: bool = False,
 ) -> KnowledgeSource:
-    """Load a complete knowledge source from files (see :func:`load_triples`)."""
-    schema = Schema.load(relations)
+    """Load a complete knowledge source from files, and review it (:func:`review_source`).
+
+    Args:
+        triples: triple files (see :func:`load_triples`); optional when ``passages`` are given.
+        relations: the relation schema (JSON, YAML or a table, see :meth:`Schema.load`);
+            required with ``triples``.
+        aliases: ``entity<TAB>alias`` lines (optional).
+        passages: passages (optional; see :func:`load_passages`).
+        entities: an ``entity, type`` table (optional; see :func:`load_entities`).
+        name: the source's name in manifests.
+        allow_alias_merge: keep an alias that is another entity's name (the name then means
+            both entities) instead of refusing it.
+
+    Raises:
+        SourceFileError: bad lines of any file; an alias naming another entity (each with
+            the aliases file and line) unless ``allow_alias_merge``.
+        ValueError: nothing to load, or triples without a schema.
+        FileNotFoundError, IsADirectoryError: a path is missing or a folder.
+    """
+    if isinstance(triples, (str, Path)):
+        triples = [triples]
+    triples = list(triples or [])
+    if not triples and not passages:
+        raise ValueError("nothing to load: give triple files (with a relations file) or passages")
+    if triples and relations is None:
+        raise ValueError(
+            "`relations` is required with triples: the schema that names each relation and its "
+            "sentence template (.json, .yaml, .tsv or .csv)"
+        )
+    # Cheap checks first: every path must be a readable file before any is parsed.
+    for path, what in [
+        *((t, "triple file") for t in triples),
+        (relations, "relation schema"),
+        (aliases, "aliases file"),
+        (passages, "passages file"),
+        (entities, "entities file"),
+    ]:
+        if path is not None:
+            input_file(path, what)
+    schema = Schema.load(relations) if relations is not None else Schema([])
     report = LoadReport()
-    facts = load_triples(triples, schema, report=report)
-    alias_map = load_aliases(aliases) if aliases else {}
-    entities = {t.subject for t in facts} | {t.object for t in facts}
-    orphans = sorted(set(alias_map) - entities)
+    where: dict = {}
+    facts = (
+        load_triples(triples, schema, report=report, allow_empty=bool(passages), where=where)
+        if triples
+        else []
+    )
+    alias_map: dict[EntityId, list[str]] = {}
+    if aliases:
+        for entity, alias, n in _alias_rows(aliases):
+            alias_map.setdefault(entity, []).append(alias)
+            where[("alias", f"{entity}\t{alias}")] = f"{aliases}:{n}"
+    types = load_entities(entities) if entities else {}
+    passage_list = load_passages(passages) if passages else []
+    if not facts and passages:
+        report.notes.append(f"no triples: a knowledge base of {len(passage_list)} passages")
+    names = {t.subject for t in facts} | {t.object for t in facts}
+    orphans = sorted(set(alias_map) - names)
     if orphans:
         report.notes.append(
             f"{len(orphans)} aliased entities have no fact (e.g. {orphans[:3]}); their aliases "
             "are kept for linking"
         )
-    return KnowledgeSource(
-        facts,
-        schema,
-        alias_map,
-        load_passages(passages) if passages else [],
-        name=name,
-        report=report,
+    untyped = sorted(set(types) - names - set(alias_map))
+    if untyped and facts:
+        report.notes.append(
+            f"{len(untyped)} typed entities have no fact (e.g. {untyped[:3]}); kept for linking"
+        )
+    source = KnowledgeSource(
+        facts, schema, alias_map, passage_list, name=name, report=report, entity_types=types
     )
+    refused = review_source(source, where=where)
+    if refused and not allow_alias_merge:
+        raise SourceFileError(
+            [
+                (
+                    *_split_where(m["where"][0] if m["where"] else str(aliases)),
+                    f"alias {m['name']!r} of {m['alias_of']!r} is the name of the entity "
+                    f"{', '.join(repr(e) for e in m['entities'] if e != m['alias_of'])}",
+                )
+                for m in refused
+            ],
+            hint="an alias that names another entity makes every mention of that entity "
+            "ambiguous; remove it, or pass `--allow-alias-merge` (allow_alias_merge=True) to "
+            "keep the name shared",
+        )
+    return source
+
+
+def _split_where(where: str) -> tuple[str, int]:
+    path, _, line = where.rpartition(":")
+    return (path, int(line)) if line.isdigit() else (where, 0)
 
 
 def _tsv_cell(value: str) -> str:
@@ -346,7 +495,8 @@ def _tsv_cell(value: str) -> str:
 
 
 def write_source(source: KnowledgeSource, folder: str | Path) -> list[str]:
-    """Write ``triples.tsv``, ``relations.json``, ``aliases.tsv`` and ``passages.jsonl``.
+    """Write ``triples.tsv``, ``relations.json``, ``aliases.tsv``, and when the source has
+    them ``passages.jsonl`` and ``entities.tsv``.
 
     Returns:
         The file names written (relative to ``folder``).
@@ -375,4 +525,10 @@ def write_source(source: KnowledgeSource, folder: str | Path) -> list[str]:
         ]
         atomic_write_text(folder / "passages.jsonl", "\n".join(rows) + "\n")
         written.append("passages.jsonl")
+    if source.entity_types:
+        entity_lines = ["entity\ttype"] + [
+            f"{_tsv_cell(e)}\t{_tsv_cell(t)}" for e, t in sorted(source.entity_types.items())
+        ]
+        atomic_write_text(folder / "entities.tsv", "\n".join(entity_lines) + "\n")
+        written.append("entities.tsv")
     return written

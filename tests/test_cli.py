@@ -66,7 +66,8 @@ def cli_kb(tmp_path_factory, encoder):
         f"relations: {root / 'src' / 'relations.json'}\n"
         f"aliases: {root / 'src' / 'aliases.tsv'}\n"
         f"passages: {root / 'src' / 'passages.jsonl'}\n"
-        "name: yaml-name\nkind: flat\n",
+        "name: yaml-name\nkind: flat\n"
+        "allow_alias_merge: true\n",  # the tiny KB's "Mexico" is an alias and an entity
         encoding="utf-8",
     )
     out = root / "kb"

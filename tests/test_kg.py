@@ -89,7 +89,9 @@ def test_linker_longest_match_accents_case_and_ambiguity(graph):
 def test_linker_skips_lowercase_stopwords():
     linker = EntityLinker({"Of": [], "Chad": []})
     assert [m.surface for m in linker.link("What is the capital of Chad?")] == ["Chad"]
-    assert [m.surface for m in linker.link("Of is a town.")] == ["Of"]
+    assert [m.surface for m in linker.link("The town of Of is in Turkey.")] == ["Of"]
+    # Policy rule 5: at a sentence start the capital letter is grammar, not a name.
+    assert linker.link("Of is a town.") == []
 
 
 @pytest.mark.parametrize(
@@ -273,13 +275,28 @@ def test_source_round_trip_and_graph_json(tmp_path, graph):
     )
     SCHEMA.save(tmp_path / "relations.json")
     _write(tmp_path, "aliases.tsv", "".join(f"{e}\t{a}\n" for e, al in ALIASES.items() for a in al))
+    # The alias "Mexico" of "Mexico (Philippines)" is the name of another entity: refused
+    # unless allowed, and then listed in the report.
+    with pytest.raises(SourceFileError, match=r"aliases.tsv:\d+: alias 'Mexico' of 'Mexico"):
+        load_source(
+            tmp_path / "t.tsv", tmp_path / "relations.json", aliases=tmp_path / "aliases.tsv"
+        )
     source = load_source(
-        tmp_path / "t.tsv", tmp_path / "relations.json", aliases=tmp_path / "aliases.tsv"
+        tmp_path / "t.tsv",
+        tmp_path / "relations.json",
+        aliases=tmp_path / "aliases.tsv",
+        allow_alias_merge=True,
     )
     assert "aliased entities have no fact" in source.report.notes[0]  # Mexico (Philippines)
+    assert [(m["kind"], m["entities"]) for m in source.report.merges] == [
+        ("alias", ["Mexico", "Mexico (Philippines)"])
+    ]
     write_source(source, src_dir)
     again = load_source(
-        src_dir / "triples.tsv", src_dir / "relations.json", aliases=src_dir / "aliases.tsv"
+        src_dir / "triples.tsv",
+        src_dir / "relations.json",
+        aliases=src_dir / "aliases.tsv",
+        allow_alias_merge=True,
     )
     assert again.triples == source.triples and again.aliases == source.aliases
     graph.save(tmp_path / "graph.json")
@@ -296,8 +313,113 @@ def test_kg_never_imports_torch():
 
 
 @pytest.mark.parametrize(
-    "module", ["kg.types", "kg.normalize", "kg.linker", "kg.graph", "kg.check", "kg.loaders"]
+    "module",
+    [
+        "kg.types",
+        "kg.normalize",
+        "kg.linker",
+        "kg.graph",
+        "kg.check",
+        "kg.loaders",
+        "kg.tables",
+        "kg.schema",
+    ],
 )
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+# -- linker policy (kg/linker.py docstring), on a tiny elements KB -----------------------------
+ELEMENTS = {
+    # name: (symbol, atomic number)
+    "Iron": ("Fe", "26"),
+    "Indium": ("In", "49"),
+    "Astatine": ("At", "85"),
+    "Iodine": ("I", "53"),
+    "Sulfur": ("S", "16"),
+    "Manganese": ("Mn", "25"),
+    "Helium": ("He", "2"),
+    "Arsenic": ("As", "33"),
+    "Nobelium": ("No", "102"),
+    "Beryllium": ("Be", "4"),
+    "Oxygen": ("O", "8"),
+}
+
+
+@pytest.fixture
+def elements() -> KnowledgeGraph:
+    schema = Schema(
+        [
+            Relation(
+                "atomic_number",
+                "The atomic number of {subject} is {object}.",
+                ["What is the atomic number of {subject}?"],
+            )
+        ]
+    )
+    triples = [Triple(e, "atomic_number", n) for e, (_, n) in ELEMENTS.items()]
+    return KnowledgeGraph(triples, schema, {e: [sym] for e, (sym, _) in ELEMENTS.items()})
+
+
+def _linked(graph: KnowledgeGraph, text: str) -> list[tuple[str, tuple[str, ...]]]:
+    return [(m.surface, m.candidates) for m in graph.linker.link(text)]
+
+
+def test_linker_possessive_is_ignored(elements):
+    # Rule 3: "Manganese's" links Manganese, and the "s" of "'s" never links Sulfur.
+    assert _linked(elements, "Manganese's atomic number is 10.") == [("Manganese", ("Manganese",))]
+    assert _linked(elements, "Manganese’s atomic number is 10.") == [("Manganese", ("Manganese",))]
+    assert _linked(elements, "Fe's price rose.") == [("Fe", ("Iron",))]
+    assert _linked(elements, "O'Neill's cat") == []  # "O" glued to a word is no Oxygen
+    assert elements.resolve("Manganese's") == ("Manganese",)
+    assert check_claim(elements, "Manganese's", "atomic_number", "10").result == "contradicted"
+
+
+def test_linker_short_names_need_exact_case(elements):
+    # Rule 4: chemical symbols link only as written.
+    assert _linked(elements, "Fe has atomic number 26.") == [
+        ("Fe", ("Iron",)),
+        ("26", ("26",)),
+    ]
+    assert _linked(elements, "fe and FE are not symbols; mn neither.") == []
+    assert _linked(elements, "The symbol S stands for sulfur.") == [
+        ("S", ("Sulfur",)),
+        ("sulfur", ("Sulfur",)),
+    ]
+    assert elements.resolve("Fe") == ("Iron",) and elements.resolve("fe") == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["In 1990 prices fell.", "At noon we met.", "I think so.", "Yesterday I think I saw it.",
+     "As expected, it rained.", "He said no.", "No, thanks.", "Be careful.", "- In short, yes."],
+)  # fmt: skip
+def test_linker_common_words_do_not_link(elements, text):
+    # Rule 5: a capital letter set by grammar is no evidence of a name.
+    assert _linked(elements, text) == []
+
+
+def test_linker_common_word_mid_sentence_links(elements):
+    assert _linked(elements, "What is the atomic number of In?") == [("In", ("Indium",))]
+    assert _linked(elements, "Compare He and As.") == [("He", ("Helium",)), ("As", ("Arsenic",))]
+    assert _linked(elements, "what is the atomic number of in?") == []
+
+
+def test_linker_and_check_see_through_lookalike_text(elements):
+    zero_width = "Man\u200bganese"
+    cyrillic = "M\u0430nganese"  # a Cyrillic "а"
+    fullwidth = "Ｍａｎｇａｎｅｓｅ"
+    for subject in (zero_width, cyrillic, fullwidth):
+        text = f"The atomic number of {subject} is 10."
+        (m,) = [m for m in elements.linker.link(text) if m.candidates == ("Manganese",)]
+        assert text[m.start : m.end] == subject
+        assert check_claim(elements, subject, "atomic_number", "10").result == "contradicted"
+        assert check_claim(elements, subject, "atomic_number", "25").result == "supported"
+    assert check_claim(elements, "Iron", "atomic_number", "2\u200b6").result == "supported"
+
+
+def test_linker_reads_every_mention_of_a_long_text():
+    names = {f"Element{i:03d}": [] for i in range(500)}
+    text = "The list: " + ", ".join(names) + "."
+    assert [m.surface for m in EntityLinker(names).link(text)] == list(names)

@@ -161,6 +161,7 @@ def test_build_kb_from_files(tmp_path, encoder, monkeypatch):
             aliases=str(tmp_path / "src" / "aliases.tsv"),
             passages=str(tmp_path / "src" / "passages.jsonl"),
             name="files",
+            allow_alias_merge=True,  # the tiny KB's "Mexico" is an alias and an entity
         ),
         show_progress=False,
     )

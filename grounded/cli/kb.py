@@ -35,10 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  grounded kb build --preset countries --out runs/countries/kb\n"
         "  grounded kb build --preset cities --out runs/cities/kb    # ~140k facts\n"
         "  grounded kb build --triples facts.tsv --relations relations.json --out kb\n"
+        "  grounded kb build --triples facts.csv --relations relations.tsv \\\n"
+        "      --entities entities.tsv --aliases aliases.tsv --out kb\n"
+        "  grounded kb build --passages passages.tsv --out kb   # passages only\n"
         "\nrelations.json: "
         '{"relations": [{"name": "capital", "functional": true, "template": '
         '"The capital of {subject} is {object}.", "questions": ["What is the capital of '
-        '{subject}?"]}]}',
+        '{subject}?"]}]}'
+        "\nrelations.tsv: relation<TAB>functional<TAB>template<TAB>questions (| between "
+        "questions)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument("--config", help="YAML file with any of the settings below")
@@ -59,7 +64,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_dataclass_arguments(query.add_argument_group("retrieval"), RetrievalConfig)
     query.set_defaults(func=_query)
 
-    stats = kbsub.add_parser("stats", help="counts of facts, entities and relations")
+    stats = kbsub.add_parser(
+        "stats",
+        help="counts of facts, entities and relations",
+        description="Counts from the manifest and graph.json (no model is loaded). Entities "
+        "are subjects and typed names; other objects are counted as values.",
+    )
     stats.add_argument("kb", help="knowledge base folder")
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stats.set_defaults(func=_stats)
@@ -81,8 +91,9 @@ def _build(args: argparse.Namespace) -> int:
     report = m["load_report"]
     print(f"\nbuilt {m['name']} knowledge base in {seconds:.1f} s")
     print(
-        f"  facts {c['facts']:,}   entities {c['entities']:,}   relations {c['relations']}   "
-        f"aliases {c['aliases']:,}   passages {c['passages']:,}   indexed {c['indexed']:,}"
+        f"  facts {c['facts']:,}   entities {c['entities']:,}   values {c['values']:,}   "
+        f"relations {c['relations']}   aliases {c['aliases']:,}   passages {c['passages']:,}   "
+        f"indexed {c['indexed']:,}"
     )
     print(f"  duplicates dropped: {report['duplicates_dropped']}")
     multi = report["multi_object_functional"]
@@ -94,9 +105,18 @@ def _build(args: argparse.Namespace) -> int:
             print(f"    ... {len(multi) - 10} more in manifest.json")
     for note in report.get("notes", []):
         print(f"  note: {note}")
+    _print_warnings(report.get("warnings", []))
     print(f"  encoder: {m['encoder']['name']} (dimension {m['encoder']['dimension']})")
-    print(f"wrote {kb.path}/ (manifest.json, graph.json, triples.tsv, relations.json, index/)")
+    files = ", ".join(sorted(n for n in m["checksums"] if "/" not in n))
+    print(f"wrote {kb.path}/ ({files}, manifest.json, index/)")
     return 0
+
+
+def _print_warnings(warnings: list[str], limit: int = 20) -> None:
+    for w in warnings[:limit]:
+        print(f"  warning: {w}")
+    if len(warnings) > limit:
+        print(f"  ... {len(warnings) - limit} more warnings in manifest.json (load_report)")
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -132,19 +152,22 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from grounded.kb import KnowledgeBase
+    from grounded.kb import kb_stats
 
-    kb = KnowledgeBase.load(args.kb)
-    stats = kb.stats()
+    # From the manifest and graph.json only: loading the index would load its encoder.
+    stats = kb_stats(args.kb)
     if args.json:
         print(json.dumps(stats, indent=2, sort_keys=True, ensure_ascii=False))
         return 0
-    print(f"{kb.name} ({kb.path})")
+    print(f"{stats['name']} ({args.kb})")
     print(
         f"  facts {stats['facts']:,}   entities {stats['entities']:,}   "
-        f"relations {stats['relations']}   aliases {stats['aliases']:,}   "
-        f"passages {stats['passages']:,}   indexed {stats['indexed']:,}"
+        f"values {stats['values']:,}   relations {stats['relations']}   "
+        f"aliases {stats['aliases']:,}   passages {stats['passages']:,}   "
+        f"indexed {stats['indexed']:,}"
     )
+    if stats["types"]:
+        print("  types: " + ", ".join(f"{k} {v:,}" for k, v in stats["types"].items()))
     enc = stats["encoder"]
     print(f"  encoder {enc.get('name')} (dimension {enc.get('dimension')})")
     print(f"  mean degree {stats['mean_degree']:.2f}   max degree {stats['max_degree']:,}")
@@ -152,4 +175,12 @@ def _stats(args: argparse.Namespace) -> int:
     for rel, s in stats["per_relation"].items():
         kind = "functional" if s["functional"] else "many-valued"
         print(f"  {rel:<20} {kind:<12} {s['facts']:>9,} {s['subjects']:>9,}")
+    if stats["merges"]:
+        total = sum(stats["merge_counts"].values()) or len(stats["merges"])
+        kinds = ", ".join(f"{k} {n:,}" for k, n in stats["merge_counts"].items() if n)
+        print(f"\n  names that mean several entities ({total:,}{': ' + kinds if kinds else ''}):")
+        for m in stats["merges"][:20]:
+            print(f"    {m['name']!r} ({m['kind']}): {', '.join(m['entities'])}")
+        if total > 20:
+            print(f"    ... {total - 20:,} more (manifest.json lists up to 100 of each kind)")
     return 0

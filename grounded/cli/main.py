@@ -96,7 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(func(args) or 0)
-    except (UsageError, SourceFileError, ValueError, FileNotFoundError, FileExistsError) as e:
+    except (
+        UsageError,
+        SourceFileError,
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        IsADirectoryError,
+        NotADirectoryError,
+        PermissionError,
+    ) as e:
         print(f"grounded {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
