@@ -172,7 +172,7 @@ class KnowledgeGraph:
     def object_pool(self, relation: str) -> tuple[EntityId, ...]:
         """The objects of the right type for ``relation``, sorted: its own objects, plus every
         entity of its ``object_type`` (objects of relations with that object type, subjects
-        of relations with that subject type). Negatives, swaps and type checks draw from it.
+        of relations with that subject type, entities of that type in the entities file). Negatives, swaps and type checks draw from it.
 
         Raises:
             KeyError: ``relation`` is not in the schema.
@@ -200,6 +200,8 @@ class KnowledgeGraph:
                     by_type.setdefault(r_def.object_type, set()).add(o)
                 if r_def.subject_type:
                     by_type.setdefault(r_def.subject_type, set()).add(s)
+            for entity, kind in self.entity_types.items():  # the user's entities file
+                by_type.setdefault(kind, set()).add(entity)
             self._pools = {
                 r.name: tuple(sorted(by_relation[r.name] | by_type.get(r.object_type or "", set())))
                 for r in self.schema
