@@ -871,3 +871,28 @@ def test_a_checker_trained_through_the_api_is_read_as_trained(tiny_kb, tiny_chec
     assert loaded.metadata["kb"]["checksum"] == tiny_kb.checksum
     v = Verifier(tiny_kb, loaded)
     assert (v.evidence_k, v.alias_notes) == (5, False)
+
+
+def test_relation_detection_uses_the_objects_type(tmp_path, encoder):
+    # issue 11: detection on the masked sentence ("[MASK] is a [MASK].") read "Niobium is a
+    # transition metal." as the `symbol` relation; the object's vocabulary tells them apart
+    from grounded.kb import KnowledgeBase
+    from kg import KnowledgeSource, Relation, Schema, Triple
+
+    schema = Schema(
+        [
+            Relation("symbol", "The chemical symbol of {subject} is {object}.", ["x {subject}?"]),
+            Relation("category", "{subject} belongs to the {object} category.", ["y {subject}?"]),
+        ]
+    )
+    facts = [
+        ("Niobium", "symbol", "Nb"), ("Niobium", "category", "transition metal"),
+        ("Sodium", "symbol", "Na"), ("Sodium", "category", "alkali metal"),
+        ("Neon", "symbol", "Ne"), ("Neon", "category", "noble gas"),
+    ]  # fmt: skip
+    source = KnowledgeSource([Triple(*f) for f in facts], schema, {}, [], name="elements")
+    kb = KnowledgeBase.build(source, tmp_path / "kb", encoder=encoder, show_progress=False)
+    v = Verifier(kb, None, VerifierConfig(min_relation_prob=0.5))
+    right, wrong = v.verify(["Niobium is a transition metal.", "Sodium is a noble gas."])
+    assert (right.label, right.relation) == ("supported", "category"), right
+    assert (wrong.label, wrong.relation) == ("refuted", "category"), wrong

@@ -376,7 +376,7 @@ class Verifier:
         self.timings["relations"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         for (job, mentions), probs in zip(items, scores, strict=True):
-            relation, p = max(probs.items(), key=lambda kv: kv[1])
+            relation, p = self._relation_of(probs, mentions)
             decision = None
             if p >= self.config.min_relation_prob:
                 decision = self._decide_linked(relation, mentions)
@@ -387,6 +387,23 @@ class Verifier:
             else:
                 job.verdict = self._graph_verdict(job, decision, p)
         self.timings["linking"] += time.perf_counter() - t0
+
+    def _relation_of(self, probs: dict[str, float], mentions: list) -> tuple[str, float]:
+        """The detected relation and its probability, among relations that a linked mention
+        can be an object of (by type and by the relation's own objects), when any can.
+
+        The masked sentence hides the object's words ("Niobium is a transition metal." reads
+        as "[MASK] is a [MASK]."), so the sentence alone may pick a relation whose objects
+        look nothing like the mention; the object's type and vocabulary tell them apart.
+        """
+        fits = {
+            r: p
+            for r, p in probs.items()
+            if any(self.reader.compatible(r, m.surface) for m in mentions)
+        }
+        pool = fits or probs
+        relation, p = max(pool.items(), key=lambda kv: kv[1])
+        return relation, p / sum(pool.values())
 
     def _decide_linked(self, relation: str, mentions: list) -> GraphDecision | None:
         subjects = self.reader.relation_subjects.get(relation, frozenset())
