@@ -172,7 +172,8 @@ class KnowledgeGraph:
     def object_pool(self, relation: str) -> tuple[EntityId, ...]:
         """The objects of the right type for ``relation``, sorted: its own objects, plus every
         entity of its ``object_type`` (objects of relations with that object type, subjects
-        of relations with that subject type, entities of that type in the entities file). Negatives, swaps and type checks draw from it.
+        of relations with that subject type, entities of that type in the entities file).
+        Negatives, swaps and type checks draw from it.
 
         Raises:
             KeyError: ``relation`` is not in the schema.

@@ -163,3 +163,67 @@ def test_reading_items_order_and_unanswerable(tiny_kb):
         assert row["prompt"] == format_prompt(row["question"], row["evidence_texts"])
         assert row["answer"] == format_answer(row["gold_objects"])
         assert row["abstain"] == (row["answer"] == ABSTAIN) and row["evidence_ids"] == []
+
+
+# -- held-out phrasings -----------------------------------------------------------------------
+def _three_template_graph():
+    from kg import KnowledgeGraph, Relation, Schema, Triple
+
+    capital = Relation(
+        "capital",
+        "The capital of {subject} is {object}.",
+        ["What is the capital of {subject}?", "Name the capital of {subject}.",
+         "Which city is the capital of {subject}?"],
+    )  # fmt: skip
+    region = Relation("region", "{subject} is in {object}.", ["Where is {subject}?"])
+    facts = [(f"Land{i}", "capital", f"City{i}") for i in range(12)]
+    facts += [(f"Land{i}", "region", "Asia") for i in range(12)]
+    return KnowledgeGraph([Triple(*f) for f in facts], Schema([capital, region]))
+
+
+def test_heldout_templates_never_reach_training_data():
+    from types import SimpleNamespace
+
+    from grounded.data.groups import heldout_templates
+    from grounded.evaluation.questions import build_questions
+
+    graph = _three_template_graph()
+    held = heldout_templates(graph, seed=0)
+    assert held == heldout_templates(graph, seed=0)  # deterministic under the seed
+    assert len(held["capital"]) == 1 and "region" not in held  # one template: none held out
+    kb = SimpleNamespace(graph=graph, checksum="x", name="t")
+    groups = build_groups(kb, None, seed=0, seen_fraction=0.5, out_of_kb=0)
+    assert groups.heldout_templates == held
+    (i,) = held["capital"]
+    heldout_question = graph.schema["capital"].questions[i]
+    examples = build_examples(
+        kb, groups.seen, retrieve=False, heldout_templates=groups.heldout_templates
+    )
+    stems = {heldout_question.format(subject=s) for s, _ in groups.seen}
+    assert examples["question"] and not stems & set(examples["question"])
+    # every trained template of the pair is used: the other two
+    n_capital = sum(r == "capital" for r in examples["relation"])
+    assert n_capital == 2 * sum(r == "capital" for _, r in groups.seen)
+    # evaluation asks some questions with the held-out template, and says which
+    qs = build_questions(graph, groups, seed=0)
+    held_qs = [q for q in qs if q.phrasing == "heldout"]
+    assert held_qs and all(q.relation == "capital" for q in held_qs)
+    assert all(q.question == heldout_question.format(subject=q.subject) for q in held_qs)
+    assert all(q.phrasing == "train" for q in qs if q.relation == "region")
+    with pytest.raises(ValueError, match="every question template of 'region' is held out"):
+        build_examples(kb, groups.seen, retrieve=False, heldout_templates={"region": [0]})
+
+
+def test_report_rates_by_phrasing_by_hand():
+    from grounded.evaluation.report import summarize
+
+    rows = [
+        {"variant": "g", "group": "unknown", "relation": "r", "phrasing": p, "outcome": o}
+        for p, o in [("train", "correct")] * 3 + [("heldout", "correct"), ("heldout", "abstain")]
+    ]
+    ph = summarize(rows, n_boot=50)["g"]["phrasings"]
+    assert ph["train"]["accuracy"]["value"] == 1.0
+    assert (ph["heldout"]["accuracy"]["numerator"], ph["heldout"]["accuracy"]["denominator"]) == (
+        1,
+        2,
+    )

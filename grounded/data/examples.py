@@ -20,7 +20,7 @@ negatives the knowledge-constraint loss pushes down.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from grounded.answers import format_answer
@@ -80,6 +80,7 @@ def build_examples(
     link_mentions: bool = False,
     seed: int = 0,
     group: str = "seen",
+    heldout_templates: Mapping[str, Sequence[int]] | None = None,
 ) -> datasets.Dataset:
     """Build the examples of ``pairs`` as a :class:`datasets.Dataset`.
 
@@ -99,6 +100,8 @@ def build_examples(
             ERNIE-style entity vectors.
         seed: seed of every random choice (abstention draw, insertion slots, negatives).
         group: the entity group written into each example.
+        heldout_templates: relation → question templates never used here (evaluation only;
+            :attr:`grounded.data.groups.EntityGroups.heldout_templates`).
 
     Returns:
         One row per example with the columns of :func:`example_features`.
@@ -120,10 +123,14 @@ def build_examples(
     graph = kb.graph
     rng = random.Random(f"grounded-examples-{seed}")
     items: list[tuple[str, str, str]] = []
+    held = heldout_templates or {}
     for s, r in pairs:
-        templates = list(range(len(graph.schema[r].questions)))
-        if not templates:
+        n = len(graph.schema[r].questions)
+        if not n:
             raise ValueError(f"relation {r!r} has no question template; add one to relations.json")
+        templates = [i for i in range(n) if i not in set(held.get(r, ()))]
+        if not templates:
+            raise ValueError(f"every question template of {r!r} is held out; keep one for training")
         if questions_per_pair and questions_per_pair < len(templates):
             templates = sorted(rng.sample(templates, questions_per_pair))
         items.extend((s, r, graph.schema[r].question(s, i)) for i in templates)

@@ -11,7 +11,11 @@ decided once from (kb, pretrain split, seed) and never mixed:
 - ``out_of_kb``: questions whose answer is not in the KB (made-up subjects, and KB subjects
   asked a relation they have no fact for); the right answer is the abstention phrase.
 
-Without a pretrain split (an arbitrary Hugging Face base) every subject is ``unknown``.
+Question phrasings are split too: of each relation with two or more question templates, a
+seeded share is held out (``heldout_templates``): training never sees them, and the
+evaluator asks half of its questions with them, so a score measures reading, not template
+matching. Without a pretrain split (an arbitrary Hugging Face base) every subject is
+``unknown``.
 :func:`build_groups` is deterministic, so the evaluator rebuilds identical groups, and
 :meth:`EntityGroups.save` writes them to ``groups.json`` next to the trained model.
 """
@@ -62,6 +66,8 @@ class EntityGroups:
         seed, seen_fraction: the draw's settings.
         kb_checksum: the checksum of the KB the groups were drawn from.
         split_source: ``pretrain_split`` or ``none`` (every subject unknown).
+        heldout_templates: relation → indices of its question templates that training never
+            uses (empty for a relation with one template, and in files from before the split).
     """
 
     seen: list[Pair]
@@ -75,6 +81,21 @@ class EntityGroups:
     seen_fraction: float = 0.5
     kb_checksum: str = ""
     split_source: str = "none"
+    heldout_templates: dict[str, list[int]] = field(default_factory=dict)
+
+    def templates(self, relation: str, n_templates: int, phrasing: str = "train") -> list[int]:
+        """Indices of ``relation``'s question templates of one ``phrasing``: ``train`` (what
+        training may use) or ``heldout`` (evaluation only).
+
+        Raises:
+            ValueError: ``phrasing`` is neither.
+        """
+        held = set(self.heldout_templates.get(relation, ()))
+        if phrasing == "heldout":
+            return sorted(i for i in held if i < n_templates)
+        if phrasing != "train":
+            raise ValueError(f"`phrasing` must be 'train' or 'heldout', got {phrasing!r}")
+        return [i for i in range(n_templates) if i not in held]
 
     def pairs(self, group: GroupName) -> list[Pair]:
         """The pairs of ``group``.
@@ -157,6 +178,7 @@ def build_groups(
     seed: int = 0,
     seen_fraction: float = 0.5,
     out_of_kb: int = 100,
+    heldout_fraction: float = 1 / 3,
 ) -> EntityGroups:
     """Draw the entity groups of ``kb`` deterministically from ``(kb, split, seed)``.
 
@@ -168,6 +190,8 @@ def build_groups(
         seen_fraction: share of each (subject class, relation) stratum used in fine-tuning.
         out_of_kb: number of out-of-KB questions: half made-up subjects, half KB subjects
             with a relation they have no fact for (made-up ones fill any shortfall).
+        heldout_fraction: share of each relation's question templates held out of training
+            (rounded, at least one where a relation has two or more, never all).
 
     Raises:
         ValueError: ``seen_fraction`` outside (0, 1], ``out_of_kb`` < 0, or the KB has no
@@ -182,6 +206,8 @@ def build_groups(
         raise ValueError(f"`seen_fraction` must be in (0, 1], got {seen_fraction}")
     if out_of_kb < 0:
         raise ValueError(f"`out_of_kb` must be >= 0, got {out_of_kb}")
+    if not 0.0 <= heldout_fraction < 1.0:
+        raise ValueError(f"`heldout_fraction` must be in [0, 1), got {heldout_fraction}")
     graph = kb.graph
     pairs = answerable_pairs(graph)
     if not pairs:
@@ -215,7 +241,32 @@ def build_groups(
         seen_fraction=seen_fraction,
         kb_checksum=kb.checksum,
         split_source="pretrain_split" if split is not None else "none",
+        heldout_templates=heldout_templates(graph, heldout_fraction, seed=seed),
     )
+
+
+def heldout_templates(
+    graph: KnowledgeGraph, fraction: float = 1 / 3, *, seed: int = 0
+) -> dict[str, list[int]]:
+    """Per relation with two or more question templates, the seeded indices held out.
+
+    Example:
+        >>> from kg import KnowledgeGraph, Relation, Schema
+        >>> rel = Relation("capital", "The capital of {subject} is {object}.",
+        ...     ["What is the capital of {subject}?", "Name the capital of {subject}.",
+        ...      "Which city is the capital of {subject}?"])
+        >>> heldout_templates(KnowledgeGraph([], Schema([rel])), seed=0)
+        {'capital': [1]}
+    """
+    out = {}
+    for rel in graph.schema:
+        n = len(rel.questions)
+        if n < 2 or fraction <= 0:
+            continue
+        k = min(n - 1, max(1, round(fraction * n)))
+        rng = random.Random(f"grounded-templates-{seed}-{rel.name}")
+        out[rel.name] = sorted(rng.sample(range(n), k))
+    return out
 
 
 def _out_of_kb_pairs(

@@ -2,7 +2,9 @@
 
 Every variant answers the same list, built deterministically from (kb, groups, seed). A
 pair's question is one of its relation's question templates, drawn with the seed, so a
-large question set covers the phrasing variety the templates have.
+large question set covers the phrasing variety the templates have. Where a relation has
+held-out templates (never seen in training), half of its questions use them (``phrasing``
+``heldout``), so the report can tell reading from template matching.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class EvalQuestion:
     relation: str
     question: str
     gold: tuple[str, ...]
+    phrasing: str = "train"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -75,7 +78,10 @@ def build_questions(
                 raise ValueError(
                     f"relation {relation!r} has no question template; add one to relations.json"
                 )
-            question = graph.schema[relation].question(subject, rng.randrange(len(templates)))
+            held = groups.templates(relation, len(templates), "heldout")
+            phrasing = "heldout" if held and rng.random() < 0.5 else "train"
+            choices = held if phrasing == "heldout" else groups.templates(relation, len(templates))
+            question = graph.schema[relation].question(subject, rng.choice(choices))
             gold = tuple(graph.objects(subject, relation)) if group != "out_of_kb" else ()
-            out.append(EvalQuestion(len(out), group, subject, relation, question, gold))
+            out.append(EvalQuestion(len(out), group, subject, relation, question, gold, phrasing))
     return out

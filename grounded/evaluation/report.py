@@ -123,6 +123,12 @@ def summarize(rows: Sequence[dict[str, Any]], *, seed: int = 0, n_boot: int = 10
                 if any(r["group"] == g for r in vrows)
             },
             "relations": {rel: _rates(o, seed, n_boot) for rel, o in sorted(relations.items())},
+            # KB-covered questions by phrasing: held-out templates were never trained on
+            "phrasings": {
+                p: _rates([r["outcome"] for r in covered if r.get("phrasing") == p], seed, n_boot)
+                for p in ("train", "heldout")
+                if any(r.get("phrasing") == p for r in covered)
+            },
         }
     return out
 
@@ -202,7 +208,28 @@ def render_markdown(report: dict) -> str:
             cells = [_pct(summary[v]["groups"].get(g, {}).get(metric)) for g in groups]
             cells.append(_pct(summary[v]["kb_covered"].get(metric)))
             lines.append(f"| {v} | " + " | ".join(cells) + " |")
-    lines += ["", "## Targets", ""]
+    if any(summary[v].get("phrasings", {}).get("heldout") for v in variants):
+        lines += [
+            "",
+            "## Trained versus held-out phrasings (KB-covered questions)",
+            "",
+            "Held-out question templates were never used in training: a score that holds on "
+            "them measures reading, not template matching.",
+            "",
+            "| variant | accuracy, trained phrasings | accuracy, held-out phrasings "
+            "| hallucination, trained | hallucination, held-out |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for v in variants:
+            ph = summary[v].get("phrasings", {})
+            cells = [
+                _pct(ph.get(p, {}).get(m))
+                for m in ("accuracy", "hallucination_rate")
+                for p in ("train", "heldout")
+            ]
+            lines.append(f"| {v} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
+    if report["targets"]:
+        lines += ["", "## Targets", ""]
     for t in report["targets"]:
         mark = {True: "reached", False: "**not reached**", None: "not measured"}[t["reached"]]
         lines.append(f"- {t['target']}: {mark}. {t['detail']}")

@@ -303,6 +303,7 @@ def _score(
                 "subject": q.subject,
                 "relation": q.relation,
                 "question": q.question,
+                "phrasing": q.phrasing,
                 "gold": list(q.gold),
                 "answer": a.text,
                 "outcome": scored.outcome,

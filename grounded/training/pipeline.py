@@ -229,6 +229,7 @@ def train(
         questions_per_pair=config.questions_per_pair,
         link_mentions=config.entity_vectors,
         seed=config.seed,
+        heldout_templates=groups.heldout_templates,
     )
     real_examples = examples
     if config.reading_examples:
