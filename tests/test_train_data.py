@@ -227,3 +227,54 @@ def test_report_rates_by_phrasing_by_hand():
         1,
         2,
     )
+
+
+# -- counterfactual and irrelevant evidence, by hand on a three-fact graph ----------------------
+def _three_fact_kb():
+    from types import SimpleNamespace
+
+    from kg import KnowledgeGraph, Relation, Schema, Triple
+
+    rel = Relation("capital", "The capital of {subject} is {object}.", ["Capital of {subject}?"])
+    facts = [Triple("A", "capital", "X"), Triple("B", "capital", "Y"), Triple("C", "capital", "Z")]
+    graph = KnowledgeGraph(facts, Schema([rel]))
+    ids = {t.key: i for i, t in enumerate(facts)}
+
+    class Retriever:  # every question retrieves the three facts, in the graph's order
+        def retrieve_batch(self, questions, k):
+            return [
+                [SimpleNamespace(id=ids[t.key], text=graph.verbalize(t), triple=t) for t in facts]
+                for _ in questions
+            ]
+
+    index = SimpleNamespace(id_of=lambda key: ids[key])
+    return SimpleNamespace(graph=graph, index=index, retriever=Retriever()), facts
+
+
+def test_counterfactual_examples_follow_the_evidence():
+    kb, _ = _three_fact_kb()
+    pairs = [("A", "capital"), ("B", "capital"), ("C", "capital")]
+    ex = build_examples(kb, pairs, k=3, p_no_gold=0.0, p_counterfactual=1.0, n_negatives=1)
+    for row in ex:
+        true = kb.graph.objects(row["subject"], "capital")[0]
+        (substitute,) = row["gold_objects"]
+        assert row["counterfactual"] and substitute in {"X", "Y", "Z"} - {true}
+        assert row["answer"] == f"{substitute}."
+        assert row["negatives"] == [f"{true}."]  # the remembered truth is pushed down
+        statement = f"The capital of {row['subject']} is "
+        assert f"- {statement}{substitute}." in row["prompt"]
+        assert f"{statement}{true}." not in row["prompt"]
+        # the two other facts keep their index ids; the substitute has no vector
+        assert len(row["evidence_ids"]) == 2 and len(row["evidence_texts"]) == 3
+    plain = build_examples(kb, pairs, k=3, p_no_gold=0.0, p_counterfactual=0.0, n_negatives=1)
+    assert not any(plain["counterfactual"])
+    assert plain["answer"] == ["X.", "Y.", "Z."]
+
+
+def test_irrelevant_evidence_examples_target_the_abstention():
+    kb, facts = _three_fact_kb()
+    ex = build_examples(kb, [("A", "capital")] * 1, k=3, p_no_gold=0.99, seed=1)
+    (row,) = ex
+    assert row["abstain"] and row["answer"] == ABSTAIN and not row["counterfactual"]
+    assert "The capital of A is X." not in row["prompt"]
+    assert row["evidence_texts"] == [kb.graph.verbalize(t) for t in facts[1:]]

@@ -15,6 +15,11 @@ negatives the knowledge-constraint loss pushes down.
 - Negatives are objects the graph contradicts for the pair (functional relations, or closed
   many-valued ones; none for open ones): those present in the retrieved distractors first,
   then type-compatible objects drawn with the seed.
+- A fraction ``p_counterfactual`` of the answerable examples is counterfactual, as in KAFT
+  (Li et al. 2022): each gold fact in the evidence names another object of the right type
+  instead (:meth:`kg.KnowledgeGraph.object_pool`), the target follows the evidence, and the
+  true objects become the negatives: the model learns to answer from what it reads over
+  what it remembers. Their evidence is text only (no index vector says the substitute).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ def example_features() -> datasets.Features:
             "mention_starts": Sequence(Value("int32")),
             "mention_ends": Sequence(Value("int32")),
             "mention_entities": text_list,
+            "counterfactual": Value("bool"),
         }
     )
 
@@ -81,6 +87,7 @@ def build_examples(
     seed: int = 0,
     group: str = "seen",
     heldout_templates: Mapping[str, Sequence[int]] | None = None,
+    p_counterfactual: float = 0.0,
 ) -> datasets.Dataset:
     """Build the examples of ``pairs`` as a :class:`datasets.Dataset`.
 
@@ -102,6 +109,7 @@ def build_examples(
         group: the entity group written into each example.
         heldout_templates: relation → question templates never used here (evaluation only;
             :attr:`grounded.data.groups.EntityGroups.heldout_templates`).
+        p_counterfactual: share of answerable examples made counterfactual (see the module).
 
     Returns:
         One row per example with the columns of :func:`example_features`.
@@ -115,6 +123,8 @@ def build_examples(
         raise ValueError(f"`k` must be >= 1, got {k}")
     if not 0.0 <= p_no_gold < 1.0:
         raise ValueError(f"`p_no_gold` must be in [0, 1), got {p_no_gold}")
+    if not 0.0 <= p_counterfactual <= 1.0:
+        raise ValueError(f"`p_counterfactual` must be in [0, 1], got {p_counterfactual}")
     if n_negatives < 0 or questions_per_pair < 0:
         raise ValueError(
             f"`n_negatives` and `questions_per_pair` must be >= 0, got {n_negatives} and "
@@ -135,6 +145,9 @@ def build_examples(
             templates = sorted(rng.sample(templates, questions_per_pair))
         items.extend((s, r, graph.schema[r].question(s, i)) for i in templates)
     abstain = [retrieve and rng.random() < p_no_gold for _ in items]
+    # Drawn from their own stream, so turning counterfactuals on changes no other example.
+    cf_rng = random.Random(f"grounded-counterfactual-{seed}")
+    counterfactual = [cf_rng.random() < p_counterfactual and retrieve for _ in items]
     if retrieve:
         retriever = retriever or kb.retriever
         # Spare candidates refill the slots of removed gold facts.
@@ -143,7 +156,9 @@ def build_examples(
         pools = [[] for _ in items]
     negative_pool = _negative_pools(graph)
     rows = []
-    for i, ((s, r, question), no_gold, pool) in enumerate(zip(items, abstain, pools, strict=True)):
+    for i, ((s, r, question), no_gold, pool, cf) in enumerate(
+        zip(items, abstain, pools, counterfactual, strict=True)
+    ):
         candidates = [(e.id, e.text, e.triple) for e in pool]
         if not retrieve:
             evidence, inserted, objects = [], False, graph.objects(s, r)
@@ -158,7 +173,14 @@ def build_examples(
         negatives, from_evidence = contradicted_objects(
             graph, s, r, distractors, n_negatives, rng, negative_pool
         )
+        swapped = counterfactual_evidence(graph, evidence, s, r, cf_rng) if cf and objects else None
+        if swapped is not None:
+            evidence, swaps = swapped
+            objects = [swaps.get(o, o) for o in objects]
+            negatives, from_evidence = list(swaps), 0  # the remembered truth is now wrong
         row = prompt_fields(graph, question, evidence, text_evidence, link_mentions)
+        if swapped is not None:
+            row["evidence_ids"] = [c[0] for c in evidence if c[0] >= 0]
         rows.append(
             {
                 "id": i,
@@ -172,9 +194,49 @@ def build_examples(
                 "gold_inserted": inserted,
                 "negatives": [format_answer([o]) for o in negatives],
                 "negatives_from_evidence": from_evidence,
+                "counterfactual": swapped is not None,
             }
         )
     return Dataset.from_list(rows, features=example_features())
+
+
+def counterfactual_evidence(
+    graph: KnowledgeGraph,
+    evidence: Sequence[EvidenceItem],
+    subject: str,
+    relation: str,
+    rng: random.Random,
+) -> tuple[list[EvidenceItem], dict[str, str]] | None:
+    """``evidence`` with every gold fact of ``(subject, relation)`` naming another object of
+    the right type, and the substitutions (true object → substitute); None when the
+    relation's object pool has no object to substitute.
+
+    A substituted item has index id -1: no index vector says the substitute.
+
+    Example:
+        >>> from kg import KnowledgeGraph, Relation, Schema
+        >>> g = KnowledgeGraph([Triple("A", "capital", "X"), Triple("B", "capital", "Y")],
+        ...     Schema([Relation("capital", "The capital of {subject} is {object}.")]))
+        >>> ev = [(0, "The capital of A is X.", Triple("A", "capital", "X"))]
+        >>> out, swaps = counterfactual_evidence(g, ev, "A", "capital", random.Random(0))
+        >>> out[0][:2], swaps
+        ((-1, 'The capital of A is Y.'), {'X': 'Y'})
+    """
+    true = set(graph.objects(subject, relation))
+    pool = [o for o in graph.object_pool(relation) if o not in true]
+    gold = [c for c in evidence if _is_pair(c[2], subject, relation)]
+    if not gold or len(pool) < len(gold):
+        return None
+    substitutes = rng.sample(pool, len(gold))
+    swaps = {c[2].object: o for c, o in zip(gold, substitutes, strict=True)}
+    out: list[EvidenceItem] = []
+    for c in evidence:
+        if _is_pair(c[2], subject, relation):
+            fake = Triple(subject, relation, swaps[c[2].object])
+            out.append((-1, graph.verbalize(fake), fake))
+        else:
+            out.append(c)
+    return out, swaps
 
 
 def build_reading_examples(
@@ -223,6 +285,7 @@ def build_reading_examples(
                 "gold_inserted": False,
                 "negatives": [],
                 "negatives_from_evidence": 0,
+                "counterfactual": False,
             }
         )
     return Dataset.from_list(rows, features=example_features())

@@ -43,6 +43,15 @@ class TrainConfig:
             "whose target is the abstention phrase (RAFT / R-Tuning)."
         },
     )
+    p_counterfactual: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of answerable examples made counterfactual (KAFT): the gold facts "
+            "in the evidence name another object of the right type and the target follows "
+            "the evidence; the true objects become negatives. Off by default: not yet "
+            "measured on the demo."
+        },
+    )
     reading_examples: int = field(
         default=0,
         metadata={
@@ -196,7 +205,7 @@ class TrainConfig:
         for name in ("seen_fraction",):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"`{name}` must be in (0, 1], got {getattr(self, name)}")
-        for name in ("p_no_gold", "warmup_ratio", "lora_dropout"):
+        for name in ("p_no_gold", "p_counterfactual", "warmup_ratio", "lora_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)}")
         for name in (
@@ -265,6 +274,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "constraint_weight": 0.0,
         "feedback_every": 0,
         "p_no_gold": 0.0,
+        "p_counterfactual": 0.0,
         "reading_examples": 0,
     },
     "raft": {

@@ -230,6 +230,7 @@ def train(
         link_mentions=config.entity_vectors,
         seed=config.seed,
         heldout_templates=groups.heldout_templates,
+        p_counterfactual=config.p_counterfactual,
     )
     real_examples = examples
     if config.reading_examples:
@@ -275,7 +276,8 @@ def train(
     if config.feedback_every > 0:
         feedback = FeedbackLoop(
             # The model's answers about KB pairs are what a judge can check.
-            [dict(row) for row in real_examples],
+            # (not counterfactual ones: the graph would call their right answers wrong)
+            [dict(row) for row in real_examples if not row["counterfactual"]],
             judge or make_judge(kb, checker),
             every=config.feedback_every,
             samples=config.feedback_samples,
