@@ -79,6 +79,31 @@ class TemplatePattern:
     sides: Mapping[str, SlotSide]
 
 
+_OF_SUBJECT = re.compile(r"\bthe\s+(?P<noun>[\w\s-]+?)\s+of\s+\{subject\}", re.IGNORECASE)
+
+
+def possessive_variants(template: str) -> list[str]:
+    """The template's "the X of {subject}" written "{subject}'s X", as people also write it.
+
+    Claims in a user's own words often use the possessive ("Manganese's atomic number is
+    10.") where the relation file says "The atomic number of {subject} is {object}."; the
+    reader compiles both, so no KB has to list the variant.
+
+    Example:
+        >>> possessive_variants("The atomic number of {subject} is {object}.")
+        ["{subject}'s atomic number is {object}."]
+        >>> possessive_variants("What is the capital of {subject}?")
+        ["What is {subject}'s capital?"]
+        >>> possessive_variants("{subject} borders {object}.")
+        []
+    """
+    m = _OF_SUBJECT.search(template)
+    if m is None:
+        return []
+    variant = template[: m.start()] + "{subject}'s " + m["noun"] + template[m.end() :]
+    return [variant[:1].upper() + variant[1:] if m.start() == 0 else variant]
+
+
 def compile_template(template: str, relation: str = "", kind: str = "statement") -> TemplatePattern:
     """Compile ``template`` (``{subject}``, ``{object}`` or ``{objects}`` slots) to a regex.
 
@@ -178,11 +203,17 @@ class ClaimReader:
         self.kg = kg
         statements, questions = [], []
         for rel in kg.schema:
-            statements.append(compile_template(rel.template, rel.name, "statement"))
+            for template in (rel.template, *possessive_variants(rel.template)):
+                statements.append(compile_template(template, rel.name, "statement"))
             if rel.plural_template:
                 plural = rel.plural_template.replace("{objects}", "{object}")
-                statements.append(compile_template(plural, rel.name, "plural"))
-            questions.extend(compile_template(q, rel.name, "question") for q in rel.questions)
+                for template in (plural, *possessive_variants(plural)):
+                    statements.append(compile_template(template, rel.name, "plural"))
+            questions.extend(
+                compile_template(t, rel.name, "question")
+                for q in rel.questions
+                for t in (q, *possessive_variants(q))
+            )
         key = lambda p: -p.specificity  # noqa: E731
         self.statements = sorted(statements, key=key)
         self.questions = sorted(questions, key=key)

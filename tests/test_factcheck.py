@@ -896,3 +896,29 @@ def test_relation_detection_uses_the_objects_type(tmp_path, encoder):
     right, wrong = v.verify(["Niobium is a transition metal.", "Sodium is a noble gas."])
     assert (right.label, right.relation) == ("supported", "category"), right
     assert (wrong.label, wrong.relation) == ("refuted", "category"), wrong
+
+
+def test_possessive_claims_are_read_with_the_relations_own_templates():
+    # issue 11: "Manganese's atomic number is 10." escaped the graph: the relation file says
+    # "The atomic number of {subject} is {object}." and nobody lists the possessive
+    from kg import KnowledgeGraph, Relation, Schema, Triple
+    from kg.check import judge_objects
+
+    schema = Schema(
+        [
+            Relation(
+                "atomic_number",
+                "The atomic number of {subject} is {object}.",
+                ["What is the atomic number of {subject}?"],
+            )
+        ]
+    )
+    graph = KnowledgeGraph([Triple("Manganese", "atomic_number", "25")], schema)
+    reader = ClaimReader(graph)
+    (r,) = reader.read("Manganese's atomic number is 10.")
+    assert (r.relation, r.subjects, r.objects) == ("atomic_number", ("Manganese",), ("10",))
+    assert judge_objects(graph, r.subject, r.relation, r.objects).result == "contradicted"
+    (q,) = reader.read_question("What is Manganese's atomic number?")
+    assert (q.relation, q.subjects) == ("atomic_number", ("Manganese",))
+    # the template's own wording still reads
+    assert reader.read("The atomic number of Manganese is 25.")[0].objects == ("25",)
