@@ -94,17 +94,16 @@ def tiny_checker(tiny_claims, tiny_bert_dir, tmp_path_factory):
 
     Returns ``(checker, log, folder)``.
     """
-    from grounded.factcheck import FactCheckerConfig, train_checker
+    from grounded.factcheck import CheckerOptimConfig, FactCheckerConfig, train_checker
 
-    config = FactCheckerConfig(
-        base_model=str(tiny_bert_dir),
-        max_length=64,
+    optim = CheckerOptimConfig(
         max_steps=30,
         learning_rate=1e-3,
-        train_batch_size=8,
+        per_device_train_batch_size=8,
         logging_steps=1,
-        warmup_ratio=0.0,
+        warmup_steps=0.0,
     )
+    config = FactCheckerConfig(base_model=str(tiny_bert_dir), max_length=64, optim=optim)
     checker, log = train_checker(tiny_claims.dataset["train"], config, show_progress=False)
     folder = tmp_path_factory.mktemp("checker") / "checker"
     checker.metadata["data"] = {"evidence_k": 5}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from grounded.factcheck.checker import (
+        CheckerOptimConfig,
         CheckerPrediction,
         FactChecker,
         FactCheckerConfig,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from grounded.factcheck.training import TrainLog, train_checker
 
 _WHERE = {
+    "CheckerOptimConfig": "grounded.factcheck.checker",
     "CheckerPrediction": "grounded.factcheck.checker",
     "ClaimData": "grounded.factcheck.data",
     "ClaimDataConfig": "grounded.factcheck.data",
@@ -48,6 +50,7 @@ _WHERE = {
 }
 
 __all__ = [
+    "CheckerOptimConfig",
     "CheckerPrediction",
     "ClaimData",
     "ClaimDataConfig",
