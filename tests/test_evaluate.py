@@ -269,7 +269,7 @@ def test_quick_demo_on_the_tiny_kb_then_resumes(quick_demo, capsys):
         "grounded+revise",
     }
     grounding = json.loads((out / "models" / "grounded" / "grounding.json").read_text())
-    assert grounding["settings"]["max_steps"] == 6
+    assert grounding["settings"]["optim"]["max_steps"] == 6
     # run again: every step is reused, nothing retrained
     assert main(argv) == 0
     printed = capsys.readouterr().out

@@ -233,7 +233,7 @@ def test_training_changes_parameters_and_lowers_loss(run):
     changed = [k for k in trained if not torch.equal(initial[k], trained[k])]
     assert len(changed) == len(trained)
     t = run.train
-    assert t["steps"] == config.max_steps
+    assert t["steps"] == config.optim.max_steps
     assert t["final_loss"] < t["first_loss"] - 1.0
     assert t["tokens"] > 0 and t["seconds"] > 0
 

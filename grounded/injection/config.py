@@ -70,7 +70,7 @@ class InjectionConfig:
     )
 
     def __post_init__(self) -> None:
-        self.modes = list(parse_injection(self.modes, "modes"))
+        self.modes = list(parse_injection(self.modes, "injection"))  # the flag's name
         for name in ("evidence_dim", "soft_tokens_per_fact", "hidden_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
