@@ -46,9 +46,10 @@ class OptimConfig:
 
     learning_rate: float = field(
         default=1e-3,
-        metadata={"help": "Peak learning rate of AdamW (suits the small default base; lower it "
-                  "for 1B+)."},
-    )  # fmt: skip
+        metadata={
+            "help": "Peak AdamW learning rate (lower it for models of 1B parameters and up)."
+        },
+    )
     lr_scheduler_type: str = field(
         default="cosine",
         metadata={
