@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from grounded.config import to_dict
+from grounded.config import config_from_dict, to_dict
 from grounded.factcheck import (
     ClaimDataConfig,
     FactChecker,
@@ -101,13 +101,13 @@ def quality(
         stored = checker.metadata.get("data", {})
         if stored and "alias_notes" not in stored:
             stored = {**stored, "alias_notes": False}  # trained before alias notes existed
-        data_config = ClaimDataConfig(**stored)
+        data_config = config_from_dict(ClaimDataConfig, stored, origin=str(trained), unknown="warn")
         data = build_claim_data(kb, data_config, splits=("test",))
         train_log = checker.metadata.get("train_log", {})
         checker_settings = checker.metadata.get("train", {})
     else:
         data_config = ClaimDataConfig()
-        checker_config = FactCheckerConfig(**overrides)
+        checker_config = FactCheckerConfig.from_dict(overrides, origin="--checker-settings")
         data = build_claim_data(kb, data_config)
     data_s = time.perf_counter() - t0
     if trained is None:

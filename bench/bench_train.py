@@ -73,8 +73,7 @@ class _Steps:
         from grounded.model.artifacts import load_base
         from grounded.model.batch import Batcher
         from grounded.model.grounding import GroundingModel
-        from grounded.training import TrainConfig
-        from grounded.training.adapters import get_adapter_model
+        from grounded.training.adapters import AdapterConfig, get_adapter_model
 
         torch.set_num_threads(opts["threads"])
         self.torch = torch
@@ -89,7 +88,7 @@ class _Steps:
             modes = [] if name == "plain" else ["text", "embedding"]
             config = InjectionConfig(modes=modes, evidence_dim=kb.index.dimension)
             injection = get_injection(config, lm)
-            peft_lm = get_adapter_model(lm, TrainConfig(lora_dropout=0.0))
+            peft_lm = get_adapter_model(lm, AdapterConfig(lora_dropout=0.0))
             model = GroundingModel(peft_lm, injection).to(self.device).train()
             params = [p for p in model.parameters() if p.requires_grad]
             self.models[name] = model
@@ -284,7 +283,7 @@ def curves(args: argparse.Namespace) -> dict:
     from grounded.training import TrainConfig, train
 
     settings = json.loads(args.settings) if args.settings else {}
-    config = TrainConfig(overwrite=True, **settings)
+    config = TrainConfig.from_dict({"overwrite": True, **settings}, origin="--settings")
     t0 = time.perf_counter()
     result = train(args.kb, args.base, args.out_model, config, show_progress=not args.quiet)
     wall = time.perf_counter() - t0

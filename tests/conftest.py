@@ -98,21 +98,20 @@ def tiny_checker(tiny_kb, tiny_bert_dir, tmp_path_factory):
 
     Returns ``(checker, log, folder)``.
     """
-    from grounded.factcheck import ClaimDataConfig, FactCheckerConfig
+    from grounded.factcheck import CheckerOptimConfig, ClaimDataConfig, FactCheckerConfig
     from grounded.factcheck.training import train_factchecker
 
     data_config = ClaimDataConfig(
         max_train_claims=60, max_test_claims=30, test_fraction=0.3, evidence_k=5, alias_notes=False
     )
-    config = FactCheckerConfig(
-        base_model=str(tiny_bert_dir),
-        max_length=64,
+    optim = CheckerOptimConfig(
         max_steps=30,
         learning_rate=1e-3,
-        train_batch_size=8,
+        per_device_train_batch_size=8,
         logging_steps=1,
-        warmup_ratio=0.0,
+        warmup_steps=0.0,
     )
+    config = FactCheckerConfig(base_model=str(tiny_bert_dir), max_length=64, optim=optim)
     run = train_factchecker(tiny_kb, data_config, config, show_progress=False)
     folder = tmp_path_factory.mktemp("checker") / "checker"
     run.checker.save_pretrained(folder)

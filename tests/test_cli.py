@@ -136,7 +136,9 @@ def test_bad_inputs_exit_2_with_clear_message(cli_kb, tmp_path, capsys):
     yaml_file = tmp_path / "typo.yaml"
     yaml_file.write_text("presett: countries\n", encoding="utf-8")
     assert main(["kb", "build", "--config", str(yaml_file), "--out", str(tmp_path / "kb")]) == 2
-    assert "unknown setting(s) ['presett']" in capsys.readouterr().err
+    assert f"{yaml_file}: unknown setting `presett`; did you mean `preset`?" in (
+        capsys.readouterr().err
+    )
     assert main(["kb", "query", str(tmp_path), "hello"]) == 2
     assert "not a knowledge base folder" in capsys.readouterr().err
     assert main(["kb", "build", "--preset", "nope", "--out", str(tmp_path / "kb")]) == 2

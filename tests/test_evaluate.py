@@ -183,12 +183,11 @@ def test_questions_are_deterministic_and_capped(tiny_kb):
 # -- end to end on tiny models ------------------------------------------------------------------
 def tiny_train(kb, base, out, variant: str, **overrides):
     config = variant_config(
-        variant, max_steps=4, batch_size=4, learning_rate=2e-2, target_modules=LLAMA_LINEAR,
-        lora_dropout=0.0, injection_hidden=16, feedback_every=2, feedback_samples=4,
-        logging_steps=1, save_steps=1000, out_of_kb=4, max_new_tokens=6, **overrides,
+        variant, max_steps=4, per_device_train_batch_size=4, learning_rate=2e-2,
+        target_modules=LLAMA_LINEAR, lora_dropout=0.0, injection_hidden=16,
+        feedback_every=0 if variant == "sft" else 2, feedback_samples=4, logging_steps=1,
+        save_steps=1000, out_of_kb=4, max_new_tokens=6, **overrides,
     )  # fmt: skip
-    if variant == "sft":
-        config.feedback_every = 0
     train(kb, base, out, config, show_progress=False)
     return out
 
@@ -309,7 +308,7 @@ def test_quick_demo_on_the_tiny_kb_then_resumes(quick_demo, capsys):
         "grounded+revise",
     }
     grounding = json.loads((out / "models" / "grounded" / "grounding.json").read_text())
-    assert grounding["settings"]["max_steps"] == 6
+    assert grounding["settings"]["optim"]["max_steps"] == 6
     # run again: every step is reused, nothing retrained
     assert main(argv) == 0
     printed = capsys.readouterr().out

@@ -11,6 +11,7 @@ import pytest
 
 from grounded.answers import ABSTAIN, is_abstention
 from grounded.cli.main import main
+from grounded.config import update_config
 from grounded.factcheck import (
     ClaimDataConfig,
     FactChecker,
@@ -374,13 +375,15 @@ def test_training_changes_parameters_and_lowers_loss(tiny_checker, tiny_bert_dir
     assert "classifier.weight" in changed and any(n.startswith("bert.encoder") for n in changed)
     assert log.steps == 30 and len(log.losses) == 30
     assert np.mean(log.losses[-5:]) < np.mean(log.losses[:5])
-    assert checker.metadata["train"]["max_steps"] == 30
+    assert checker.metadata["train"]["optim"]["max_steps"] == 30
 
 
 def test_training_is_deterministic(tiny_checker, tiny_claims):
     from grounded.factcheck import train_checker
 
-    config = FactCheckerConfig(**{**tiny_checker[0].metadata["train"], "max_steps": 4})
+    config = update_config(
+        FactCheckerConfig.from_dict(tiny_checker[0].metadata["train"]), {"max_steps": 4}
+    )
     train = tiny_claims.dataset["train"]
     a, log_a = train_checker(train, config, show_progress=False)
     b, log_b = train_checker(train, config, show_progress=False)

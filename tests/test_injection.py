@@ -106,8 +106,7 @@ def _grounding(base, kb, adapter="lora", modes=("text", "embedding"), entity_vec
     from grounded.model.artifacts import load_base
     from grounded.model.batch import Batcher
     from grounded.model.grounding import GroundingModel
-    from grounded.training import TrainConfig
-    from grounded.training.adapters import get_adapter_model
+    from grounded.training.adapters import AdapterConfig, get_adapter_model
 
     torch.manual_seed(0)
     tokenizer, lm = load_base(base)
@@ -118,7 +117,7 @@ def _grounding(base, kb, adapter="lora", modes=("text", "embedding"), entity_vec
         ),
         lm,
     )  # fmt: skip
-    config = TrainConfig(adapter=adapter, lora_dropout=0.0, num_virtual_tokens=3)
+    config = AdapterConfig(name=adapter, lora_dropout=0.0, num_virtual_tokens=3)
     model = GroundingModel(get_adapter_model(lm, config), injection)
     batcher = Batcher(
         tokenizer, kb, reads_vectors=injection.reads_vectors,

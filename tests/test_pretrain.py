@@ -18,6 +18,7 @@ from grounded.data.prompts import format_example, format_prompt
 from grounded.pretrain import (
     PRETRAIN_FILE,
     PretrainConfig,
+    PretrainOptimConfig,
     PretrainSplit,
     build_corpus,
     build_model,
@@ -197,21 +198,25 @@ def test_pack_documents_keeps_documents_whole():
         ({"num_layers": 0}, "num_layers"),
         ({"max_steps": 0}, "max_steps"),
         ({"learning_rate": 0.0}, "learning_rate"),
-        ({"lr_scheduler": "exotic"}, "lr_scheduler"),
-        ({"warmup_ratio": 1.5}, "warmup_ratio"),
+        ({"lr_scheduler_type": "exotic"}, "lr_scheduler_type"),
+        ({"warmup_ratio": 1.5}, "warmup_steps"),
+        ({"batch_size": "eight"}, "batch_size"),
         ({"num_threads": 0}, "num_threads"),
     ],
 )
 def test_config_validation_names_the_field(overrides, field):
     with pytest.raises(ValueError, match=f"`{field}`"):
-        PretrainConfig(**overrides)
+        PretrainConfig.from_dict(overrides)
 
 
 def test_config_presets_and_round_trip():
     config = PretrainConfig.from_preset("quick", seed=7)
     assert config.seed == 7 and config.hidden_size == 64
-    assert PretrainConfig(**config.to_dict()) == config
+    assert PretrainConfig.from_dict(config.to_dict()) == config
+    assert config.optim.max_steps == 60 and config.optim.learning_rate == 3e-3
+    assert PretrainConfig().optim.learning_rate == 3e-3  # pretraining's default, not training's
     assert "resume" not in config.model_settings()
+    assert "logging_steps" not in config.model_settings()
     assert "num_threads" not in config.model_settings()
     with pytest.raises(ValueError, match="`preset`"):
         PretrainConfig.from_preset("huge")
@@ -228,7 +233,7 @@ def test_training_changes_parameters_and_lowers_loss(run):
     changed = [k for k in trained if not torch.equal(initial[k], trained[k])]
     assert len(changed) == len(trained)
     t = run.train
-    assert t["steps"] == config.max_steps
+    assert t["steps"] == config.optim.max_steps
     assert t["final_loss"] < t["first_loss"] - 1.0
     assert t["tokens"] > 0 and t["seconds"] > 0
 
@@ -330,7 +335,7 @@ def test_cli_pretrain_help(capsys):
 
 
 def test_config_fields_have_help():
-    for f in dataclasses.fields(PretrainConfig):
+    for f in [*dataclasses.fields(PretrainConfig), *dataclasses.fields(PretrainOptimConfig)]:
         assert f.metadata.get("help"), f.name
 
 
@@ -358,14 +363,17 @@ def test_reading_documents_copy_the_answer_from_made_up_evidence(tiny_kb):
 def test_training_corpus_has_fresh_reading_documents_each_pass(tiny_kb):
     from grounded.pretrain.train import training_corpus
 
-    config = PretrainConfig(epochs=3, reading_docs=10, abstention_docs=0)
+    config = PretrainConfig.from_dict({"num_train_epochs": 3, "reading_docs": 10,
+                                       "abstention_docs": 0})  # fmt: skip
     docs, passes = training_corpus(tiny_kb.graph, ["Mongolia"], config)
     assert passes == 3
     reading = [d for d in docs if d.startswith("Evidence:")]
     assert len(reading) == 30 and len(set(reading)) == 30
     facts = [d for d in docs if not d.startswith("Evidence:")]
     assert len(facts) == 3 * len(set(facts))  # each fact document once per pass
-    _, one = training_corpus(tiny_kb.graph, ["Mongolia"], PretrainConfig(max_steps=5))
+    _, one = training_corpus(
+        tiny_kb.graph, ["Mongolia"], PretrainConfig(optim=PretrainOptimConfig(max_steps=5))
+    )
     assert one == 1
 
 
@@ -385,7 +393,7 @@ def test_abstention_documents_ask_about_made_up_entities(tiny_kb):
         question = prompt.rsplit("Question: ", 1)[1]
         # the entity asked about is made up: the question names nothing the KB knows
         assert not graph.linker.link(question), question
-    config = PretrainConfig(max_steps=5, abstention_docs=7)
+    config = PretrainConfig(optim=PretrainOptimConfig(max_steps=5), abstention_docs=7)
     corpus, _ = training_corpus(graph, ["Mongolia"], config)
     assert sum(d.endswith("Answer: " + ABSTAIN) for d in corpus) == 7
     with pytest.raises(ValueError, match="`abstention_docs` must be >= 0"):

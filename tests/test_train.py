@@ -3,6 +3,7 @@ round-trips with identical generations, --resume continues, every adapter trains
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -11,9 +12,15 @@ from transformers import TrainerCallback
 
 from grounded.answers import ABSTAIN
 from grounded.cli.main import main
+from grounded.config import update_config
+from grounded.injection import InjectionConfig
 from grounded.model import GroundedModel, read_grounding
+from grounded.optim import OptimConfig
 from grounded.training import (
     ADAPTERS,
+    AdapterConfig,
+    DataConfig,
+    FeedbackConfig,
     TrainConfig,
     train,
     variant_config,
@@ -28,13 +35,18 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_config(**overrides) -> TrainConfig:
-    settings = dict(
-        max_steps=30, batch_size=4, learning_rate=2e-2, target_modules=LLAMA_LINEAR,
-        lora_dropout=0.0, injection_hidden=16, feedback_every=10, feedback_samples=6,
-        logging_steps=1, save_steps=1000, out_of_kb=4, max_new_tokens=8,
-    )  # fmt: skip
-    settings.update(overrides)
-    return TrainConfig(**settings)
+    """The tiny run of these tests, with ``overrides`` by flat name (as the flags)."""
+    config = TrainConfig(
+        data=DataConfig(out_of_kb=4),
+        injection=InjectionConfig(hidden_size=16),
+        adapter=AdapterConfig(target_modules=LLAMA_LINEAR, lora_dropout=0.0),
+        feedback=FeedbackConfig(every=10, samples=6, max_new_tokens=8),
+        optim=OptimConfig(
+            max_steps=30, per_device_train_batch_size=4, learning_rate=2e-2, logging_steps=1
+        ),
+        save_steps=1000,
+    )
+    return update_config(config, overrides)
 
 
 class Snapshot(TrainerCallback):
@@ -135,8 +147,7 @@ def test_resume_continues_from_the_saved_step(tmp_path, tiny_kb, tiny_base):
     with pytest.raises(FileExistsError, match="pass `--resume`"):
         train(tiny_kb, tiny_base, out, config, show_progress=False)
     resumed = train(
-        tiny_kb, tiny_base, out, tiny_config(**{**config.to_dict(), "resume": True}),
-        show_progress=False,
+        tiny_kb, tiny_base, out, dataclasses.replace(config, resume=True), show_progress=False,
     )  # fmt: skip
     assert resumed.resumed_from == 2 and resumed.steps == 6
     # the log restored from checkpoint-2 continues with steps 3..6, none repeated
@@ -160,15 +171,12 @@ def test_resume_with_feedback_rounds_reproduces_the_uninterrupted_run(tmp_path, 
         train(tiny_kb, tiny_base, out, config, callbacks=[StopAt(5)], show_progress=False)
     saved = checkpoint_dir(out, config) / "checkpoint-4" / "feedback_state_0.json"
     assert json.loads(saved.read_text())["last_step"] == 2
-    with pytest.raises(ValueError, match=r"`feedback_every`: 2 → 3"):
-        train(
-            tiny_kb, tiny_base, out, tiny_config(**{**config.to_dict(), "resume": True,
-            "feedback_every": 3}), show_progress=False,
-        )  # fmt: skip
+    changed = update_config(config, {"resume": True, "feedback_every": 3})
+    with pytest.raises(ValueError, match=r"`feedback.every`: 2 → 3"):
+        train(tiny_kb, tiny_base, out, changed, show_progress=False)
     resumed = train(
-        tiny_kb, tiny_base, out, tiny_config(**{**config.to_dict(), "resume": True}),
-        show_progress=False,
-    )  # fmt: skip
+        tiny_kb, tiny_base, out, dataclasses.replace(config, resume=True), show_progress=False
+    )
     assert resumed.resumed_from == 4
     # this process ran the rounds from the checkpoint on; they match the straight run's
     assert [r["step"] for r in resumed.feedback] == [4, 6, 8]
@@ -183,7 +191,11 @@ def test_resume_with_feedback_rounds_reproduces_the_uninterrupted_run(tmp_path, 
 
 # lora is the default of every other test here; the others also cover gradient accumulation
 # and ERNIE-style entity vectors end to end.
-ADAPTER_CASES = [("prefix", {}), ("prompt", {"grad_accum": 2}), ("ia3", {"entity_vectors": True})]
+ADAPTER_CASES = [
+    ("prefix", {}),
+    ("prompt", {"gradient_accumulation_steps": 2}),
+    ("ia3", {"entity_vectors": True}),
+]
 
 
 def test_every_registered_adapter_has_a_test():
@@ -241,7 +253,9 @@ def test_cli_reports_bad_settings(tmp_path, tiny_kb, tiny_base, capsys):
     yaml_file.write_text("learning_rate: 0.001\nlearnig_rate: 0.1\n")
     args = ["train", str(tiny_kb.path), "--base", str(tiny_base), "--out", str(tmp_path / "m")]
     assert main([*args, "--config", str(yaml_file)]) == 2
-    assert "unknown setting(s) ['learnig_rate']" in capsys.readouterr().err
+    assert "unknown setting `learnig_rate`; did you mean `learning_rate`?" in (
+        capsys.readouterr().err
+    )
     assert main([*args, "--adapter", "lorra"]) == 2
     assert "`adapter` must be one of ['ia3', 'lora', 'prefix', 'prompt'], got 'lorra'" in (
         capsys.readouterr().err
@@ -257,27 +271,28 @@ def test_cli_reports_bad_settings(tmp_path, tiny_kb, tiny_base, capsys):
         ({"constraint": "hinge"}, r"`constraint` must be one of \['margin', 'unlikelihood'\]"),
         ({"p_no_gold": 1.0}, r"`p_no_gold` must be in \[0, 1\), got 1.0"),
         ({"seen_fraction": 0.0}, r"`seen_fraction` must be in \(0, 1\], got 0.0"),
-        ({"batch_size": 0}, "`batch_size` must be >= 1, got 0"),
+        ({"batch_size": 0}, "`per_device_train_batch_size` must be >= 1, got 0"),
         ({"constraint_weight": -1.0}, "`constraint_weight` must be >= 0, got -1.0"),
         ({"precision": "fp8"}, r"`precision` must be one of \['auto', 'fp32', 'bf16', 'fp16'\]"),
         ({"constraint_scope": "token"}, r"`constraint_scope` must be one of \['divergence', "),
-        ({"epochs": 0, "max_steps": -1}, "set `epochs` > 0 or `max_steps` > 0"),
-        ({"injection": "text", "entity_vectors": True}, "`entity_vectors` needs the embedding"),
+        ({"epochs": 0, "max_steps": -1}, "set `num_train_epochs` > 0 or `max_steps` > 0"),
+        ({"max_steps": 0}, r"`max_steps` must be > 0, or -1 \(unset\), got 0"),
+        ({"injection": "text", "entity_vectors": True}, "`entity_vectors` needs the `embedding`"),
+        ({"learning_rate": "fast"}, r"`learning_rate`: expected a number, got 'fast' \(str\)"),
+        ({"save_steps": 0}, "`save_steps` must be >= 1, got 0"),
         ({"injection": "none", "reading_examples": 4}, "`reading_examples` are read as text"),
         ({"reading_examples": -1}, "`reading_examples` must be >= 0, got -1"),
     ],
 )
 def test_config_validation(settings, message):
     with pytest.raises(ValueError, match=message):
-        TrainConfig(**settings)
+        TrainConfig.from_dict(settings)
 
 
 def test_reading_examples_join_the_training_set(tmp_path, tiny_kb, tiny_base):
-    config = TrainConfig(
-        max_steps=3, batch_size=4, target_modules=LLAMA_LINEAR, injection_hidden=16,
-        feedback_every=2, feedback_samples=4, save_steps=1000, out_of_kb=4, max_new_tokens=4,
-        reading_examples=12,
-    )  # fmt: skip
+    config = tiny_config(
+        max_steps=3, feedback_every=2, feedback_samples=4, max_new_tokens=4, reading_examples=12
+    )
     result = train(tiny_kb, tiny_base, tmp_path / "m", config, show_progress=False)
     rows = [json.loads(x) for x in (result.out / "examples.jsonl").read_text().splitlines()]
     reading = [r for r in rows if r["group"] == "reading"]
@@ -289,16 +304,21 @@ def test_reading_examples_join_the_training_set(tmp_path, tiny_kb, tiny_base):
     for line in (result.out / "feedback.jsonl").read_text().splitlines():
         for g in json.loads(line)["generations"]:
             assert not any(g["question"] == r["question"] for r in reading)
-    assert variant_config("raft", TrainConfig(reading_examples=12)).reading_examples == 0
+    raft = variant_config("raft", TrainConfig(data=DataConfig(reading_examples=12)))
+    assert raft.data.reading_examples == 0
 
 
 def test_config_round_trip_and_variants(tmp_path, tiny_kb, tiny_base):
-    config = TrainConfig(injection="embedding,text", target_modules=["q_proj"])
-    assert config.injection == "text+embedding"
+    config = TrainConfig(
+        injection=InjectionConfig(modes=["embedding,text"]),
+        adapter=AdapterConfig(target_modules=["q_proj"]),
+    )
+    assert config.injection.name == "text+embedding"
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     sft = variant_config("sft")
-    assert (sft.injection, sft.constraint_weight, sft.feedback_every) == ("none", 0.0, 0)
-    assert variant_config("raft").injection == "text"
+    assert (sft.injection.name, sft.constraint.weight, sft.feedback.every) == ("none", 0.0, 0)
+    assert variant_config("raft").injection.name == "text"
+    assert variant_config("raft", seed=3).seed == 3
     with pytest.raises(ValueError, match="`variant` must be one of"):
         variant_config("rag")
     if not torch.cuda.is_available():

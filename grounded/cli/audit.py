@@ -52,8 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit.add_argument("--json", action="store_true", help="print report JSON to stdout")
     audit.add_argument("--config", help="YAML file with any of the settings below")
     audit.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_dataclass_arguments(audit.add_argument_group("audit"), AuditConfig)
-    add_dataclass_arguments(audit.add_argument_group("verdicts"), VerifierConfig)
+    add_dataclass_arguments(audit, AuditConfig, "audit")
+    add_dataclass_arguments(audit, VerifierConfig, "verdicts")
     audit.set_defaults(func=_audit)
 
 
@@ -78,9 +78,10 @@ def _audit(args: argparse.Namespace) -> int:
                 "give another folder"
             )
     yaml_values = load_yaml(args.config) if args.config else {}
-    check_yaml_keys(yaml_values, [AuditConfig, VerifierConfig], args.config or "")
-    config = build_config(AuditConfig, args, yaml_values)
-    verifier_config = build_config(VerifierConfig, args, yaml_values)
+    origin = args.config or "--config"
+    check_yaml_keys(yaml_values, [AuditConfig, VerifierConfig], origin)
+    config = build_config(AuditConfig, args, yaml_values, origin=origin)
+    verifier_config = build_config(VerifierConfig, args, yaml_values, origin=origin)
     docs = read_documents(args.input, config) if args.input else []
     docs += [Document(t, None, f"--text {i}") for i, t in enumerate(args.text, 1)]
     if args.question is not None:

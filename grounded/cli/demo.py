@@ -37,7 +37,7 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/demo", help="folder for everything (default: runs/demo)")
     p.add_argument("--config", help="YAML file with any of the settings below")
     p.add_argument("--quiet", action="store_true", help="fewer progress bars")
-    add_dataclass_arguments(p.add_argument_group("demo"), DemoConfig)
+    add_dataclass_arguments(p, DemoConfig, "demo")
     p.set_defaults(func=_demo)
 
 
@@ -46,8 +46,9 @@ def _demo(args: argparse.Namespace) -> int:
     from grounded.evaluation.report import render_summary
 
     yaml_values = load_yaml(args.config) if args.config else {}
-    check_yaml_keys(yaml_values, [DemoConfig], args.config or "")
-    config = build_config(DemoConfig, args, yaml_values)
+    origin = args.config or "--config"
+    check_yaml_keys(yaml_values, [DemoConfig], origin)
+    config = build_config(DemoConfig, args, yaml_values, origin=origin)
     result = run_demo(args.out, config, quiet=args.quiet)
     print()
     print(render_summary(result.report))

@@ -63,7 +63,7 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:
                    "scored as an auditor of the answers")  # fmt: skip
     p.add_argument("--config", help="YAML file with any of the settings below")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_dataclass_arguments(p.add_argument_group("evaluation"), EvaluateConfig)
+    add_dataclass_arguments(p, EvaluateConfig, "evaluation")
     p.set_defaults(func=_evaluate)
 
 
@@ -91,9 +91,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from grounded.evaluation.runner import EvaluateConfig, evaluate
 
     yaml_values = load_yaml(args.config) if args.config else {}
-    check_yaml_keys(yaml_values, [EvaluateConfig], args.config or "", extra={"model"})
+    origin = args.config or "--config"
+    check_yaml_keys(yaml_values, [EvaluateConfig], origin, extra={"model"})
     models = parse_models(list(yaml_values.pop("model", [])) + args.model)
-    config = build_config(EvaluateConfig, args, yaml_values)
+    config = build_config(EvaluateConfig, args, yaml_values, origin=origin)
     result = evaluate(
         args.kb, args.base, models, args.out, config, checker=args.checker,
         show_progress=not args.quiet,

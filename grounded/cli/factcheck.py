@@ -44,8 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--config", help="YAML file with any of the settings below")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_dataclass_arguments(train.add_argument_group("claims"), ClaimDataConfig)
-    add_dataclass_arguments(train.add_argument_group("checker"), FactCheckerConfig)
+    add_dataclass_arguments(train, ClaimDataConfig, "claims")
+    add_dataclass_arguments(train, FactCheckerConfig, "checker")
     train.set_defaults(func=_train)
 
     ev = fsub.add_parser(
@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--config", help="YAML file with claim settings")
     ev.add_argument("--json", action="store_true", help="print JSON instead of tables")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_dataclass_arguments(ev.add_argument_group("claims"), ClaimDataConfig)
+    add_dataclass_arguments(ev, ClaimDataConfig, "claims")
     ev.set_defaults(func=_eval)
 
 
@@ -95,9 +95,10 @@ def _train(args: argparse.Namespace) -> int:
     from grounded.kb import KnowledgeBase
 
     yaml_values = load_yaml(args.config) if args.config else {}
-    check_yaml_keys(yaml_values, [ClaimDataConfig, FactCheckerConfig], args.config or "")
-    data_config = build_config(ClaimDataConfig, args, yaml_values)
-    checker_config = build_config(FactCheckerConfig, args, yaml_values)
+    origin = args.config or "--config"
+    check_yaml_keys(yaml_values, [ClaimDataConfig, FactCheckerConfig], origin)
+    data_config = build_config(ClaimDataConfig, args, yaml_values, origin=origin)
+    checker_config = build_config(FactCheckerConfig, args, yaml_values, origin=origin)
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass `--overwrite` to replace it")
@@ -119,6 +120,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from grounded.config import config_from_dict
     from grounded.factcheck.checker import FactChecker
     from grounded.factcheck.data import ClaimDataConfig, build_claim_data
     from grounded.factcheck.evaluate import score_checker
@@ -127,12 +129,16 @@ def _eval(args: argparse.Namespace) -> int:
     from kg.io import atomic_write_json, atomic_write_text
 
     yaml_values = load_yaml(args.config) if args.config else {}
-    check_yaml_keys(yaml_values, [ClaimDataConfig], args.config or "")
+    origin = args.config or "--config"
+    check_yaml_keys(yaml_values, [ClaimDataConfig], origin)
     checker = FactChecker.from_pretrained(args.checker)
     stored = checker.metadata.get("data", {})
     if stored and "alias_notes" not in stored:
         stored = {**stored, "alias_notes": False}  # trained before alias notes existed
-    data_config = build_config(ClaimDataConfig, args, {**stored, **yaml_values})
+    base = config_from_dict(
+        ClaimDataConfig, stored, origin=f"{args.checker} (`data`)", unknown="warn"
+    )
+    data_config = build_config(ClaimDataConfig, args, yaml_values, origin=origin, base=base)
     kb = KnowledgeBase.load(args.kb)
     trained_on = checker.metadata.get("kb", {})
     show = not args.quiet and not args.json

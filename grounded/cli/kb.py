@@ -47,8 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument("--config", help="YAML file with any of the settings below")
-    add_dataclass_arguments(build.add_argument_group("knowledge base"), KBBuildConfig)
-    add_dataclass_arguments(build.add_argument_group("index"), IndexConfig)
+    add_dataclass_arguments(build, KBBuildConfig, "knowledge base")
+    add_dataclass_arguments(build, IndexConfig, "index")
     build.set_defaults(func=_build)
 
     query = kbsub.add_parser(
@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     query.add_argument("kb", help="knowledge base folder")
     query.add_argument("question", nargs="+", help="one or more questions")
     query.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    add_dataclass_arguments(query.add_argument_group("retrieval"), RetrievalConfig)
+    add_dataclass_arguments(query, RetrievalConfig, "retrieval")
     query.set_defaults(func=_query)
 
     stats = kbsub.add_parser(
@@ -80,9 +80,10 @@ def _build(args: argparse.Namespace) -> int:
     from index import IndexConfig
 
     yaml_values = load_yaml(args.config) if args.config else {}
-    check_yaml_keys(yaml_values, [KBBuildConfig, IndexConfig], args.config or "")
-    config = build_config(KBBuildConfig, args, yaml_values)
-    index_config = build_config(IndexConfig, args, yaml_values)
+    origin = args.config or "--config"
+    check_yaml_keys(yaml_values, [KBBuildConfig, IndexConfig], origin)
+    config = build_config(KBBuildConfig, args, yaml_values, origin=origin)
+    index_config = build_config(IndexConfig, args, yaml_values, origin=origin)
     t0 = time.perf_counter()
     kb = build_kb(config, index_config)
     seconds = time.perf_counter() - t0

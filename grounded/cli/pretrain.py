@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=sorted(PRESETS),
         help="named bundle of settings under the YAML file and flags (quick: a tiny model)",
     )
-    add_dataclass_arguments(parser.add_argument_group("pretraining"), PretrainConfig)
+    add_dataclass_arguments(parser, PretrainConfig, "pretraining")
     parser.set_defaults(func=_pretrain)
 
 
@@ -60,13 +60,14 @@ def _pretrain(args: argparse.Namespace) -> int:
     from grounded.pretrain import PRESETS, PretrainConfig, checkpoints_dir, pretrain
 
     yaml_values = load_yaml(args.config) if args.config else {}
+    origin = args.config or "--config"
     yaml_preset = yaml_values.pop("preset", None)
     preset = args.preset or yaml_preset
-    check_yaml_keys(yaml_values, [PretrainConfig], args.config or "")
+    check_yaml_keys(yaml_values, [PretrainConfig], origin)
     if preset is not None and preset not in PRESETS:
         raise ValueError(f"`preset` must be one of {sorted(PRESETS)}, got {preset!r}")
-    values = {**PRESETS.get(preset or "default", {}), **yaml_values}
-    config = build_config(PretrainConfig, args, values)
+    base = PretrainConfig.from_preset(preset or "default")
+    config = build_config(PretrainConfig, args, yaml_values, origin=origin, base=base)
     try:
         result = pretrain(args.kb, args.out, config)
     except KeyboardInterrupt:

@@ -25,7 +25,6 @@ groups.json (seen / known / unknown / out_of_kb), log_history.json, feedback.jso
 
 @register_command("train")
 def register_train(sub: argparse._SubParsersAction) -> None:
-    from grounded.retrieval import RetrievalConfig
     from grounded.training.config import TrainConfig
 
     p = sub.add_parser(
@@ -46,8 +45,7 @@ def register_train(sub: argparse._SubParsersAction) -> None:
         help="fact-checker folder: feedback rounds judge with the graph, then this checker "
         "(default: the graph alone)",
     )
-    add_dataclass_arguments(p.add_argument_group("training"), TrainConfig)
-    add_dataclass_arguments(p.add_argument_group("retrieval"), RetrievalConfig)
+    add_dataclass_arguments(p, TrainConfig, "training")
     p.set_defaults(func=_train)
 
 
@@ -83,15 +81,14 @@ def register_generate(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from grounded.retrieval import RetrievalConfig
     from grounded.training.config import TrainConfig
     from grounded.training.pipeline import train
 
     yaml_values = load_yaml(args.config) if args.config else {}
-    check_yaml_keys(yaml_values, [TrainConfig, RetrievalConfig], args.config or "")
-    config = build_config(TrainConfig, args, yaml_values)
-    retrieval = build_config(RetrievalConfig, args, yaml_values)
-    result = train(args.kb, args.base, args.out, config, retrieval, checker=args.checker)
+    origin = args.config or "--config"
+    check_yaml_keys(yaml_values, [TrainConfig], origin)
+    config = build_config(TrainConfig, args, yaml_values, origin=origin)
+    result = train(args.kb, args.base, args.out, config, checker=args.checker)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     last = next((e for e in reversed(result.log_history) if "loss_lm" in e), {})

@@ -20,6 +20,7 @@ from grounded._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from grounded.factcheck.checker import (
+        CheckerOptimConfig,
         CheckerPrediction,
         FactChecker,
         FactCheckerConfig,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from grounded.factcheck.training import TrainLog, train_checker
 
 _WHERE = {
+    "CheckerOptimConfig": "grounded.factcheck.checker",
     "CheckerPrediction": "grounded.factcheck.checker",
     "ClaimData": "grounded.factcheck.data",
     "ClaimDataConfig": "grounded.factcheck.data",
@@ -49,6 +51,7 @@ _WHERE = {
 }
 
 __all__ = [
+    "CheckerOptimConfig",
     "CheckerPrediction",
     "ClaimData",
     "ClaimDataConfig",

@@ -75,7 +75,7 @@ def train_checker(
     Raises:
         ValueError: ``train`` is empty or lacks a column.
     """
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import DataCollatorWithPadding, Trainer
 
     config = config or FactCheckerConfig()
     missing = {"claim", "evidence", "label"} - set(train.column_names)
@@ -110,19 +110,10 @@ def train_checker(
         encode, batched=True, remove_columns=train.column_names, desc="tokenizing"
     )
     with tempfile.TemporaryDirectory(prefix="grounded-checker-") as tmp:
-        args = TrainingArguments(
-            output_dir=tmp,
-            per_device_train_batch_size=config.train_batch_size,
-            num_train_epochs=config.num_train_epochs,
-            max_steps=config.max_steps,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio in transformers 5
-            weight_decay=config.weight_decay,
-            logging_steps=config.logging_steps,
-            save_strategy="no",
-            report_to="none",
+        args = config.optim.training_arguments(
+            tmp,
             seed=config.seed,
-            data_seed=config.seed,
+            save_strategy="no",
             use_cpu=config.device == "cpu",
             disable_tqdm=not show_progress,
             dataloader_pin_memory=False,
@@ -143,7 +134,7 @@ def train_checker(
     losses = tuple(float(e["loss"]) for e in trainer.state.log_history if "loss" in e)
     checker.model.eval()
     log = TrainLog(result.global_step, seconds, losses, float(result.training_loss), len(train))
-    checker.metadata.update(train=to_dict(config), train_log=log.to_dict())
+    checker.metadata.update(train=config.to_dict(), train_log=log.to_dict())
     return checker, log
 
 

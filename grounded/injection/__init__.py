@@ -12,19 +12,20 @@ from grounded.injection.registry import INJECTIONS, injection_name, parse_inject
 
 if TYPE_CHECKING:
     from grounded.injection.base import EvidenceTensors, Injection
+    from grounded.injection.config import InjectionConfig
     from grounded.injection.functional import (
         Injected,
         add_entity_vectors,
         position_ids_from_mask,
         prepend_soft_tokens,
     )
-    from grounded.injection.layer import InjectionConfig, KnowledgeInjection, get_injection
+    from grounded.injection.layer import KnowledgeInjection, get_injection
 
 _LAZY = {
     "EvidenceTensors": "grounded.injection.base",
     "Injected": "grounded.injection.functional",
     "Injection": "grounded.injection.base",
-    "InjectionConfig": "grounded.injection.layer",
+    "InjectionConfig": "grounded.injection.config",
     "KnowledgeInjection": "grounded.injection.layer",
     "add_entity_vectors": "grounded.injection.functional",
     "get_injection": "grounded.injection.layer",

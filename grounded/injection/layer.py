@@ -13,89 +13,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from grounded.injection.base import EvidenceTensors
-from grounded.injection.registry import INJECTIONS, injection_name, parse_injection
+from grounded.injection.config import CONFIG_NAME, InjectionConfig
+from grounded.injection.registry import INJECTIONS
 from kg.io import atomic_write_json
 
-CONFIG_NAME = "injection.json"
 WEIGHTS_NAME = "injection.safetensors"
-INJECTION_FORMAT_VERSION = 1
 
-
-@dataclass
-class InjectionConfig:
-    """Settings of the knowledge-injection layer."""
-
-    modes: list[str] = field(
-        default_factory=lambda: ["text", "embedding"],
-        metadata={"help": f"Injection modes, from {INJECTIONS.names()} (empty: none)."},
-    )
-    evidence_dim: int = field(
-        default=384, metadata={"help": "Dimension of the index's evidence vectors."}
-    )
-    d_model: int = field(
-        default=0,
-        metadata={"help": "Width of the LM's input embeddings (0: read from the model)."},
-    )
-    soft_tokens_per_fact: int = field(
-        default=1, metadata={"help": "Soft tokens produced from each evidence vector."}
-    )
-    hidden_size: int = field(
-        default=256, metadata={"help": "Hidden width of the evidence-projection MLP."}
-    )
-    entity_vectors: bool = field(
-        default=False,
-        metadata={"help": "Add projected entity vectors at linked-mention tokens (ERNIE)."},
-    )
-    init_scale: float = field(
-        default=1.0,
-        metadata={"help": "Initial RMS of the soft tokens (read from the model's embeddings)."},
-    )
-
-    def __post_init__(self) -> None:
-        self.modes = list(parse_injection(self.modes, "modes"))
-        for name in ("evidence_dim", "soft_tokens_per_fact", "hidden_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
-        if self.d_model < 0:
-            raise ValueError(f"`d_model` must be >= 0 (0: read from the model), got {self.d_model}")
-        if self.init_scale <= 0:
-            raise ValueError(f"`init_scale` must be > 0, got {self.init_scale}")
-        if self.entity_vectors and "embedding" not in self.modes:
-            raise ValueError(
-                f"`entity_vectors` needs the `embedding` mode; modes are {self.modes}: add "
-                "`embedding` or turn `entity_vectors` off"
-            )
-
-    @property
-    def name(self) -> str:
-        return injection_name(self.modes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "format_version": INJECTION_FORMAT_VERSION}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, origin: str = "<dict>") -> InjectionConfig:
-        """Inverse of :meth:`to_dict`; unknown keys warn, a newer format fails."""
-        version = data.get("format_version")
-        if version is None or version > INJECTION_FORMAT_VERSION:
-            raise ValueError(
-                f"{origin}: `format_version` {version!r} is missing or newer than "
-                f"{INJECTION_FORMAT_VERSION}; upgrade grounded"
-            )
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names - {"format_version"})
-        if unknown:
-            warnings.warn(f"{origin}: unknown keys {unknown} ignored", stacklevel=2)
-        return cls(**{k: v for k, v in data.items() if k in names})
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "InjectionConfig", "KnowledgeInjection", "get_injection"]
 
 
 class KnowledgeInjection(nn.Module):

@@ -108,7 +108,10 @@ class GroundedModel:
         self.kb = kb
         self.grounding = grounding
         self.modes: tuple[str, ...] = tuple(model.injection.config.modes)
-        settings = grounding.get("settings", {})
+        from grounded.training.config import TrainConfig
+
+        # nested since the configs were composed; flat in older grounding.json files
+        settings = TrainConfig.from_dict(grounding.get("settings", {}), origin="grounding.json")
         if self.modes and kb is None:
             raise ValueError(
                 f"the model reads evidence (injection {'+'.join(self.modes)}); pass `kb`"
@@ -123,9 +126,9 @@ class GroundedModel:
             kb,  # type: ignore[arg-type]
             reads_vectors=model.injection.reads_vectors,
             reads_entities=model.injection.reads_entities,
-            max_prompt_tokens=settings.get("max_prompt_tokens", 512),
+            max_prompt_tokens=settings.data.max_prompt_tokens,
         )
-        self.max_new_tokens = settings.get("max_new_tokens", 24)
+        self.max_new_tokens = settings.feedback.max_new_tokens
 
     @classmethod
     def from_pretrained(

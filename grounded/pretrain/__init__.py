@@ -13,7 +13,7 @@ Example:
     'known'
 """
 
-from grounded.pretrain.config import PRESETS, PretrainConfig
+from grounded.pretrain.config import PRESETS, PretrainConfig, PretrainOptimConfig
 from grounded.pretrain.corpus import (
     build_corpus,
     question_templates,
@@ -37,6 +37,7 @@ __all__ = [
     "PRETRAIN_FILE",
     "EntityGroup",
     "PretrainConfig",
+    "PretrainOptimConfig",
     "PretrainResult",
     "PretrainSplit",
     "build_corpus",

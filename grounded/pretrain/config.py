@@ -1,21 +1,33 @@
 """`PretrainConfig`: every setting of ``grounded pretrain``, shared by Python, YAML and the CLI.
 
+The optimiser settings are the ``optim`` section, a :class:`PretrainOptimConfig` (the shared
+:class:`grounded.optim.OptimConfig` with pretraining's defaults).
+
 Importing this module is cheap (no torch), so ``grounded pretrain --help`` can list the flags.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-LR_SCHEDULERS = ("constant_with_warmup", "cosine", "linear")
+from grounded.config import config_from_dict, flatten, to_dict, with_default
+from grounded.optim import OptimConfig
 
 # Settings that change how a run is carried out but not what it produces: a resumed run may
-# differ from the interrupted one in these, and nowhere else.
+# differ from the interrupted one in these, and nowhere else (flat names).
 RUN_OPTIONS = frozenset(
     {"resume", "overwrite", "keep_checkpoints", "save_steps", "logging_steps", "num_threads"}
 )
+
+
+@dataclass
+class PretrainOptimConfig(OptimConfig):
+    """:class:`~grounded.optim.OptimConfig` with the defaults measured for the embedded base
+    model (``bench/bench_pretrain.py``): a higher learning rate and more passes."""
+
+    learning_rate: float = with_default(OptimConfig, "learning_rate", 3e-3)
+    num_train_epochs: float = with_default(OptimConfig, "num_train_epochs", 10.0)
 
 
 @dataclass
@@ -33,6 +45,8 @@ class PretrainConfig:
     Example:
         >>> PretrainConfig(known_fraction=0.6).known_fraction
         0.6
+        >>> PretrainConfig.from_dict({"learning_rate": "1e-3"}).optim.learning_rate
+        0.001
         >>> PretrainConfig(hidden_size=100, num_heads=3)
         Traceback (most recent call last):
         ...
@@ -95,28 +109,12 @@ class PretrainConfig:
             "this length."
         },
     )
-    epochs: float = field(
-        default=10.0, metadata={"help": "Passes over the corpus (ignored when `max_steps` is set)."}
+    optim: PretrainOptimConfig = field(
+        default_factory=PretrainOptimConfig,
+        metadata={"help": "the optimiser (transformers.TrainingArguments' names)"},
     )
-    max_steps: int | None = field(
-        default=None, metadata={"help": "Optimizer steps to run; overrides `epochs` when set."}
-    )
-    batch_size: int = field(default=8, metadata={"help": "Sequences per optimizer step."})
-    learning_rate: float = field(default=3e-3, metadata={"help": "Peak learning rate (AdamW)."})
-    lr_scheduler: str = field(
-        default="cosine",
-        metadata={"help": "Learning-rate schedule after warmup.", "choices": list(LR_SCHEDULERS)},
-    )
-    warmup_ratio: float = field(
-        default=0.05, metadata={"help": "Fraction of the steps spent warming the learning rate up."}
-    )
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
     save_steps: int = field(
         default=200, metadata={"help": "Write a resumable checkpoint every this many steps."}
-    )
-    logging_steps: int = field(
-        default=10, metadata={"help": "Record the loss every this many steps."}
     )
     num_threads: int | None = field(
         default=None,
@@ -156,9 +154,7 @@ class PretrainConfig:
             "intermediate_size",
             "max_position_embeddings",
             "block_size",
-            "batch_size",
             "save_steps",
-            "logging_steps",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -190,24 +186,6 @@ class PretrainConfig:
             raise ValueError(f"`reading_docs` must be >= 0 (0: none), got {self.reading_docs}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"`num_threads` must be >= 1 or unset, got {self.num_threads}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(
-                f"`max_steps` must be a positive integer or unset, got {self.max_steps}"
-            )
-        if self.epochs <= 0:
-            raise ValueError(f"`epochs` must be > 0, got {self.epochs}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate}")
-        if self.lr_scheduler not in LR_SCHEDULERS:
-            raise ValueError(
-                f"`lr_scheduler` must be one of {list(LR_SCHEDULERS)}, got {self.lr_scheduler!r}"
-            )
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"`warmup_ratio` must be in [0, 1), got {self.warmup_ratio}")
-        if self.weight_decay < 0:
-            raise ValueError(f"`weight_decay` must be >= 0, got {self.weight_decay}")
-        if self.max_grad_norm <= 0:
-            raise ValueError(f"`max_grad_norm` must be > 0, got {self.max_grad_norm}")
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> PretrainConfig:
@@ -218,15 +196,27 @@ class PretrainConfig:
         """
         if name not in PRESETS:
             raise ValueError(f"`preset` must be one of {sorted(PRESETS)}, got {name!r}")
-        return cls(**{**PRESETS[name], **overrides})
+        return cls.from_dict({**PRESETS[name], **overrides}, origin=f"preset {name!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, origin: str = "<dict>") -> PretrainConfig:
+        """Settings from a flat or nested mapping (flat names as the flags; older names such
+        as ``epochs`` and ``batch_size`` are read too).
+
+        Raises:
+            ValueError: an unknown key (naming the closest valid one), a value of the wrong
+                type, or a setting out of range.
+        """
+        return config_from_dict(cls, data, origin=origin)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every setting, JSON-ready."""
-        return dataclasses.asdict(self)
+        """Every setting, nested by section, JSON-ready."""
+        return to_dict(self)
 
     def model_settings(self) -> dict[str, Any]:
-        """The settings that decide the trained model: all but :data:`RUN_OPTIONS`."""
-        return {k: v for k, v in self.to_dict().items() if k not in RUN_OPTIONS}
+        """The settings that decide the trained model, by flat name: all but
+        :data:`RUN_OPTIONS`."""
+        return {k: v for k, v in flatten(self).items() if k not in RUN_OPTIONS}
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -243,9 +233,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_position_embeddings": 256,
         "block_size": 128,
         "max_steps": 60,
-        "batch_size": 8,
+        "per_device_train_batch_size": 8,
         "learning_rate": 3e-3,
-        "warmup_ratio": 0.1,
+        "warmup_steps": 0.1,
         "save_steps": 20,
         "logging_steps": 5,
     },

@@ -203,12 +203,13 @@ def training_corpus(
     """The training documents, and how many passes over the facts they already hold.
 
     Reading documents must be new at every pass: seen ten times, a made-up entity's answer
-    is memorized instead of read from the evidence. So with ``epochs`` (no ``max_steps``)
-    the corpus holds ``ceil(epochs)`` passes, each with the fact documents in a new order
-    and ``reading_docs`` fresh reading documents, and the Trainer makes
-    ``epochs / passes`` epochs over it.
+    is memorized instead of read from the evidence. So with ``num_train_epochs`` (no
+    ``max_steps``) the corpus holds ``ceil(num_train_epochs)`` passes, each with the fact
+    documents in a new order and ``reading_docs`` fresh reading documents, and the Trainer
+    makes ``num_train_epochs / passes`` epochs over it.
     """
-    passes = 1 if config.max_steps or not config.reading_docs else max(1, math.ceil(config.epochs))
+    epochs, max_steps = config.optim.num_train_epochs, config.optim.max_steps
+    passes = 1 if max_steps > 0 or not config.reading_docs else max(1, math.ceil(epochs))
     docs: list[str] = []
     for p in range(passes):
         part = build_corpus(graph, known, seed=config.seed + p)
@@ -230,24 +231,14 @@ def training_arguments(
     ``passes``: passes over the facts the corpus already holds (see :func:`training_corpus`).
     """
     import torch
-    from transformers import TrainingArguments
 
-    return TrainingArguments(
-        output_dir=str(output_dir),
-        per_device_train_batch_size=config.batch_size,
-        num_train_epochs=config.epochs / passes,
-        max_steps=config.max_steps or -1,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        logging_steps=config.logging_steps,
+    return config.optim.training_arguments(
+        output_dir,
+        seed=config.seed,
+        num_train_epochs=config.optim.num_train_epochs / passes,
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=2,  # the newest survives a crash while the next one is written
-        seed=config.seed,
-        report_to=[],
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=True,  # ProgressWithLoss shows the loss on the bar instead of printing logs
         include_num_input_tokens_seen="non_padding",

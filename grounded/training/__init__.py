@@ -13,8 +13,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from grounded._lazy import lazy_exports
-from grounded.training.adapters import ADAPTERS
-from grounded.training.config import VARIANTS, TrainConfig, variant_config
+from grounded.training.adapters import ADAPTERS, AdapterConfig
+from grounded.training.config import (
+    VARIANTS,
+    ConstraintConfig,
+    DataConfig,
+    FeedbackConfig,
+    TrainConfig,
+    variant_config,
+)
 
 if TYPE_CHECKING:
     from grounded.training.feedback import FeedbackLoop, GraphJudge, make_judge
@@ -34,6 +41,10 @@ _LAZY = {
 __all__ = [
     "ADAPTERS",
     "VARIANTS",
+    "AdapterConfig",
+    "ConstraintConfig",
+    "DataConfig",
+    "FeedbackConfig",
     "FeedbackLoop",
     "GraphJudge",
     "GroundedTrainer",

@@ -1,5 +1,28 @@
 """`TrainConfig`: every setting of grounded adapter fine-tuning (Python API, YAML and CLI).
 
+A ``TrainConfig`` is composed of the real sub-configs, one per concept:
+
+========== ======================================= =========================================
+section    class                                   what it decides
+========== ======================================= =========================================
+data       :class:`DataConfig`                     entity groups and training examples
+injection  :class:`grounded.injection.InjectionConfig`  evidence as text and soft tokens
+adapter    :class:`grounded.training.AdapterConfig` the PEFT adapter (peft's names)
+constraint :class:`ConstraintConfig`               the knowledge-constraint loss
+feedback   :class:`FeedbackConfig`                 the fact-checker feedback rounds
+optim      :class:`grounded.optim.OptimConfig`     the optimiser (``TrainingArguments``' names)
+retrieval  :class:`grounded.retrieval.RetrievalConfig`  evidence retrieval
+========== ======================================= =========================================
+
+plus the run's own settings (seed, precision, checkpoints). Flags stay flat
+(``--learning-rate``, ``--lora-r``, ``--feedback-every``); a YAML file may be flat or nested
+(``optim: {learning_rate: 1e-4}``); :meth:`TrainConfig.to_dict` writes the nested form and
+:meth:`TrainConfig.from_dict` reads both, so an older flat ``grounding.json`` still loads.
+In Python::
+
+    TrainConfig(optim=OptimConfig(max_steps=30), adapter=AdapterConfig(r=8))
+    TrainConfig.from_dict({"max_steps": 30, "lora_r": 8})   # the same, by flat names
+
 The evaluation variants are reachable through settings alone (see :data:`VARIANTS`):
 ungrounded SFT is ``injection: none, constraint_weight: 0, feedback_every: 0``; RAFT-style
 is ``injection: text, constraint_weight: 0, feedback_every: 0``; the grounded model is the
@@ -8,24 +31,24 @@ default (text + embedding injection, margin constraint, fact-checker feedback).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from grounded.injection.registry import INJECTIONS, injection_name, parse_injection
+from grounded.config import config_from_dict, to_dict, update_config
+from grounded.injection.config import InjectionConfig
 from grounded.losses.registry import CONSTRAINTS
-from grounded.training.adapters import ADAPTERS
+from grounded.optim import OptimConfig
+from grounded.retrieval import RetrievalConfig
+from grounded.training.adapters import AdapterConfig
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCOPES = ("divergence", "sequence")  # as grounded.losses.functional.SCOPES (no torch here)
-SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 
 
 @dataclass
-class TrainConfig:
-    """Settings of ``grounded train`` and :func:`grounded.training.train`."""
+class DataConfig:
+    """How the entity groups and the fine-tuning examples are drawn from the knowledge base."""
 
-    # -- data ------------------------------------------------------------------------------
     seen_fraction: float = field(
         default=0.5,
         metadata={"help": "Share of (subject, relation) pairs used in fine-tuning (group seen)."},
@@ -71,66 +94,99 @@ class TrainConfig:
     max_prompt_tokens: int = field(
         default=512, metadata={"help": "Prompts longer than this lose their first tokens."}
     )
-    # -- injection -------------------------------------------------------------------------
-    injection: str = field(
-        default="text+embedding",
-        metadata={
-            "help": f"Injection modes joined by + or , from: {INJECTIONS.describe()}; or none "
-            "(ungrounded SFT)."
-        },
-    )
-    soft_tokens_per_fact: int = field(
-        default=1, metadata={"help": "Soft tokens per evidence vector (embedding injection)."}
-    )
-    injection_hidden: int = field(
-        default=256, metadata={"help": "Hidden width of the evidence-projection MLP."}
-    )
-    entity_vectors: bool = field(
-        default=False,
-        metadata={"help": "Add entity vectors at linked-mention tokens (ERNIE-style)."},
-    )
-    # -- knowledge constraint --------------------------------------------------------------
-    constraint: str = field(
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.seen_fraction <= 1.0:
+            raise ValueError(f"`seen_fraction` must be in (0, 1], got {self.seen_fraction}")
+        if not 0.0 <= self.p_no_gold < 1.0:
+            raise ValueError(f"`p_no_gold` must be in [0, 1), got {self.p_no_gold}")
+        if not 0.0 <= self.p_counterfactual <= 1.0:
+            raise ValueError(f"`p_counterfactual` must be in [0, 1], got {self.p_counterfactual}")
+        if self.max_prompt_tokens < 1:
+            raise ValueError(f"`max_prompt_tokens` must be >= 1, got {self.max_prompt_tokens}")
+        for name in ("out_of_kb", "questions_per_pair", "reading_examples", "n_negatives"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass
+class ConstraintConfig:
+    """The knowledge-constraint loss: graph-contradicted answers pushed below the gold one."""
+
+    name: str = field(
         default="margin",
-        metadata={"help": f"Constraint loss: {CONSTRAINTS.describe()}."},
+        metadata={"help": f"Constraint loss: {CONSTRAINTS.describe()}.", "flag": "constraint"},
     )
-    constraint_weight: float = field(
-        default=0.5, metadata={"help": "Weight λ_c of the constraint term (0 turns it off)."}
+    weight: float = field(
+        default=0.5,
+        metadata={
+            "help": "Weight λ_c of the constraint term (0 turns it off).",
+            "flag": "constraint_weight",
+        },
     )
     margin: float = field(
         default=1.0, metadata={"help": "Margin in nats between gold and negative answers."}
     )
-    constraint_scope: str = field(
+    scope: str = field(
         default="divergence",
         metadata={
             "help": "Where gold and negative answers are compared: divergence (at the first "
-            "token where they differ; stable) or sequence (whole answers)."
+            "token where they differ; stable) or sequence (whole answers).",
+            "flag": "constraint_scope",
+            "choices": list(SCOPES),
         },
     )
     length_normalize: bool = field(
         default=False,
         metadata={"help": "With sequence scope: per-token mean log-probabilities, not sums."},
     )
-    # -- fact-checker feedback -------------------------------------------------------------
-    feedback_every: int = field(
+
+    def __post_init__(self) -> None:
+        CONSTRAINTS.check(self.name, "constraint")
+        _choice("constraint_scope", self.scope, SCOPES)
+        if self.weight < 0:
+            raise ValueError(f"`constraint_weight` must be >= 0, got {self.weight}")
+        if self.margin < 0:
+            raise ValueError(f"`margin` must be >= 0, got {self.margin}")
+
+
+@dataclass
+class FeedbackConfig:
+    """Fact-checker feedback: rounds in which the model answers, a judge flags refuted
+    answers, and those are pushed down."""
+
+    every: int = field(
         default=50,
-        metadata={"help": "Steps between feedback rounds (0 turns feedback off)."},
+        metadata={
+            "help": "Steps between feedback rounds (0 turns feedback off).",
+            "flag": "feedback_every",
+        },
     )
-    feedback_samples: int = field(
-        default=32, metadata={"help": "Training prompts answered and judged per round."}
+    samples: int = field(
+        default=32,
+        metadata={
+            "help": "Training prompts answered and judged per round.",
+            "flag": "feedback_samples",
+        },
     )
-    feedback_weight: float = field(
-        default=0.5, metadata={"help": "Weight λ_f of the feedback term."}
+    weight: float = field(
+        default=0.5,
+        metadata={"help": "Weight λ_f of the feedback term.", "flag": "feedback_weight"},
     )
-    feedback_batch_size: int = field(
+    batch_size: int = field(
         default=1,
         metadata={
             "help": "Refuted examples from the bank added to each step (each adds a prompt: "
-            "the step costs about 1 + this / batch_size times more)."
+            "the step costs about 1 + this / batch size times more).",
+            "flag": "feedback_batch_size",
         },
     )
     max_new_tokens: int = field(
-        default=24, metadata={"help": "Tokens generated per answer in feedback rounds."}
+        default=24,
+        metadata={
+            "help": "Tokens generated per answer in feedback rounds (and the trained model's "
+            "default answer length)."
+        },
     )
     dpo_export: bool = field(
         default=True,
@@ -138,50 +194,67 @@ class TrainConfig:
             "help": "Write refuted/gold pairs to dpo_pairs.jsonl (prompt, chosen, rejected)."
         },
     )
-    # -- adapter ---------------------------------------------------------------------------
-    adapter: str = field(default="lora", metadata={"help": f"PEFT adapter: {ADAPTERS.describe()}."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
-    target_modules: list[str] = field(
-        default_factory=lambda: ["all-linear"],
-        metadata={
-            "help": "Modules LoRA and IA3 wrap: names, or all-linear (every linear layer but "
-            "the output head: reading evidence is a new skill for a small base, and "
-            "attention-only LoRA barely learns it); empty: PEFT's default for the model."
-        },
+
+    def __post_init__(self) -> None:
+        for name, flag in (("samples", "feedback_samples"), ("max_new_tokens", "max_new_tokens")):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{flag}` must be >= 1, got {getattr(self, name)}")
+        for name, flag in (("every", "feedback_every"), ("weight", "feedback_weight"),
+                           ("batch_size", "feedback_batch_size")):  # fmt: skip
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{flag}` must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of ``grounded train`` and :func:`grounded.training.train`, by section.
+
+    Raises:
+        ValueError: a setting is out of range, or sections disagree (reading examples
+            without text injection); the message names the setting and the fix.
+
+    Example:
+        >>> config = TrainConfig.from_dict({"learning_rate": "1e-4", "lora_r": 8})
+        >>> config.optim.learning_rate, config.adapter.r, config.injection.name
+        (0.0001, 8, 'text+embedding')
+    """
+
+    data: DataConfig = field(
+        default_factory=DataConfig,
+        metadata={"help": "entity groups and training examples"},
     )
-    num_virtual_tokens: int = field(
-        default=8, metadata={"help": "Virtual tokens of prefix and prompt tuning."}
+    injection: InjectionConfig = field(
+        default_factory=InjectionConfig,
+        metadata={"help": "evidence as prompt text and as soft tokens"},
     )
-    # -- optimisation ----------------------------------------------------------------------
-    learning_rate: float = field(
-        default=1e-3,
-        metadata={"help": "Peak learning rate (suits the small default base; lower it for 1B+)."},
+    adapter: AdapterConfig = field(
+        default_factory=AdapterConfig, metadata={"help": "the PEFT adapter (peft's names)"}
     )
-    lr_scheduler: str = field(
-        default="cosine", metadata={"help": f"Schedule after warm-up: {', '.join(SCHEDULERS)}."}
+    constraint: ConstraintConfig = field(
+        default_factory=ConstraintConfig,
+        metadata={"help": "graph-contradicted answers pushed down"},
     )
-    warmup_ratio: float = field(
-        default=0.05, metadata={"help": "Share of the steps spent warming up linearly."}
+    feedback: FeedbackConfig = field(
+        default_factory=FeedbackConfig,
+        metadata={"help": "the model's refuted answers pushed down"},
     )
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
-    epochs: float = field(default=3.0, metadata={"help": "Passes over the training examples."})
-    max_steps: int = field(
-        default=-1, metadata={"help": "Optimizer steps; overrides `epochs` when > 0."}
+    optim: OptimConfig = field(
+        default_factory=OptimConfig,
+        metadata={"help": "the optimiser (transformers.TrainingArguments' names)"},
     )
-    batch_size: int = field(default=8, metadata={"help": "Examples per device per step."})
-    grad_accum: int = field(default=1, metadata={"help": "Gradient accumulation steps."})
+    retrieval: RetrievalConfig = field(
+        default_factory=RetrievalConfig,
+        metadata={"help": "evidence retrieved for each training question"},
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of groups, data, init and order."})
     precision: str = field(
         default="auto",
         metadata={
             "help": f"One of {', '.join(PRECISIONS)}; auto: bf16 (else fp16) on a CUDA GPU, "
-            "fp32 on the CPU."
+            "fp32 on the CPU.",
+            "choices": list(PRECISIONS),
         },
     )
-    seed: int = field(default=0, metadata={"help": "Seed of groups, data, init and order."})
-    logging_steps: int = field(default=10, metadata={"help": "Steps between log lines."})
     save_steps: int = field(default=200, metadata={"help": "Steps between checkpoints."})
     save_total_limit: int = field(default=2, metadata={"help": "Checkpoints kept."})
     checkpoint_dir: str = field(
@@ -196,71 +269,34 @@ class TrainConfig:
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing OUT folder."})
 
     def __post_init__(self) -> None:
-        self.injection = injection_name(parse_injection(self.injection))
-        CONSTRAINTS.check(self.constraint, "constraint")
-        ADAPTERS.check(self.adapter, "adapter")
         _choice("precision", self.precision, PRECISIONS)
-        _choice("lr_scheduler", self.lr_scheduler, SCHEDULERS)
-        _choice("constraint_scope", self.constraint_scope, SCOPES)
-        for name in ("seen_fraction",):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                raise ValueError(f"`{name}` must be in (0, 1], got {getattr(self, name)}")
-        for name in ("p_no_gold", "p_counterfactual", "warmup_ratio", "lora_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)}")
-        for name in (
-            "soft_tokens_per_fact", "injection_hidden", "feedback_samples", "max_new_tokens",
-            "lora_r", "lora_alpha", "num_virtual_tokens", "batch_size", "grad_accum",
-            "logging_steps", "save_steps", "save_total_limit", "max_prompt_tokens",
-        ):  # fmt: skip
+        for name in ("save_steps", "save_total_limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
-        for name in (
-            "out_of_kb", "questions_per_pair", "reading_examples", "n_negatives",
-            "constraint_weight", "margin",
-            "feedback_every", "feedback_weight", "feedback_batch_size", "weight_decay",
-        ):  # fmt: skip
-            if getattr(self, name) < 0:
-                raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}")
-        if self.learning_rate <= 0 or self.max_grad_norm <= 0:
+        if self.data.reading_examples and "text" not in self.modes:
             raise ValueError(
-                f"`learning_rate` and `max_grad_norm` must be > 0, got {self.learning_rate} "
-                f"and {self.max_grad_norm}"
-            )
-        if self.max_steps <= 0 and self.epochs <= 0:
-            raise ValueError(
-                f"set `epochs` > 0 or `max_steps` > 0 (got epochs={self.epochs}, "
-                f"max_steps={self.max_steps})"
-            )
-        if self.reading_examples and "text" not in self.modes:
-            raise ValueError(
-                f"`reading_examples` are read as text; `injection` is {self.injection!r}: use "
-                "`text` or `text+embedding`, or set `reading_examples` to 0"
-            )
-        if self.entity_vectors and "embedding" not in self.modes:
-            raise ValueError(
-                f"`entity_vectors` needs the embedding injection; `injection` is "
-                f"{self.injection!r}: use `text+embedding` or turn `entity_vectors` off"
+                f"`reading_examples` are read as text; `injection` is {self.injection.name!r}: "
+                "use `text` or `text+embedding`, or set `reading_examples` to 0"
             )
 
     @property
     def modes(self) -> tuple[str, ...]:
         """The canonical injection modes (empty for ``none``)."""
-        return parse_injection(self.injection)
+        return tuple(self.injection.modes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every setting, nested by section, JSON-ready (what ``grounding.json`` records)."""
+        return to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Rebuild from :meth:`to_dict` output; unknown keys are ignored with a warning."""
-        import warnings
+    def from_dict(cls, data: dict[str, Any], *, origin: str = "<dict>") -> TrainConfig:
+        """Rebuild from :meth:`to_dict` output, or from the flat settings older versions
+        wrote (``epochs``, ``batch_size``, ``lora_r``, ...); unknown keys warn.
 
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            warnings.warn(f"unknown training settings {unknown} ignored", stacklevel=2)
-        return cls(**{k: v for k, v in data.items() if k in names})
+        Raises:
+            ValueError: a value of the wrong type or out of range (naming ``origin``).
+        """
+        return config_from_dict(cls, data, origin=origin, unknown="warn")
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -288,19 +324,23 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_feedback": {"feedback_every": 0},
     "no_embedding": {"injection": "text"},
 }
-"""Settings that turn the default (grounded) config into each evaluation variant."""
+"""Settings (flat names, as flags) that turn the default (grounded) config into each
+evaluation variant."""
 
 
 def variant_config(name: str, base: TrainConfig | None = None, **overrides: Any) -> TrainConfig:
-    """``base`` (default settings if None) with the settings of variant ``name`` applied.
+    """``base`` (default settings if None) with the settings of variant ``name`` applied,
+    then ``overrides`` (flat names, e.g. ``max_steps=30``, or sections).
 
     Raises:
-        ValueError: ``name`` is not in :data:`VARIANTS`.
+        ValueError: ``name`` is not in :data:`VARIANTS`, or an override is unknown.
 
     Example:
-        >>> variant_config("raft").injection, variant_config("raft").constraint_weight
+        >>> config = variant_config("raft")
+        >>> config.injection.name, config.constraint.weight
         ('text', 0.0)
     """
     if name not in VARIANTS:
         raise ValueError(f"`variant` must be one of {sorted(VARIANTS)}, got {name!r}")
-    return dataclasses.replace(base or TrainConfig(), **{**VARIANTS[name], **overrides})
+    config = update_config(base or TrainConfig(), VARIANTS[name], origin=f"variant {name!r}")
+    return update_config(config, overrides, origin="overrides") if overrides else config

@@ -7,6 +7,7 @@ batches, and only the main process writes files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -22,7 +23,6 @@ from kg.io import atomic_directory, atomic_write_json
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
-    from grounded.retrieval import RetrievalConfig
     from grounded.types import AnswerJudge
 
 GROUPS_NAME = "groups.json"
@@ -87,38 +87,27 @@ def resolve_precision(precision: str) -> tuple[bool, bool]:
 
 
 def training_arguments(config: TrainConfig, output_dir: Path, *, show_progress: bool) -> Any:
-    """The ``TrainingArguments`` of ``config`` (checkpoints written to ``output_dir``)."""
+    """The ``TrainingArguments`` of ``config`` (checkpoints written to ``output_dir``): the
+    optimiser section through :meth:`OptimConfig.training_arguments`, plus this run's
+    precision, checkpoints and devices."""
     import torch
-    from transformers import TrainingArguments
 
     bf16, fp16 = resolve_precision(config.precision)
     # Without an accelerator, say so: under `accelerate launch` / torchrun with several
     # processes, accelerate then sets up CPU data parallelism (gloo) instead of treating each
     # process as a separate single-process run.
     use_cpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
-    return TrainingArguments(
+    return config.optim.training_arguments(
+        output_dir,
+        seed=config.seed,
         use_cpu=use_cpu,
-        output_dir=str(output_dir),
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
         bf16=bf16,
         fp16=fp16,
-        seed=config.seed,
-        data_seed=config.seed,
-        logging_steps=config.logging_steps,
         logging_first_step=True,
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
         optim="adamw_torch",
-        report_to="none",
         remove_unused_columns=False,  # examples stay dicts until the Batcher
         label_names=[],
         disable_tqdm=not show_progress,
@@ -143,7 +132,6 @@ def train(
     base: str | Path,
     out: str | Path,
     config: TrainConfig | None = None,
-    retrieval: RetrievalConfig | None = None,
     *,
     judge: AnswerJudge | None = None,
     checker: str | Path | None = None,
@@ -156,9 +144,8 @@ def train(
         kb: the knowledge base (object or folder).
         base: a local Hugging Face causal-LM checkpoint folder.
         out: the model folder to write (atomically, when training ends).
-        config: training settings (defaults if None); see :data:`VARIANTS` for the
-            evaluation variants.
-        retrieval: retrieval settings (``k`` evidence items and the hybrid weights).
+        config: training settings (defaults if None), retrieval included; see
+            :data:`VARIANTS` for the evaluation variants.
         judge: the feedback rounds' judge; default: ``checker``'s verifier, else the graph.
         checker: a fact-checker folder for the default judge.
         callbacks: extra ``TrainerCallback`` objects.
@@ -175,20 +162,19 @@ def train(
     import transformers
 
     from grounded.data.examples import build_examples
-    from grounded.injection.layer import InjectionConfig, get_injection
+    from grounded.injection.layer import get_injection
     from grounded.kb import KnowledgeBase
     from grounded.losses.registry import get_constraint
     from grounded.model.artifacts import load_base, load_pretrain_split
     from grounded.model.batch import Batcher
     from grounded.model.generate import generate_texts
     from grounded.model.grounding import GroundingModel
-    from grounded.retrieval import RetrievalConfig
     from grounded.training.adapters import get_adapter_model
     from grounded.training.feedback import FeedbackLoop, make_judge
     from grounded.training.trainer import GroundedTrainer
 
     config = config or TrainConfig()
-    retrieval = retrieval or RetrievalConfig()
+    retrieval = config.retrieval
     out = Path(out)
     if out.exists() and not config.overwrite:
         raise FileExistsError(f"{out} exists; pass `--overwrite` (or `overwrite=True`)")
@@ -197,6 +183,10 @@ def train(
     last = _checkpoint_to_resume(ckpt, config, remove_old=args.should_save)
     if not isinstance(kb, KnowledgeBase):
         kb = KnowledgeBase.load(kb)
+    # the evidence vectors are the index's: record the dimension the layer is built for
+    config = dataclasses.replace(
+        config, injection=dataclasses.replace(config.injection, evidence_dim=kb.index.dimension)
+    )
 
     transformers.set_seed(config.seed)
     tokenizer, lm = load_base(base)
@@ -213,8 +203,8 @@ def train(
             kb,
             load_pretrain_split(base),
             seed=config.seed,
-            seen_fraction=config.seen_fraction,
-            out_of_kb=config.out_of_kb,
+            seen_fraction=config.data.seen_fraction,
+            out_of_kb=config.data.out_of_kb,
         )
     modes = config.modes
     examples = build_examples(
@@ -224,46 +214,37 @@ def train(
         k=retrieval.k,
         text_evidence="text" in modes,
         retrieve=bool(modes),
-        p_no_gold=config.p_no_gold,
-        n_negatives=config.n_negatives,
-        questions_per_pair=config.questions_per_pair,
-        link_mentions=config.entity_vectors,
+        p_no_gold=config.data.p_no_gold,
+        n_negatives=config.data.n_negatives,
+        questions_per_pair=config.data.questions_per_pair,
+        link_mentions=config.injection.entity_vectors,
         seed=config.seed,
         heldout_templates=groups.heldout_templates,
-        p_counterfactual=config.p_counterfactual,
+        p_counterfactual=config.data.p_counterfactual,
     )
     real_examples = examples
-    if config.reading_examples:
+    if config.data.reading_examples:
         from datasets import concatenate_datasets
 
         from grounded.data.examples import build_reading_examples
 
         reading = build_reading_examples(
             kb.graph,
-            config.reading_examples,
+            config.data.reading_examples,
             k=retrieval.k,
             seed=config.seed,
             first_id=len(examples),
         )
         examples = concatenate_datasets([examples, reading])
-    injection = get_injection(
-        InjectionConfig(
-            modes=list(modes),
-            evidence_dim=kb.index.dimension,
-            soft_tokens_per_fact=config.soft_tokens_per_fact,
-            hidden_size=config.injection_hidden,
-            entity_vectors=config.entity_vectors,
-        ),
-        lm,
-    )
-    model = GroundingModel(get_adapter_model(lm, config), injection)
+    injection = get_injection(config.injection, lm)
+    model = GroundingModel(get_adapter_model(lm, config.adapter), injection)
     batcher = Batcher(
         tokenizer,
         kb,
         reads_vectors=injection.reads_vectors,
         reads_entities=injection.reads_entities,
-        n_negatives=config.n_negatives,
-        max_prompt_tokens=config.max_prompt_tokens,
+        n_negatives=config.data.n_negatives,
+        max_prompt_tokens=config.data.max_prompt_tokens,
     )
     if last is not None:
         _check_resume_settings(ckpt, config)
@@ -273,18 +254,18 @@ def train(
         atomic_write_json(ckpt / "train_config.json", config.to_dict())
     kept_rounds = _trim_feedback_log(ckpt, _step_of(last)) if args.should_save else 0
     feedback = None
-    if config.feedback_every > 0:
+    if config.feedback.every > 0:
         feedback = FeedbackLoop(
             # The model's answers about KB pairs are what a judge can check.
             # (not counterfactual ones: the graph would call their right answers wrong)
             [dict(row) for row in real_examples if not row["counterfactual"]],
             judge or make_judge(kb, checker),
-            every=config.feedback_every,
-            samples=config.feedback_samples,
-            batch_size=config.feedback_batch_size,
+            every=config.feedback.every,
+            samples=config.feedback.samples,
+            batch_size=config.feedback.batch_size,
             seed=config.seed,
             log_dir=ckpt,
-            dpo_export=config.dpo_export,
+            dpo_export=config.feedback.dpo_export,
             rank=args.process_index,
             first_round=kept_rounds,
         )
@@ -295,16 +276,16 @@ def train(
         callbacks=callbacks,
         batcher=batcher,
         constraint=get_constraint(
-            config.constraint,
-            margin=config.margin,
-            scope=config.constraint_scope,
-            length_normalize=config.length_normalize,
+            config.constraint.name,
+            margin=config.constraint.margin,
+            scope=config.constraint.scope,
+            length_normalize=config.constraint.length_normalize,
         ),
-        constraint_weight=config.constraint_weight,
-        feedback_weight=config.feedback_weight,
+        constraint_weight=config.constraint.weight,
+        feedback_weight=config.feedback.weight,
         feedback=feedback,
         generate_fn=lambda m, exs: generate_texts(
-            m, batcher, exs, max_new_tokens=config.max_new_tokens
+            m, batcher, exs, max_new_tokens=config.feedback.max_new_tokens
         ),
     )
     if not show_progress:
@@ -330,7 +311,7 @@ def train(
         tokenizer=tokenizer,
     )
     if args.should_save:
-        record = _grounding_record(base, kb, config, retrieval, injection, result, args)
+        record = _grounding_record(base, kb, config, injection, result, args)
         record["train"]["examples"] = len(examples)
         _save_model_folder(out, model, groups, examples, trainer, ckpt, record)
     trainer.accelerator.wait_for_everyone()
@@ -343,7 +324,6 @@ def _grounding_record(
     base: str | Path,
     kb: KnowledgeBase,
     config: TrainConfig,
-    retrieval: RetrievalConfig,
     injection: Any,
     result: TrainResult,
     args: Any,
@@ -358,10 +338,10 @@ def _grounding_record(
             "checksum": kb.checksum,
         },
         "settings": config.to_dict(),
-        "retrieval": to_dict(retrieval),
+        "retrieval": to_dict(config.retrieval),
         "injection": injection.config.to_dict(),
         "adapter": {
-            "name": config.adapter,
+            "name": config.adapter.name,
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         },
         "groups": {"file": GROUPS_NAME, "counts": result.groups.counts() if result.groups else {}},
