@@ -3,7 +3,8 @@
 Layout of a ``kb/`` folder::
 
     kb/
-      manifest.json     format, versions, counts, load report, sha256 of every file
+      manifest.json     kind, format, versions, counts, load report, sha256 of every file
+                        (kg.manifest; checked on load)
       triples.tsv  relations.json  aliases.tsv  passages.jsonl (optional)
       graph.json        node-link JSON of the KnowledgeGraph
       index/            FactIndex (index.faiss, meta.jsonl, manifest.json)
@@ -11,26 +12,32 @@ Layout of a ``kb/`` folder::
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import platform
 import time
-import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kg import KnowledgeGraph, KnowledgeSource, Triple
-from kg.io import atomic_directory, atomic_write_json, checksums, verify_checksums
+from kg.io import OVERWRITE_NOTE, atomic_directory, checksums, dumps_json
 from kg.loaders import load_passages
+from kg.manifest import ArtifactError, digest, read_manifest, write_manifest
 
 if TYPE_CHECKING:
     from grounded.retrieval import HybridRetriever, RetrievalConfig
     from index import Encoder, FactIndex, IndexConfig
 
-KB_FORMAT_VERSION = 1
+KB_KIND = "grounded-kb"
+KB_FORMAT_VERSION = 2
+"""2: the manifest records `kind` (kg.manifest); 1 had none."""
+KB_MANIFEST_KEYS = frozenset(
+    {"name", "build_seconds", "encoder", "counts", "load_report", "checksum"}
+)
+KB_FIX = (
+    "rebuild it with `grounded kb build ... --out PATH --overwrite`, or restore the folder "
+    "from a backup"
+)
 SOURCE_FILES = ("triples.tsv", "relations.json", "aliases.tsv", "passages.jsonl")
 
 
@@ -48,16 +55,6 @@ def fact_record(kg: KnowledgeGraph, t: Triple) -> dict[str, Any]:
 
 def passage_key(passage_id: str) -> str:
     return f"passage:{passage_id}"
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for dist in ("grounded", "networkx", "faiss-cpu", "sentence-transformers", "numpy"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            out[dist] = md.version(dist)
-    return out
 
 
 class KnowledgeBase:
@@ -86,6 +83,7 @@ class KnowledgeBase:
         self.passages = passages or []
         self.path = path
         self.manifest = manifest or {}
+        self._checksum: str | None = None
         self._retriever: HybridRetriever | None = None
         self.passages_by_entity: dict[str, list[str]] = defaultdict(list)
         for p in self.passages:
@@ -140,29 +138,34 @@ class KnowledgeBase:
             graph.save(tmp / "graph.json")
             index.save(tmp / "index")
             files.append("graph.json")
+            files += [f"index/{k}" for k in checksums(tmp / "index")]
             sums = checksums(tmp, files)
-            sums.update({f"index/{k}": v for k, v in checksums(tmp / "index").items()})
-            manifest = {
-                "format_version": KB_FORMAT_VERSION,
-                "name": source.name,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "build_seconds": round(time.perf_counter() - t0, 3),
-                "versions": _versions(),
-                "encoder": {"name": encoder.name, "dimension": encoder.dimension},
-                "counts": {
-                    "facts": len(graph),
-                    "entities": graph.graph.number_of_nodes(),
-                    "relations": len(graph.schema),
-                    "aliases": sum(len(v) for v in source.aliases.values()),
-                    "passages": len(source.passages),
-                    "indexed": len(index),
+            manifest = write_manifest(
+                tmp,
+                KB_KIND,
+                KB_FORMAT_VERSION,
+                files=files,
+                packages=("networkx", "faiss-cpu", "sentence-transformers", "numpy"),
+                extra={
+                    "name": source.name,
+                    "build_seconds": round(time.perf_counter() - t0, 3),
+                    "encoder": {"name": encoder.name, "dimension": encoder.dimension},
+                    "counts": {
+                        "facts": len(graph),
+                        "entities": graph.graph.number_of_nodes(),
+                        "relations": len(graph.schema),
+                        "aliases": sum(len(v) for v in source.aliases.values()),
+                        "passages": len(source.passages),
+                        "indexed": len(index),
+                    },
+                    "load_report": source.report.to_dict(),
+                    # Written for readers of the manifest alone; `checksum` recomputes it.
+                    "checksum": digest(sums),
                 },
-                "load_report": source.report.to_dict(),
-                "checksums": sums,
-            }
-            manifest["checksum"] = _digest(sums)
-            atomic_write_json(tmp / "manifest.json", manifest)
-        return cls(graph, index, passages=source.passages, path=out, manifest=manifest)
+            )
+        kb = cls(graph, index, passages=source.passages, path=out, manifest=manifest)
+        kb._checksum = manifest["checksum"]
+        return kb
 
     @classmethod
     def load(
@@ -173,40 +176,29 @@ class KnowledgeBase:
         Args:
             path: the kb folder.
             encoder: the encoder for queries; by default the one the index was built with.
-            verify: check every file against the manifest's sha256.
+            verify: check every file against the manifest's sha256. Without it,
+                :attr:`checksum` hashes the files when first asked, so it still names the
+                files as they are.
 
         Raises:
-            FileNotFoundError: ``path`` is not a kb folder.
-            ValueError: a file does not match its checksum, or the folder is from a newer
-                grounded, or ``encoder`` differs from the index's.
+            FileNotFoundError: ``path`` is not a kb folder, or a listed file is missing.
+            ValueError: the manifest is damaged (not JSON, no ``checksums``, ...), a file
+                does not match its checksum, the folder is from a newer grounded, or
+                ``encoder`` differs from the index's.
         """
         from index import FactIndex
 
         path = Path(path)
-        mpath = path / "manifest.json"
-        if not mpath.is_file():
-            raise FileNotFoundError(
-                f"{path} is not a knowledge base folder (no manifest.json); build one with "
-                "`grounded kb build --preset countries --out PATH` or `grounded kb build "
-                "--triples FILE --relations FILE --out PATH`"
-            )
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-        version = manifest.get("format_version")
-        if version is None:
-            raise ValueError(f"{mpath} has no `format_version`; it was not written by grounded")
-        if version > KB_FORMAT_VERSION:
-            raise ValueError(
-                f"{mpath} has format_version {version}; this grounded reads up to "
-                f"{KB_FORMAT_VERSION}: upgrade grounded"
-            )
-        if verify:
-            verify_checksums(path, manifest.get("checksums", {}))
+        manifest = read_kb_manifest(path, verify=verify)
         graph = KnowledgeGraph.load(path / "graph.json")
         index = FactIndex.load(path / "index", encoder, verify=False)
         passages = (
             load_passages(path / "passages.jsonl") if (path / "passages.jsonl").exists() else []
         )
-        return cls(graph, index, passages=passages, path=path, manifest=manifest)
+        kb = cls(graph, index, passages=passages, path=path, manifest=manifest)
+        if verify:
+            kb._checksum = digest(manifest["checksums"])
+        return kb
 
     # -- use ---------------------------------------------------------------------------------
     @property
@@ -215,8 +207,29 @@ class KnowledgeBase:
 
     @property
     def checksum(self) -> str:
-        """One sha256 over every file's checksum: names this exact KB in other manifests."""
-        return self.manifest.get("checksum") or _digest(self.manifest.get("checksums", {}))
+        """One sha256 naming this exact KB: other artifacts record it to notice a changed KB.
+
+        For a folder, a digest of every file's sha256 (verified on load, or hashed now when
+        loaded with ``verify=False``), so any changed file changes it. For a KB in memory
+        only (no folder), a digest of its facts, schema, aliases, passages and index records.
+        """
+        if self._checksum is None:
+            if self.path is not None and self.manifest.get("checksums"):
+                self._checksum = digest(checksums(self.path, sorted(self.manifest["checksums"])))
+            else:
+                self._checksum = self._content_digest()
+        return self._checksum
+
+    def _content_digest(self) -> str:
+        content = {
+            "facts": sorted(t.key for t in self.graph.triples()),
+            "schema": self.graph.schema.to_dict(),
+            "aliases": self.graph.aliases,
+            "passages": [[p.id, p.text, list(p.entities)] for p in self.passages],
+            "index": [self.index.get(i) for i in self.index.ids],
+            "encoder": self.index.encoder.name,
+        }
+        return hashlib.sha256(dumps_json(content).encode()).hexdigest()
 
     @property
     def encoder(self) -> Encoder:
@@ -250,13 +263,36 @@ class KnowledgeBase:
         return out
 
 
-def _digest(sums: dict[str, str]) -> str:
-    if not sums:
-        warnings.warn("knowledge base manifest lists no checksums", stacklevel=2)
-    h = hashlib.sha256()
-    for name in sorted(sums):
-        h.update(f"{name}\t{sums[name]}\n".encode())
-    return h.hexdigest()
+def read_kb_manifest(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
+    """The checked manifest of the kb folder ``path`` (every file's sha256 with ``verify``).
+
+    Raises:
+        FileNotFoundError: ``path`` is not a kb folder, or a listed file is missing.
+        ValueError: the manifest is damaged or newer, or a file differs from its checksum.
+    """
+    path = Path(path)
+    if not (path / "manifest.json").is_file():
+        raise FileNotFoundError(
+            f"{path} is not a knowledge base folder (no manifest.json); build one with "
+            "`grounded kb build --preset countries --out PATH` or `grounded kb build "
+            "--triples FILE --relations FILE --out PATH`"
+        )
+    manifest = read_manifest(
+        path,
+        KB_KIND,
+        KB_FORMAT_VERSION,
+        verify=verify,
+        known=KB_MANIFEST_KEYS,
+        kind_since=2,
+        fix=KB_FIX,
+    )
+    stored = manifest.get("checksum")
+    if stored is not None and stored != digest(manifest["checksums"]):
+        raise ArtifactError(
+            f"{path / 'manifest.json'}: `checksum` {str(stored)[:12]}… is not the digest of "
+            f"its `checksums`; the manifest was edited or damaged: {KB_FIX}"
+        )
+    return manifest
 
 
 @dataclass
@@ -292,7 +328,10 @@ class KBBuildConfig:
             "all-MiniLM-L6-v2)."
         },
     )
-    overwrite: bool = field(default=False, metadata={"help": "Replace an existing --out folder."})
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": f"Replace an existing --out folder. {OVERWRITE_NOTE}"},
+    )
 
     def __post_init__(self) -> None:
         if not self.out:

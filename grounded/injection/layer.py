@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from torch import nn
 from grounded.injection.base import EvidenceTensors
 from grounded.injection.registry import INJECTIONS, injection_name, parse_injection
 from kg.io import atomic_write_json
+from kg.manifest import check_record, read_json
 
 CONFIG_NAME = "injection.json"
 WEIGHTS_NAME = "injection.safetensors"
@@ -85,16 +84,10 @@ class InjectionConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, origin: str = "<dict>") -> InjectionConfig:
         """Inverse of :meth:`to_dict`; unknown keys warn, a newer format fails."""
-        version = data.get("format_version")
-        if version is None or version > INJECTION_FORMAT_VERSION:
-            raise ValueError(
-                f"{origin}: `format_version` {version!r} is missing or newer than "
-                f"{INJECTION_FORMAT_VERSION}; upgrade grounded"
-            )
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names - {"format_version"})
-        if unknown:
-            warnings.warn(f"{origin}: unknown keys {unknown} ignored", stacklevel=2)
+        check_record(
+            data, origin, version=INJECTION_FORMAT_VERSION, known=names | {"format_version"}
+        )
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -174,9 +167,7 @@ class KnowledgeInjection(nn.Module):
         cpath = directory / CONFIG_NAME
         if not cpath.is_file():
             raise FileNotFoundError(f"{directory} has no {CONFIG_NAME}; not a grounded model")
-        config = InjectionConfig.from_dict(
-            json.loads(cpath.read_text(encoding="utf-8")), origin=str(cpath)
-        )
+        config = InjectionConfig.from_dict(read_json(cpath), origin=str(cpath))
         layer = cls(config)
         wpath = directory / WEIGHTS_NAME
         if list(layer.state_dict()):

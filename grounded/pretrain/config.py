@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from kg.io import OVERWRITE_NOTE
+
 LR_SCHEDULERS = ("constant_with_warmup", "cosine", "linear")
 
 # Settings that change how a run is carried out but not what it produces: a resumed run may
@@ -131,7 +133,10 @@ class PretrainConfig:
     )
     overwrite: bool = field(
         default=False,
-        metadata={"help": "Replace an existing --out folder and discard old checkpoints."},
+        metadata={
+            "help": "Replace an existing --out folder and discard old checkpoints. "
+            + OVERWRITE_NOTE
+        },
     )
     keep_checkpoints: bool = field(
         default=False,

@@ -15,6 +15,7 @@ from typing import Any
 from grounded.injection.registry import INJECTIONS, injection_name, parse_injection
 from grounded.losses.registry import CONSTRAINTS
 from grounded.training.adapters import ADAPTERS
+from kg.io import OVERWRITE_NOTE
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCOPES = ("divergence", "sequence")  # as grounded.losses.functional.SCOPES (no torch here)
@@ -184,7 +185,9 @@ class TrainConfig:
     keep_checkpoints: bool = field(
         default=False, metadata={"help": "Keep checkpoint_dir after a successful run."}
     )
-    overwrite: bool = field(default=False, metadata={"help": "Replace an existing OUT folder."})
+    overwrite: bool = field(
+        default=False, metadata={"help": f"Replace an existing OUT folder. {OVERWRITE_NOTE}"}
+    )
 
     def __post_init__(self) -> None:
         self.injection = injection_name(parse_injection(self.injection))
