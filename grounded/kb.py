@@ -138,7 +138,11 @@ class KnowledgeBase:
             graph.save(tmp / "graph.json")
             index.save(tmp / "index")
             files.append("graph.json")
-            files += [f"index/{k}" for k in checksums(tmp / "index")]
+            files += sorted(
+                p.relative_to(tmp).as_posix()
+                for p in (tmp / "index").rglob("*")
+                if p.is_file() and p.name != "manifest.json"  # the index's own manifest
+            )
             sums = checksums(tmp, files)
             manifest = write_manifest(
                 tmp,

@@ -537,3 +537,14 @@ def test_read_manifest_errors_on_a_missing_folder_or_manifest(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"kind": "demo", "format_version": 1}))
     with pytest.raises(ArtifactError, match="lacks `checksums`"):
         read_manifest(tmp_path, "demo", 1)
+
+
+def test_manifest_docstring_examples_run_and_need_no_torch():
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module("kg.manifest"), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted >= 4
+    code = "import kg.manifest, kg.io, sys; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -190,6 +190,11 @@ def open_model_folder(directory: str | Path) -> dict[str, Any]:
             f"{directory} is not a model folder; train one with `grounded train KB --base "
             "BASE --out MODEL`"
         )
+    if not (directory / GROUNDING_NAME).exists() and not (directory / "manifest.json").exists():
+        raise ArtifactMissingError(
+            f"{directory} has no {GROUNDING_NAME}: it is not a model folder; train a model "
+            "with `grounded train KB --base BASE --out MODEL`"
+        )
     read_manifest(directory, MODEL_KIND, MODEL_FORMAT_VERSION, known=(), fix=MODEL_FIX)
     grounding = read_grounding(directory)
     for name in (ADAPTER_WEIGHTS, WEIGHTS_NAME):
