@@ -256,7 +256,8 @@ class KnowledgeGraph:
         data = read_json(path)
         if "graph" not in data or "schema" not in data:
             raise ValueError(f"{path} is not a grounded graph file (no 'graph' and 'schema' keys)")
-        check_record(data, path, version=GRAPH_FORMAT_VERSION)
+        if "format_version" in data:  # the first graph files had none
+            check_record(data, path, version=GRAPH_FORMAT_VERSION)
         g = nx.node_link_graph(data["graph"], directed=True, multigraph=True, edges="edges")
         schema = Schema.from_dict(data["schema"], origin=str(path))
         kg = cls([], schema, data.get("aliases") or {})

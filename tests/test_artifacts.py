@@ -548,3 +548,16 @@ def test_manifest_docstring_examples_run_and_need_no_torch():
     code = "import kg.manifest, kg.io, sys; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_format_1_folders_without_kind_still_load(tiny_kb, encoder, tmp_path):
+    from grounded.kb import KnowledgeBase
+
+    folder = copy(tiny_kb.path, tmp_path)
+    edit_manifest(folder, lambda m: (m.pop("kind"), m.update(format_version=1)))
+    edit_manifest(
+        folder / "index",
+        lambda m: (m.pop("kind"), m.update(format_version=1, type="grounded.FactIndex")),
+    )
+    kb = KnowledgeBase.load(folder, encoder=encoder)
+    assert kb.checksum == tiny_kb.checksum and len(kb.index) == len(tiny_kb.index)
