@@ -59,8 +59,8 @@ def probe(kb: Path, base: Path, max_pairs: int | None) -> dict:
     split = load_pretrain_split(base)
     if split is None:
         raise SystemExit(f"{base} has no grounded_pretrain.json: not made by `grounded pretrain`")
-    model = AutoModelForCausalLM.from_pretrained(base)
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, trust_remote_code=False)
+    tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
     out = {}
     for group, subjects in (("known", split.known_subjects), ("unknown", split.unknown_subjects)):
         t0 = time.perf_counter()

@@ -3,7 +3,8 @@
 Layout of a ``kb/`` folder::
 
     kb/
-      manifest.json     format, versions, counts, load report, sha256 of every file
+      manifest.json     kind, format, versions, counts, load report, sha256 of every file
+                        (kg.manifest; checked on load)
       triples.tsv  relations.json  aliases.tsv  passages.jsonl (optional)
       entities.tsv      entity types (optional, from ``--entities``)
       graph.json        node-link JSON of the KnowledgeGraph
@@ -12,27 +13,33 @@ Layout of a ``kb/`` folder::
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import os
-import platform
 import time
-import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kg import KnowledgeGraph, KnowledgeSource, Triple, review_source
-from kg.io import atomic_directory, atomic_write_json, checksums, verify_checksums
+from kg.io import OVERWRITE_NOTE, atomic_directory, checksums, dumps_json
 from kg.loaders import load_passages
+from kg.manifest import ArtifactError, digest, read_manifest, write_manifest
 
 if TYPE_CHECKING:
     from grounded.retrieval import HybridRetriever, RetrievalConfig
     from index import Encoder, FactIndex, IndexConfig
 
-KB_FORMAT_VERSION = 1
+KB_KIND = "grounded-kb"
+KB_FORMAT_VERSION = 2
+"""2: the manifest records `kind` (kg.manifest); 1 had none."""
+KB_MANIFEST_KEYS = frozenset(
+    {"name", "build_seconds", "encoder", "counts", "load_report", "checksum"}
+)
+KB_FIX = (
+    "rebuild it with `grounded kb build ... --out PATH --overwrite`, or restore the folder "
+    "from a backup"
+)
 SOURCE_FILES = ("triples.tsv", "relations.json", "aliases.tsv", "passages.jsonl", "entities.tsv")
 
 
@@ -50,16 +57,6 @@ def fact_record(kg: KnowledgeGraph, t: Triple) -> dict[str, Any]:
 
 def passage_key(passage_id: str) -> str:
     return f"passage:{passage_id}"
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for dist in ("grounded", "networkx", "faiss-cpu", "sentence-transformers", "numpy"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            out[dist] = md.version(dist)
-    return out
 
 
 class KnowledgeBase:
@@ -88,6 +85,7 @@ class KnowledgeBase:
         self.passages = passages or []
         self.path = path
         self.manifest = manifest or {}
+        self._checksum: str | None = None
         self._retriever: HybridRetriever | None = None
         self.passages_by_entity: dict[str, list[str]] = defaultdict(list)
         for p in self.passages:
@@ -147,31 +145,40 @@ class KnowledgeBase:
             graph.save(tmp / "graph.json")
             index.save(tmp / "index")
             files.append("graph.json")
+            files += sorted(
+                p.relative_to(tmp).as_posix()
+                for p in (tmp / "index").rglob("*")
+                if p.is_file() and p.name != "manifest.json"  # the index's own manifest
+            )
             sums = checksums(tmp, files)
-            sums.update({f"index/{k}": v for k, v in checksums(tmp / "index").items()})
-            manifest = {
-                "format_version": KB_FORMAT_VERSION,
-                "name": source.name,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "build_seconds": round(time.perf_counter() - t0, 3),
-                "versions": _versions(),
-                "encoder": {"name": encoder.name, "dimension": encoder.dimension},
-                "counts": {
-                    "facts": len(graph),
-                    "entities": graph_stats["entities"],
-                    "values": graph_stats["values"],
-                    "typed_entities": len(source.entity_types),
-                    "relations": len(graph.schema),
-                    "aliases": sum(len(v) for v in source.aliases.values()),
-                    "passages": len(source.passages),
-                    "indexed": len(index),
+            manifest = write_manifest(
+                tmp,
+                KB_KIND,
+                KB_FORMAT_VERSION,
+                files=files,
+                packages=("networkx", "faiss-cpu", "sentence-transformers", "numpy"),
+                extra={
+                    "name": source.name,
+                    "build_seconds": round(time.perf_counter() - t0, 3),
+                    "encoder": {"name": encoder.name, "dimension": encoder.dimension},
+                    "counts": {
+                        "facts": len(graph),
+                        "entities": graph_stats["entities"],
+                        "values": graph_stats["values"],
+                        "typed_entities": len(source.entity_types),
+                        "relations": len(graph.schema),
+                        "aliases": sum(len(v) for v in source.aliases.values()),
+                        "passages": len(source.passages),
+                        "indexed": len(index),
+                    },
+                    "load_report": source.report.to_dict(),
+                    # Written for readers of the manifest alone; `checksum` recomputes it.
+                    "checksum": digest(sums),
                 },
-                "load_report": source.report.to_dict(),
-                "checksums": sums,
-            }
-            manifest["checksum"] = _digest(sums)
-            atomic_write_json(tmp / "manifest.json", manifest)
-        return cls(graph, index, passages=source.passages, path=out, manifest=manifest)
+            )
+        kb = cls(graph, index, passages=source.passages, path=out, manifest=manifest)
+        kb._checksum = manifest["checksum"]
+        return kb
 
     @classmethod
     def load(
@@ -182,25 +189,29 @@ class KnowledgeBase:
         Args:
             path: the kb folder.
             encoder: the encoder for queries; by default the one the index was built with.
-            verify: check every file against the manifest's sha256.
+            verify: check every file against the manifest's sha256. Without it,
+                :attr:`checksum` hashes the files when first asked, so it still names the
+                files as they are.
 
         Raises:
-            FileNotFoundError: ``path`` is not a kb folder.
-            ValueError: a file does not match its checksum, or the folder is from a newer
-                grounded, or ``encoder`` differs from the index's.
+            FileNotFoundError: ``path`` is not a kb folder, or a listed file is missing.
+            ValueError: the manifest is damaged (not JSON, no ``checksums``, ...), a file
+                does not match its checksum, the folder is from a newer grounded, or
+                ``encoder`` differs from the index's.
         """
         from index import FactIndex
 
         path = Path(path)
-        manifest = read_manifest(path)
-        if verify:
-            verify_checksums(path, manifest.get("checksums", {}))
+        manifest = read_kb_manifest(path, verify=verify)
         graph = KnowledgeGraph.load(path / "graph.json")
         index = FactIndex.load(path / "index", encoder, verify=False)
         passages = (
             load_passages(path / "passages.jsonl") if (path / "passages.jsonl").exists() else []
         )
-        return cls(graph, index, passages=passages, path=path, manifest=manifest)
+        kb = cls(graph, index, passages=passages, path=path, manifest=manifest)
+        if verify:
+            kb._checksum = digest(manifest["checksums"])
+        return kb
 
     # -- use ---------------------------------------------------------------------------------
     @property
@@ -209,8 +220,29 @@ class KnowledgeBase:
 
     @property
     def checksum(self) -> str:
-        """One sha256 over every file's checksum: names this exact KB in other manifests."""
-        return self.manifest.get("checksum") or _digest(self.manifest.get("checksums", {}))
+        """One sha256 naming this exact KB: other artifacts record it to notice a changed KB.
+
+        For a folder, a digest of every file's sha256 (verified on load, or hashed now when
+        loaded with ``verify=False``), so any changed file changes it. For a KB in memory
+        only (no folder), a digest of its facts, schema, aliases, passages and index records.
+        """
+        if self._checksum is None:
+            if self.path is not None and self.manifest.get("checksums"):
+                self._checksum = digest(checksums(self.path, sorted(self.manifest["checksums"])))
+            else:
+                self._checksum = self._content_digest()
+        return self._checksum
+
+    def _content_digest(self) -> str:
+        content = {
+            "facts": sorted(t.key for t in self.graph.triples()),
+            "schema": self.graph.schema.to_dict(),
+            "aliases": self.graph.aliases,
+            "passages": [[p.id, p.text, list(p.entities)] for p in self.passages],
+            "index": [self.index.get(i) for i in self.index.ids],
+            "encoder": self.index.encoder.name,
+        }
+        return hashlib.sha256(dumps_json(content).encode()).hexdigest()
 
     @property
     def encoder(self) -> Encoder:
@@ -235,39 +267,6 @@ class KnowledgeBase:
         return _stats(self.graph, self.manifest, len(self.passages), len(self.index))
 
 
-def read_manifest(path: str | Path) -> dict:
-    """The ``manifest.json`` of a kb folder, after checking it is one grounded can read.
-
-    Raises:
-        FileNotFoundError: ``path`` holds no manifest.json.
-        ValueError: the manifest is not JSON, has no ``format_version``, or comes from a newer
-            grounded.
-    """
-    path = Path(path)
-    mpath = path / "manifest.json"
-    if not mpath.is_file():
-        raise FileNotFoundError(
-            f"{path} is not a knowledge base folder (no manifest.json); build one with "
-            "`grounded kb build --preset countries --out PATH` or `grounded kb build "
-            "--triples FILE --relations FILE --out PATH`"
-        )
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{mpath}: not a valid JSON manifest ({e}); rebuild the kb") from None
-    if not isinstance(manifest, dict):
-        raise ValueError(f"{mpath}: expected a JSON object, got {type(manifest).__name__}")
-    version = manifest.get("format_version")
-    if version is None:
-        raise ValueError(f"{mpath} has no `format_version`; it was not written by grounded")
-    if version > KB_FORMAT_VERSION:
-        raise ValueError(
-            f"{mpath} has format_version {version}; this grounded reads up to "
-            f"{KB_FORMAT_VERSION}: upgrade grounded"
-        )
-    return manifest
-
-
 def kb_stats(path: str | Path, *, verify: bool = True) -> dict:
     """The statistics of a kb folder from its manifest and graph only: no encoder, no index.
 
@@ -276,12 +275,10 @@ def kb_stats(path: str | Path, *, verify: bool = True) -> dict:
         verify: check every file against the manifest's sha256 first (no model is loaded).
 
     Raises:
-        FileNotFoundError, ValueError: as :func:`read_manifest`, or a checksum mismatch.
+        FileNotFoundError, ValueError: as :func:`read_kb_manifest`, or a checksum mismatch.
     """
     path = Path(path)
-    manifest = read_manifest(path)
-    if verify:
-        verify_checksums(path, manifest.get("checksums", {}))
+    manifest = read_kb_manifest(path, verify=verify)
     graph = KnowledgeGraph.load(path / "graph.json")
     counts = manifest.get("counts", {})
     out = _stats(graph, manifest, counts.get("passages", 0), counts.get("indexed", 0))
@@ -303,13 +300,36 @@ def _stats(graph: KnowledgeGraph, manifest: dict, passages: int, indexed: int) -
     return out
 
 
-def _digest(sums: dict[str, str]) -> str:
-    if not sums:
-        warnings.warn("knowledge base manifest lists no checksums", stacklevel=2)
-    h = hashlib.sha256()
-    for name in sorted(sums):
-        h.update(f"{name}\t{sums[name]}\n".encode())
-    return h.hexdigest()
+def read_kb_manifest(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
+    """The checked manifest of the kb folder ``path`` (every file's sha256 with ``verify``).
+
+    Raises:
+        FileNotFoundError: ``path`` is not a kb folder, or a listed file is missing.
+        ValueError: the manifest is damaged or newer, or a file differs from its checksum.
+    """
+    path = Path(path)
+    if not (path / "manifest.json").is_file():
+        raise FileNotFoundError(
+            f"{path} is not a knowledge base folder (no manifest.json); build one with "
+            "`grounded kb build --preset countries --out PATH` or `grounded kb build "
+            "--triples FILE --relations FILE --out PATH`"
+        )
+    manifest = read_manifest(
+        path,
+        KB_KIND,
+        KB_FORMAT_VERSION,
+        verify=verify,
+        known=KB_MANIFEST_KEYS,
+        kind_since=2,
+        fix=KB_FIX,
+    )
+    stored = manifest.get("checksum")
+    if stored is not None and stored != digest(manifest["checksums"]):
+        raise ArtifactError(
+            f"{path / 'manifest.json'}: `checksum` {str(stored)[:12]}… is not the digest of "
+            f"its `checksums`; the manifest was edited or damaged: {KB_FIX}"
+        )
+    return manifest
 
 
 @dataclass
@@ -373,7 +393,7 @@ class KBBuildConfig:
     )
     overwrite: bool = field(
         default=False,
-        metadata={"help": "Replace an existing --out knowledge base folder."},
+        metadata={"help": f"Replace an existing --out knowledge base folder. {OVERWRITE_NOTE}"},
     )
 
     def __post_init__(self) -> None:

@@ -5,8 +5,9 @@
     index/
       index.faiss     FAISS's own binary format (faiss.write_index), never pickle
       meta.jsonl      one {"id": int, "record": {...}} per line, ascending id
-      manifest.json   format version, library versions, encoder, index settings,
+      manifest.json   kind, format version, library versions, encoder, index settings,
                       count, next_id, sha256 of the two files above, creation time
+                      (kg.manifest; checked on load)
 
 An HNSW index keeps removed vectors (tombstones); they are the ids in ``index.faiss`` that
 ``meta.jsonl`` does not list, and are filtered out again on load.
@@ -15,45 +16,33 @@ An HNSW index keeps removed vectors (tombstones); they are the ids in ``index.fa
 from __future__ import annotations
 
 import json
-import platform
 import warnings
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import faiss
-import numpy as np
 
 from index.config import IndexConfig, kind_of
 from index.encoder import DEFAULT_ENCODER_NAME, Encoder, TextEncoder
-from kg.io import (
-    atomic_directory,
-    atomic_write_json,
-    atomic_write_text,
-    checksums,
-    verify_checksums,
-)
+from kg.io import atomic_directory, atomic_write_text
+from kg.manifest import ArtifactError, write_manifest
+from kg.manifest import read_manifest as read_artifact_manifest
 
 if TYPE_CHECKING:
     from index.fact_index import FactIndex
 
-FORMAT_VERSION = 1
-INDEX_TYPE = "grounded.FactIndex"
+FORMAT_VERSION = 2
+"""2: ``kind`` (kg.manifest) instead of 1's ``type``."""
+INDEX_KIND = "grounded-index"
+INDEX_TYPE = "grounded.FactIndex"  # format 1's `type`
 INDEX_FILE = "index.faiss"
 META_FILE = "meta.jsonl"
 MANIFEST_FILE = "manifest.json"
 
-_REQUIRED_KEYS = ("type", "format_version", "encoder", "index", "count", "next_id", "checksums")
-_KNOWN_KEYS = {*_REQUIRED_KEYS, "created", "versions"}
+_REQUIRED_KEYS = ("encoder", "index", "count", "next_id")
+_KNOWN_KEYS = {*_REQUIRED_KEYS, "type"}
 _ENCODER_KEYS = ("name", "path", "dimension", "normalize")
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
+_FIX = "rebuild the index (`grounded kb build ... --overwrite` for a knowledge base)"
 
 
 def save_index(index: FactIndex, path: str | Path, *, overwrite: bool = True) -> Path:
@@ -68,39 +57,37 @@ def save_index(index: FactIndex, path: str | Path, *, overwrite: bool = True) ->
         ]
         atomic_write_text(tmp / META_FILE, "".join(line + "\n" for line in lines))
         encoder_path = getattr(encoder, "path", None)
-        manifest = {
-            "type": INDEX_TYPE,
-            "format_version": FORMAT_VERSION,
-            "versions": {
-                "grounded": _version("grounded"),
-                "faiss": faiss.__version__,
-                "numpy": np.__version__,
-                "sentence_transformers": _version("sentence-transformers"),
-                "python": platform.python_version(),
+        write_manifest(
+            tmp,
+            INDEX_KIND,
+            FORMAT_VERSION,
+            files=[INDEX_FILE, META_FILE],
+            packages=("numpy", "sentence-transformers"),
+            versions={"faiss": faiss.__version__},  # faiss-cpu or faiss-gpu
+            extra={
+                "encoder": {
+                    "name": encoder.name,
+                    "path": str(encoder_path) if encoder_path is not None else None,
+                    "dimension": int(encoder.dimension),
+                    "normalize": bool(encoder.normalize),
+                },
+                "index": index.config.to_dict(),
+                "count": len(index),
+                "next_id": index.next_id,
             },
-            "encoder": {
-                "name": encoder.name,
-                "path": str(encoder_path) if encoder_path is not None else None,
-                "dimension": int(encoder.dimension),
-                "normalize": bool(encoder.normalize),
-            },
-            "index": index.config.to_dict(),
-            "count": len(index),
-            "next_id": index.next_id,
-            "checksums": checksums(tmp, [INDEX_FILE, META_FILE]),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        atomic_write_json(tmp / MANIFEST_FILE, manifest)
+        )
     return path
 
 
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """Read and check the manifest of the index folder ``path``.
+def read_manifest(path: str | Path, *, verify: bool = False) -> dict[str, Any]:
+    """Read and check the manifest of the index folder ``path`` (and, with ``verify``, the
+    sha256 of its files).
 
     Raises:
-        FileNotFoundError: ``path`` has no ``manifest.json`` (not a FactIndex folder).
-        ValueError: the manifest is not JSON, names another type, lacks a key, or has a
-            newer ``format_version`` than this code reads.
+        FileNotFoundError: ``path`` has no ``manifest.json`` (not a FactIndex folder), or a
+            listed file is missing.
+        ValueError: the manifest is not JSON, names another kind, lacks a key, or has a
+            newer ``format_version`` than this code reads; a file differs from its checksum.
     """
     path = Path(path)
     file = path / MANIFEST_FILE
@@ -109,31 +96,20 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
             f"{path} is not a FactIndex folder (no {MANIFEST_FILE}); build one with "
             "`FactIndex.build(records, encoder).save(path)` or `grounded kb build`"
         )
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{file}:{err.lineno}: not valid JSON ({err.msg})") from err
-    if not isinstance(manifest, dict) or manifest.get("type") != INDEX_TYPE:
-        found = manifest.get("type") if isinstance(manifest, dict) else type(manifest).__name__
-        raise ValueError(
-            f"{file} is not a FactIndex manifest (`type` is {found!r}, expected "
+    manifest = read_artifact_manifest(
+        path,
+        INDEX_KIND,
+        FORMAT_VERSION,
+        verify=verify,
+        required=_REQUIRED_KEYS,
+        known=_KNOWN_KEYS,
+        kind_since=2,
+        fix=_FIX,
+    )
+    if manifest["format_version"] < 2 and manifest.get("type") != INDEX_TYPE:
+        raise ArtifactError(
+            f"{file} is not a FactIndex manifest (`type` is {manifest.get('type')!r}, expected "
             f"{INDEX_TYPE!r}); point `path` at an index folder"
-        )
-    missing = [k for k in _REQUIRED_KEYS if k not in manifest]
-    if missing:
-        raise ValueError(f"{file} lacks {', '.join(missing)}; the index is damaged: rebuild it")
-    version = manifest["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(
-            f"{file} has `format_version` {version!r}, newer than this code reads "
-            f"({FORMAT_VERSION}); upgrade grounded or rebuild the index with this version"
-        )
-    unknown = sorted(set(manifest) - _KNOWN_KEYS)
-    if unknown:
-        warnings.warn(
-            f"{file} has keys this version does not know ({', '.join(unknown)}); they are "
-            "ignored. Upgrade grounded if the index was written by a newer version.",
-            stacklevel=3,
         )
     return manifest
 
@@ -213,10 +189,8 @@ def load_index(
 ) -> FactIndex:
     """Open the index folder ``path`` (see :meth:`FactIndex.load`)."""
     path = Path(path)
-    manifest = read_manifest(path)
+    manifest = read_manifest(path, verify=verify)
     file = path / MANIFEST_FILE
-    if verify:
-        verify_checksums(path, manifest["checksums"])
     config = _config_from_manifest(manifest, file)
     encoder = resolve_encoder(manifest, encoder, path)
     records = _read_meta(path / META_FILE)

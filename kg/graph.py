@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -11,6 +10,7 @@ import networkx as nx
 
 from kg.io import atomic_write_json
 from kg.linker import EntityLinker
+from kg.manifest import check_record, read_json
 from kg.schema import Schema
 from kg.source import KnowledgeSource
 from kg.types import EntityId, Triple
@@ -343,18 +343,11 @@ class KnowledgeGraph:
             ValueError: not a graph file, or written by a newer grounded.
         """
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
-        if not isinstance(data, dict) or "graph" not in data or "schema" not in data:
+        data = read_json(path)
+        if "graph" not in data or "schema" not in data:
             raise ValueError(f"{path} is not a grounded graph file (no 'graph' and 'schema' keys)")
-        version = data.get("format_version", 0)
-        if version > GRAPH_FORMAT_VERSION:
-            raise ValueError(
-                f"{path} has format_version {version}, newer than this grounded supports "
-                f"({GRAPH_FORMAT_VERSION}); upgrade grounded"
-            )
+        if "format_version" in data:  # the first graph files had none
+            check_record(data, path, version=GRAPH_FORMAT_VERSION)
         g = nx.node_link_graph(data["graph"], directed=True, multigraph=True, edges="edges")
         schema = Schema.from_dict(data["schema"], origin=str(path))
         kg = cls([], schema, data.get("aliases") or {}, data.get("entity_types") or {})

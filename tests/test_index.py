@@ -302,7 +302,7 @@ def test_save_load_round_trip(built, tmp_path):
     }
     assert manifest["index"]["kind"] == built.config.kind
     assert set(manifest["checksums"]) == {"index.faiss", "meta.jsonl"}
-    assert {"faiss", "numpy", "sentence_transformers"} <= set(manifest["versions"])
+    assert {"faiss", "numpy", "sentence-transformers"} <= set(manifest["versions"])
     lines = [json.loads(line) for line in (out / "meta.jsonl").read_text().splitlines()]
     assert [row["id"] for row in lines] == built.ids
 
@@ -361,7 +361,10 @@ def test_manifest_version_and_unknown_keys(tmp_path):
     edit_manifest(out, format_version=99)
     with pytest.raises(ValueError, match="`format_version` 99, newer"):
         FactIndex.load(out, HashEncoder())
-    edit_manifest(out, type=None)
+    edit_manifest(out, format_version=2, kind="grounded-kb")
+    with pytest.raises(ValueError, match="'grounded-kb' artifact, not 'grounded-index'"):
+        FactIndex.load(out, HashEncoder())
+    edit_manifest(out, format_version=1, kind=None, type=None)  # format 1 named it `type`
     with pytest.raises(ValueError, match="not a FactIndex manifest"):
         FactIndex.load(out, HashEncoder())
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from grounded.cli.main import UsageError, register_command
 from grounded.config import add_dataclass_arguments, build_config, check_yaml_keys, load_yaml
+from kg.io import OVERWRITE_NOTE
 
 
 @register_command("factcheck")
@@ -42,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("kb", help="knowledge base folder (from `grounded kb build`)")
     train.add_argument("--out", required=True, help="folder to write the checker to")
     train.add_argument("--config", help="YAML file with any of the settings below")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    train.add_argument(
+        "--overwrite", action="store_true", help=f"replace an existing --out. {OVERWRITE_NOTE}"
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     add_dataclass_arguments(train, ClaimDataConfig, "claims")
     add_dataclass_arguments(train, FactCheckerConfig, "checker")

@@ -22,9 +22,7 @@ matching. Without a pretrain split (an arbitrary Hugging Face base) every subjec
 
 from __future__ import annotations
 
-import json
 import random
-import warnings
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from kg.io import atomic_write_json
+from kg.manifest import check_record, read_json
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
@@ -133,19 +132,15 @@ class EntityGroups:
         Raises:
             ValueError: a group is missing or the file is from a newer grounded.
         """
-        version = data.get("format_version")
-        if version is None or version > GROUPS_FORMAT_VERSION:
-            raise ValueError(
-                f"{origin}: `format_version` {version!r} is missing or newer than "
-                f"{GROUPS_FORMAT_VERSION}; rebuild the groups or upgrade grounded"
-            )
-        missing = [g for g in GROUPS if g not in data]
-        if missing:
-            raise ValueError(f"{origin}: groups {missing} are missing; rebuild the groups file")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"format_version", "counts"})
-        if unknown:
-            warnings.warn(f"{origin}: unknown keys {unknown} ignored", stacklevel=2)
+        check_record(
+            data,
+            origin,
+            version=GROUPS_FORMAT_VERSION,
+            required=GROUPS,
+            known=known | {"format_version", "counts"},
+            fix="rebuild the groups file (train the model again)",
+        )
         values = {k: v for k, v in data.items() if k in known}
         for g in GROUPS:
             values[g] = [tuple(p) for p in data[g]]
@@ -158,10 +153,7 @@ class EntityGroups:
     @classmethod
     def load(cls, path: str | Path) -> EntityGroups:
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+        data = read_json(path, fix="rebuild the groups file (train the model again)")
         return cls.from_dict(data, origin=str(path))
 
 

@@ -4,7 +4,12 @@ A Hugging Face sequence-classification model over the pair "claim [SEP] evidence
 all-MiniLM-L6-v2 (the packaged sentence encoder, a 6-layer BERT) with a new 3-way head,
 trained with :class:`transformers.Trainer` (:func:`train_checker`). A checker folder is a
 plain Hugging Face checkpoint (``config.json``, ``model.safetensors``, tokenizer files) plus
-``factcheck.json``: label map, the knowledge base it was trained on, every setting, metrics.
+``factcheck.json``: label map, the knowledge base it was trained on, every setting, metrics;
+and ``manifest.json`` (kg.manifest), the sha256 of every file, checked on load.
+
+A checker that cannot decide soundly refuses to: loading fails on a changed file, a missing
+vocabulary (a tokenizer reading every word as unknown) or NaN weights, and prediction fails
+on NaN or infinite scores. Loading never runs code from the folder.
 
 Any local sequence-classification checkpoint whose labels name the three verdicts loads
 (FEVER-style names such as ``SUPPORTS``/``REFUTES``/``NOT ENOUGH INFO`` are recognized).
@@ -28,12 +33,20 @@ from grounded.optim import OptimConfig
 from grounded.types import LABELS, Label
 from kg import normalize
 from kg.io import atomic_directory, atomic_write_json
+from kg.manifest import ArtifactError, check_record, read_json, verify_if_ours, write_manifest
 
 if TYPE_CHECKING:
     pass
 
 CHECKER_FILE = "factcheck.json"
 CHECKER_FORMAT_VERSION = 1
+CHECKER_KIND = "grounded-checker"
+CHECKER_MANIFEST_VERSION = 1
+"""Version of a checker folder's ``manifest.json``."""
+CHECKER_FIX = (
+    "train the checker again (`grounded factcheck train KB --out CHECKER --overwrite`), or "
+    "restore the folder from a backup"
+)
 DEFAULT_EVIDENCE_K = 3
 """Retrieved evidence items the checker reads per claim, unless a checker records another."""
 
@@ -324,13 +337,15 @@ class FactChecker:
         import transformers
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
+        from grounded.model.artifacts import BASE_KIND, check_tokenizer
         from index import default_encoder_path
 
         path = Path(base) if base else default_encoder_path()
         if not path.exists():
             raise FileNotFoundError(f"`base_model` {str(path)!r} does not exist")
+        verify_if_ours(path, (CHECKER_KIND, BASE_KIND), 1, markers=(CHECKER_FILE,))
         folder = _model_folder(path)
-        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
         keep_head = False
         with contextlib.suppress(ValueError):
             keep_head = any(
@@ -348,7 +363,10 @@ class FactChecker:
             )
         with _quiet_transformers():
             model = AutoModelForSequenceClassification.from_pretrained(folder, **kwargs)
-            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(
+                folder, local_files_only=True, trust_remote_code=False
+            )
+        check_tokenizer(tokenizer, folder)
         model.to(device)
         return cls(model, tokenizer, max_length=max_length, metadata={"base_model": str(path)})
 
@@ -356,30 +374,38 @@ class FactChecker:
     def from_pretrained(cls, path: str | Path, *, device: str = "cpu") -> FactChecker:
         """Load a checker folder (or any local sequence-classification checkpoint).
 
+        A folder written by :meth:`save_pretrained` is checked against its manifest (every
+        file's sha256); a checkpoint from elsewhere has none to check. Either way the folder
+        runs no code, its tokenizer must read text, and its weights must be finite.
+
         Raises:
-            FileNotFoundError: ``path`` is not a model folder.
-            ValueError: the checkpoint is not a classifier of the three verdicts, or its
-                ``factcheck.json`` is from a newer grounded.
+            FileNotFoundError: ``path`` is not a model folder, or a file its manifest lists
+                is missing.
+            ValueError: the checkpoint is not a classifier of the three verdicts; a file
+                differs from its checksum; ``factcheck.json`` is damaged or from a newer
+                grounded; the tokenizer cannot read text; a weight is NaN or infinite.
         """
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
+        from grounded.model.artifacts import check_finite, check_tokenizer
+
         path = Path(path)
-        if not (path / "config.json").is_file():
+        if not (path / "config.json").is_file() and not (path / CHECKER_FILE).is_file():
             raise FileNotFoundError(
                 f"{path} is not a fact-checker folder (no config.json); train one with "
                 "`grounded factcheck train KB --out CHECKER`"
             )
+        verify_if_ours(
+            path, CHECKER_KIND, CHECKER_MANIFEST_VERSION, markers=(CHECKER_FILE,), fix=CHECKER_FIX
+        )
         metadata: dict[str, Any] = {}
         if (path / CHECKER_FILE).is_file():
-            metadata = json.loads((path / CHECKER_FILE).read_text(encoding="utf-8"))
-            version = metadata.get("format_version", 0)
-            if version > CHECKER_FORMAT_VERSION:
-                raise ValueError(
-                    f"{path / CHECKER_FILE} has format_version {version}; this grounded reads "
-                    f"up to {CHECKER_FORMAT_VERSION}: upgrade grounded"
-                )
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
+            metadata = read_json(path / CHECKER_FILE, fix=CHECKER_FIX)
+            check_record(
+                metadata, path / CHECKER_FILE, version=CHECKER_FORMAT_VERSION, fix=CHECKER_FIX
+            )
+        config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=False)
         if not any(a.endswith("ForSequenceClassification") for a in config.architectures or ()):
             raise ValueError(
                 f"{path} holds a {config.architectures} checkpoint, not a sequence classifier; "
@@ -389,7 +415,11 @@ class FactChecker:
         model = AutoModelForSequenceClassification.from_pretrained(
             path, local_files_only=True, trust_remote_code=False
         )
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        check_finite(model.state_dict(), path)
+        tokenizer = AutoTokenizer.from_pretrained(
+            path, local_files_only=True, trust_remote_code=False
+        )
+        check_tokenizer(tokenizer, path)
         model.to(device).eval()
         checker = cls(
             model, tokenizer, max_length=int(metadata.get("max_length", 128)), metadata=metadata
@@ -398,7 +428,8 @@ class FactChecker:
         return checker
 
     def save_pretrained(self, path: str | Path, *, overwrite: bool = True) -> Path:
-        """Write the checkpoint (safetensors), tokenizer and ``factcheck.json``, atomically.
+        """Write the checkpoint (safetensors), tokenizer, ``factcheck.json`` and, last,
+        ``manifest.json`` (the sha256 of every file), atomically.
 
         Raises:
             FileExistsError: ``path`` exists and ``overwrite`` is False.
@@ -416,6 +447,12 @@ class FactChecker:
             )
             meta.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             atomic_write_json(tmp / CHECKER_FILE, meta)
+            write_manifest(
+                tmp,
+                CHECKER_KIND,
+                CHECKER_MANIFEST_VERSION,
+                packages=("torch", "transformers", "tokenizers", "safetensors"),
+            )
         self.path = path
         return path
 
@@ -454,7 +491,8 @@ class FactChecker:
         Pairs are sorted by length so each batch pads little; rows come back in input order.
 
         Raises:
-            ValueError: ``claims`` and ``evidence`` differ in length, or ``batch_size`` < 1.
+            ValueError: ``claims`` and ``evidence`` differ in length, or ``batch_size`` < 1;
+                the model gives NaN or infinite scores (damaged weights).
         """
         import torch
 
@@ -484,7 +522,14 @@ class FactChecker:
                     {k: [enc[k][j] for j in idx] for k in keys}, return_tensors="pt"
                 )
                 logits = self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits
-                out[idx] = probabilities(logits.float().cpu().numpy(), self.columns)
+                logits = logits.float().cpu().numpy()
+                if not np.isfinite(logits).all():
+                    raise ArtifactError(
+                        f"the fact-checker {self.path or '(in memory)'} gave NaN or infinite "
+                        "scores, so it cannot decide; its weights are damaged (or training "
+                        "diverged): restore the folder from a backup or train it again"
+                    )
+                out[idx] = probabilities(logits, self.columns)
         return out
 
     def predict(

@@ -104,7 +104,10 @@ def hide_facts(kb: KnowledgeBase, pairs: Iterable[tuple[EntityId, str]]) -> Know
             for p in edited
         ]
     )
-    manifest = dict(kb.manifest)
+    # The files' checksums name the full KB; this one lives in memory only, so its
+    # `checksum` is computed from its content.
+    manifest = {k: v for k, v in kb.manifest.items() if k not in ("checksums", "checksum")}
+    manifest["derived_from"] = kb.checksum
     manifest["held_out"] = {
         "pairs": len(hidden),
         "facts": len(gone),

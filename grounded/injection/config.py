@@ -94,13 +94,10 @@ class InjectionConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, origin: str = "<dict>") -> InjectionConfig:
         """Inverse of :meth:`to_dict`; unknown keys warn, a newer format fails."""
-        version = data.get("format_version")
-        if version is None or version > INJECTION_FORMAT_VERSION:
-            raise ValueError(
-                f"{origin}: `format_version` {version!r} is missing or newer than "
-                f"{INJECTION_FORMAT_VERSION}; upgrade grounded"
-            )
         from grounded.config import config_from_dict
+        from kg.manifest import check_record
+
+        check_record(data, origin, version=INJECTION_FORMAT_VERSION)
 
         values = {k: v for k, v in data.items() if k != "format_version"}
         return config_from_dict(cls, values, origin=origin, unknown="warn")

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import torch
@@ -22,6 +21,7 @@ from grounded.injection.base import EvidenceTensors
 from grounded.injection.config import CONFIG_NAME, InjectionConfig
 from grounded.injection.registry import INJECTIONS
 from kg.io import atomic_write_json
+from kg.manifest import read_json
 
 WEIGHTS_NAME = "injection.safetensors"
 
@@ -104,9 +104,7 @@ class KnowledgeInjection(nn.Module):
         cpath = directory / CONFIG_NAME
         if not cpath.is_file():
             raise FileNotFoundError(f"{directory} has no {CONFIG_NAME}; not a grounded model")
-        config = InjectionConfig.from_dict(
-            json.loads(cpath.read_text(encoding="utf-8")), origin=str(cpath)
-        )
+        config = InjectionConfig.from_dict(read_json(cpath), origin=str(cpath))
         layer = cls(config)
         wpath = directory / WEIGHTS_NAME
         if list(layer.state_dict()):

@@ -149,16 +149,19 @@ class GroundedModel:
             device: ``cpu``, ``cuda``, ...; default: cuda when available.
 
         Raises:
-            FileNotFoundError: the folder, the base model or the KB is missing.
+            FileNotFoundError: the folder, a file its manifest lists, the base model or the
+                KB is missing.
+            ValueError: a file differs from its checksum (changed, truncated), a JSON file is
+                damaged, or a weight is NaN or infinite.
         """
         from peft import PeftModel
 
         from grounded.injection.layer import KnowledgeInjection
         from grounded.kb import KnowledgeBase
-        from grounded.model.artifacts import load_base, read_grounding
+        from grounded.model.artifacts import load_base, open_model_folder
 
         model_dir = Path(model_dir)
-        grounding = read_grounding(model_dir)
+        grounding = open_model_folder(model_dir)  # checksums, grounding.json, finite weights
         injection = KnowledgeInjection.from_pretrained(model_dir)
         if injection.config.modes:
             if kb is None:
@@ -178,6 +181,8 @@ class GroundedModel:
         with warnings.catch_warnings():
             # peft calls a transformers property deprecated in 5.x; nothing for users to do.
             warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+            # An adapter folder is data (JSON + safetensors): peft runs no code from it and
+            # takes no `trust_remote_code`.
             lm = PeftModel.from_pretrained(lm, str(model_dir))
         model = GroundingModel(lm, injection)
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -13,6 +13,7 @@ from typing import Any
 
 from grounded.config import config_from_dict, flatten, to_dict, with_default
 from grounded.optim import OptimConfig
+from kg.io import OVERWRITE_NOTE
 
 # Settings that change how a run is carried out but not what it produces: a resumed run may
 # differ from the interrupted one in these, and nowhere else (flat names).
@@ -129,7 +130,10 @@ class PretrainConfig:
     )
     overwrite: bool = field(
         default=False,
-        metadata={"help": "Replace an existing --out folder and discard old checkpoints."},
+        metadata={
+            "help": "Replace an existing --out folder and discard old checkpoints. "
+            + OVERWRITE_NOTE
+        },
     )
     keep_checkpoints: bool = field(
         default=False,

@@ -8,15 +8,14 @@ saw ("unknown").
 
 from __future__ import annotations
 
-import json
 import random
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from kg import EntityId, KnowledgeGraph
 from kg.io import atomic_write_json
+from kg.manifest import check_record, read_json
 
 PRETRAIN_FILE = "grounded_pretrain.json"
 PRETRAIN_FORMAT_VERSION = 1
@@ -117,24 +116,15 @@ class PretrainSplit:
         """
         if not isinstance(data, dict):
             raise ValueError(f"{origin}: expected a JSON object, got {type(data).__name__}")
-        version = data.get("format_version")
-        if version is None:
-            raise ValueError(f"{origin} has no `format_version`; it was not written by grounded")
-        if version > PRETRAIN_FORMAT_VERSION:
-            raise ValueError(
-                f"{origin} has format_version {version}; this grounded reads up to "
-                f"{PRETRAIN_FORMAT_VERSION}: upgrade grounded"
-            )
-        missing = [k for k in ("seed", "known_subjects", "unknown_subjects") if k not in data]
-        if missing:
-            raise ValueError(f"{origin} lacks {missing}; re-run `grounded pretrain`")
-        known_keys = {"format_version", "kb", "seed", "known_subjects", "unknown_subjects"}
-        unknown = sorted(set(data) - known_keys - {"settings", "train"})
-        if unknown:
-            warnings.warn(
-                f"{origin}: unknown keys {unknown} ignored (written by a newer grounded?)",
-                stacklevel=2,
-            )
+        check_record(
+            data,
+            origin,
+            version=PRETRAIN_FORMAT_VERSION,
+            required=("seed", "known_subjects", "unknown_subjects"),
+            known={"format_version", "kb", "seed", "known_subjects", "unknown_subjects"}
+            | {"settings", "train"},
+            fix="re-run `grounded pretrain`",
+        )
         kb = data.get("kb") or {}
         return cls(
             known_subjects=tuple(data["known_subjects"]),
@@ -172,8 +162,5 @@ def load_pretrain_split(base_dir: str | Path) -> PretrainSplit | None:
     path = base_dir / PRETRAIN_FILE
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    data = read_json(path, fix="re-run `grounded pretrain`")
     return PretrainSplit.from_dict(data, origin=str(path))

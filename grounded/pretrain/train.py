@@ -4,8 +4,9 @@ The run, in order: split the subjects (seeded), build the corpus of the known on
 a byte-level BPE tokenizer on every entity name and template, pack the tokenized corpus
 into blocks, train a small Llama with the Hugging Face ``Trainer`` (checkpoints every
 ``save_steps`` in ``OUT.checkpoints/``, so ``resume=True`` continues an interrupted run),
-then write ``OUT/`` in one move: ``config.json``, ``model.safetensors``, the tokenizer and
-``grounded_pretrain.json``.
+then write ``OUT/`` in one move: ``config.json``, ``model.safetensors``, the tokenizer,
+``grounded_pretrain.json`` and ``manifest.json`` (the sha256 of every file, checked when
+the base is loaded).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from grounded.model.artifacts import write_base_manifest
 from grounded.pretrain.config import PretrainConfig
 from grounded.pretrain.corpus import (
     abstention_documents,
@@ -33,7 +35,7 @@ from grounded.pretrain.model import build_model, pack_documents
 from grounded.pretrain.split import PretrainSplit, split_subjects
 from grounded.pretrain.tokenizer import train_tokenizer
 from kg import KnowledgeGraph
-from kg.io import atomic_directory, atomic_write_json, verify_checksums
+from kg.io import atomic_directory, atomic_write_json
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainingArguments
@@ -191,6 +193,7 @@ def pretrain(
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         split.save(tmp)
+        write_base_manifest(tmp)  # last: the sha256 of every file above
     kept = ckpt if config.keep_checkpoints else None
     if kept is None:
         shutil.rmtree(ckpt, ignore_errors=True)
@@ -263,7 +266,7 @@ def _run_tokenizer(
 
     if config.resume and resuming:
         _check_same_run(ckpt / RUN_FILE, run_info)
-        return AutoTokenizer.from_pretrained(ckpt / TOKENIZER_DIR)
+        return AutoTokenizer.from_pretrained(ckpt / TOKENIZER_DIR, trust_remote_code=False)
     if config.resume:
         warnings.warn(
             f"`resume` is set but {ckpt} holds no checkpoint; starting from step 0", stacklevel=3
@@ -282,27 +285,20 @@ def _run_tokenizer(
 def _open_kb(kb: KnowledgeBase | str | Path) -> tuple[KnowledgeGraph, str, str | None]:
     """``(graph, name, checksum)`` of a KB; from a folder, only ``graph.json`` is read.
 
-    Pretraining needs no dense index, so a folder is opened without loading the encoder.
+    Pretraining needs no dense index, so a folder is opened without loading the encoder
+    (its files are still verified against the manifest).
     """
-    from grounded.kb import KnowledgeBase
+    from grounded.kb import KnowledgeBase, read_kb_manifest
+    from kg.manifest import digest
 
     if isinstance(kb, KnowledgeBase):
         return kb.graph, kb.name, kb.checksum
     path = Path(kb)
-    mpath = path / "manifest.json"
-    if not mpath.is_file():
-        raise FileNotFoundError(
-            f"`kb` {path} is not a knowledge base folder (no manifest.json); build one with "
-            "`grounded kb build --preset countries --out PATH`"
-        )
-    manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    expected = manifest.get("checksums", {}).get("graph.json")
-    if expected is not None:
-        verify_checksums(path, {"graph.json": expected})
+    manifest = read_kb_manifest(path)  # verifies every file: the checksum names them all
     return (
         KnowledgeGraph.load(path / "graph.json"),
         manifest.get("name", "kb"),
-        manifest.get("checksum"),
+        digest(manifest["checksums"]),
     )
 
 

@@ -40,6 +40,7 @@ from grounded.losses.registry import CONSTRAINTS
 from grounded.optim import OptimConfig
 from grounded.retrieval import RetrievalConfig
 from grounded.training.adapters import AdapterConfig
+from kg.io import OVERWRITE_NOTE
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCOPES = ("divergence", "sequence")  # as grounded.losses.functional.SCOPES (no torch here)
@@ -266,7 +267,9 @@ class TrainConfig:
     keep_checkpoints: bool = field(
         default=False, metadata={"help": "Keep checkpoint_dir after a successful run."}
     )
-    overwrite: bool = field(default=False, metadata={"help": "Replace an existing OUT folder."})
+    overwrite: bool = field(
+        default=False, metadata={"help": f"Replace an existing OUT folder. {OVERWRITE_NOTE}"}
+    )
 
     def __post_init__(self) -> None:
         _choice("precision", self.precision, PRECISIONS)

@@ -370,8 +370,14 @@ def _save_model_folder(
     ckpt: Path,
     record: dict[str, Any],
 ) -> None:
-    """Assemble the model folder in a temporary sibling and move it into place."""
-    from grounded.model.artifacts import save_weights, versions, write_grounding
+    """Assemble the model folder in a temporary sibling and move it into place; its
+    ``manifest.json`` (checksums of every file) is written last."""
+    from grounded.model.artifacts import (
+        save_weights,
+        versions,
+        write_grounding,
+        write_model_manifest,
+    )
 
     with atomic_directory(out, overwrite=True) as tmp:
         save_weights(trainer.accelerator.unwrap_model(model), tmp)
@@ -386,6 +392,7 @@ def _save_model_folder(
         record["versions"] = versions()
         record["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         write_grounding(tmp, record)
+        write_model_manifest(tmp)
 
 
 def _checkpoint_to_resume(ckpt: Path, config: TrainConfig, *, remove_old: bool) -> str | None:
