@@ -18,7 +18,12 @@ if TYPE_CHECKING:
         position_ids_from_mask,
         prepend_soft_tokens,
     )
-    from grounded.injection.layer import InjectionConfig, KnowledgeInjection, get_injection
+    from grounded.injection.layer import (
+        InjectionConfig,
+        KnowledgeInjection,
+        embedding_rms,
+        get_injection,
+    )
 
 _LAZY = {
     "EvidenceTensors": "grounded.injection.base",
@@ -27,6 +32,7 @@ _LAZY = {
     "InjectionConfig": "grounded.injection.layer",
     "KnowledgeInjection": "grounded.injection.layer",
     "add_entity_vectors": "grounded.injection.functional",
+    "embedding_rms": "grounded.injection.layer",
     "get_injection": "grounded.injection.layer",
     "position_ids_from_mask": "grounded.injection.functional",
     "prepend_soft_tokens": "grounded.injection.functional",
@@ -40,6 +46,7 @@ __all__ = [
     "InjectionConfig",
     "KnowledgeInjection",
     "add_entity_vectors",
+    "embedding_rms",
     "get_injection",
     "injection_name",
     "parse_injection",
