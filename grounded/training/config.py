@@ -19,6 +19,8 @@ from grounded.training.adapters import ADAPTERS
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCOPES = ("divergence", "sequence")  # as grounded.losses.functional.SCOPES (no torch here)
 SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
+# As grounded.data.prompts.PROMPT_FORMATS (importing grounded.data loads the graph code).
+PROMPT_FORMATS = ("auto", "plain", "chat")
 
 
 @dataclass
@@ -61,6 +63,14 @@ class TrainConfig:
     )
     max_prompt_tokens: int = field(
         default=512, metadata={"help": "Prompts longer than this lose their first tokens."}
+    )
+    prompt_format: str = field(
+        default="auto",
+        metadata={
+            "help": f"One of {', '.join(PROMPT_FORMATS)}: plain writes Evidence:/Question:/"
+            "Answer: lines; chat puts them in the base tokenizer's chat template (the answer "
+            "is the assistant's turn); auto: chat when the tokenizer has a template."
+        },
     )
     # -- injection -------------------------------------------------------------------------
     injection: str = field(
@@ -191,6 +201,7 @@ class TrainConfig:
         CONSTRAINTS.check(self.constraint, "constraint")
         ADAPTERS.check(self.adapter, "adapter")
         _choice("precision", self.precision, PRECISIONS)
+        _choice("prompt_format", self.prompt_format, PROMPT_FORMATS)
         _choice("lr_scheduler", self.lr_scheduler, SCHEDULERS)
         _choice("constraint_scope", self.constraint_scope, SCOPES)
         for name in ("seen_fraction",):
