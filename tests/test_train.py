@@ -148,6 +148,31 @@ def test_resume_continues_from_the_saved_step(tmp_path, tiny_kb, tiny_base):
             assert torch.allclose(p, a[n], atol=1e-5), n
 
 
+def test_a_failed_run_cleans_up_or_says_how_to_resume(tmp_path, tiny_kb, tiny_base, caplog):
+    out = tmp_path / "model"
+    config = tiny_config(max_steps=4, save_steps=1000, feedback_every=0)
+    ckpt = checkpoint_dir(out, config)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        train(tiny_kb, tiny_base, out, config, callbacks=[StopAt(1)], show_progress=False)
+    assert not out.exists() and not ckpt.exists()  # nothing saved: nothing left behind
+    config = tiny_config(max_steps=4, save_steps=1, feedback_every=0)
+    with caplog.at_level("WARNING", logger="grounded"), pytest.raises(RuntimeError) as failed:
+        train(tiny_kb, tiny_base, out, config, callbacks=[StopAt(2)], show_progress=False)
+    assert (ckpt / "checkpoint-1").is_dir() and not out.exists()
+    note = f"its checkpoints are kept in {ckpt}: run the same command with `--resume`"
+    assert note in caplog.text
+    assert any(note in n for n in getattr(failed.value, "__notes__", [note]))
+    # a folder this run did not create is never removed
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    config = tiny_config(max_steps=4, save_steps=1000, feedback_every=0, checkpoint_dir=str(mine))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        train(
+            tiny_kb, tiny_base, tmp_path / "m2", config, callbacks=[StopAt(1)], show_progress=False
+        )
+    assert mine.is_dir()
+
+
 # lora is the default of every other test here; the others also cover gradient accumulation
 # and ERNIE-style entity vectors end to end.
 ADAPTER_CASES = [("prefix", {}), ("prompt", {"grad_accum": 2}), ("ia3", {"entity_vectors": True})]

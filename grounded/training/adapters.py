@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -274,7 +275,10 @@ def get_adapter_model(lm: nn.Module, config: TrainConfig) -> Any:
 
     peft_config = ADAPTERS.get(config.adapter)(config, lm)
     try:
-        return get_peft_model(lm, peft_config)
+        with warnings.catch_warnings():
+            # peft reads a transformers property deprecated in 5.x; nothing for users to do.
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+            return get_peft_model(lm, peft_config)
     except ValueError as e:
         if "target_modules" not in str(e):
             raise

@@ -383,6 +383,15 @@ def _train(
     if args.should_save:
         record = _grounding_record(base, kb, config, retrieval, injection, result, args, batcher)
         record["train"]["examples"] = len(examples)
+        if feedback is not None:
+            # What judged the feedback rounds (report.md describes the variant from it).
+            record["train"]["feedback_judge"] = (
+                type(judge).__name__
+                if judge is not None
+                else f"graph + checker {Path(checker).resolve()}"
+                if checker is not None
+                else "graph"
+            )
         _save_model_folder(out, model, groups, examples, trainer, ckpt, record)
     trainer.accelerator.wait_for_everyone()
     if args.should_save and not config.keep_checkpoints:
