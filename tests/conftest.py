@@ -2,9 +2,10 @@
 
 Also the guard against the project's own deprecated calls: a deprecation or future warning
 whose caller is code in ``grounded/``, ``kg/`` or ``index/`` fails the test that triggers
-it (:func:`own_deprecation_culprit`); third-party ones (peft calling deprecated transformers
-API, transformers calling its own) only show in the summary. pyproject's ``filterwarnings``
-fails warnings attributed to the project's modules directly.
+it (:func:`own_deprecation_culprit`), unless that code silences it on purpose (a
+``warnings`` filter that ignores it, with the reason beside it); third-party ones (peft
+calling deprecated transformers API, transformers calling its own) only show in the
+summary. pyproject's ``filterwarnings`` fails warnings attributed to the project's modules.
 """
 
 from __future__ import annotations
@@ -49,14 +50,34 @@ def own_deprecation_culprit(frame: FrameType | None, stacklevel: int = 1) -> str
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
+def _silenced(message: object, category: type[Warning], frame: FrameType | None) -> bool:
+    """True when the active filters ignore this warning, as attributed to ``frame``."""
+    text = str(message)
+    module = str(frame.f_globals.get("__name__", "")) if frame is not None else ""
+    line = frame.f_lineno if frame is not None else 0
+    for action, msg, cat, mod, lineno in warnings.filters:
+        if (
+            (msg is None or msg.match(text))
+            and issubclass(category, cat)
+            and (mod is None or mod.match(module))
+            and lineno in (0, line)
+        ):
+            return action == "ignore"
+    return False
+
+
 _warn = warnings.warn
 
 
 def _guarded_warn(message, category=None, stacklevel=1, source=None, **kwargs):
     cat = category or (type(message) if isinstance(message, Warning) else UserWarning)
     if issubclass(cat, _DEPRECATIONS):
-        culprit = own_deprecation_culprit(sys._getframe(1), stacklevel)
-        if culprit is not None:
+        caller = sys._getframe(1)
+        culprit = own_deprecation_culprit(caller, stacklevel)
+        attributed = caller
+        for _ in range(stacklevel - 1):
+            attributed = attributed.f_back if attributed is not None else None
+        if culprit is not None and not _silenced(message, cat, attributed):
             raise cat(f"{message} [called from the project's code at {culprit}]")
     return _warn(message, category, stacklevel + 1, source, **kwargs)
 

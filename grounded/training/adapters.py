@@ -137,6 +137,8 @@ def kv_shape(lm: nn.Module) -> tuple[int, int] | None:
     try:
         with torch.no_grad():
             out = lm(input_ids=ids, use_cache=True)
+    except (RuntimeError, TypeError, ValueError):
+        return None  # a model that cannot run so here: PEFT sizes the prefix from the config
     finally:
         lm.train(was_training)
     cache = out.cache if "cache" in out else out.get("past_key_values")
