@@ -1,13 +1,93 @@
-"""Session-wide fixtures: the real encoder and a tiny knowledge base load once per run."""
+"""Session-wide fixtures: the real encoder and a tiny knowledge base load once per run.
+
+Also the guard against the project's own deprecated calls: a deprecation or future warning
+whose caller is code in ``grounded/``, ``kg/`` or ``index/`` fails the test that triggers
+it (:func:`own_deprecation_culprit`), unless that code silences it on purpose (a
+``warnings`` filter that ignores it, with the reason beside it); third-party ones (peft
+calling deprecated transformers API, transformers calling its own) only show in the
+summary. pyproject's ``filterwarnings`` fails warnings attributed to the project's modules.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
+import warnings
+from types import FrameType
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+OWN_PACKAGES = ("grounded", "kg", "index")
+# Frames between a library's deprecated function and its caller that belong to neither:
+# torch's nn.Module call machinery and standard-library wrappers.
+_DISPATCH = ("torch", "functools", "contextlib")
+_DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+def _package(frame: FrameType) -> str:
+    return str(frame.f_globals.get("__name__", "")).split(".", 1)[0]
+
+
+def own_deprecation_culprit(frame: FrameType | None, stacklevel: int = 1) -> str | None:
+    """``file:line`` of the project's code that caused a deprecation warning, or None.
+
+    ``frame`` called ``warnings.warn`` with ``stacklevel``; the frame that level names is
+    the caller the library blames. Frames of torch's module-call machinery in between are
+    skipped: ``lm(past_key_values=...)`` reaches transformers' deprecation wrapper through
+    ``nn.Module.__call__``, so the blamed frame is torch's and the real caller lies beyond.
+    """
+    for _ in range(stacklevel - 1):
+        if frame is None:
+            return None
+        frame = frame.f_back
+    while frame is not None and _package(frame) in _DISPATCH:
+        frame = frame.f_back
+    if frame is None or _package(frame) not in OWN_PACKAGES:
+        return None
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _silenced(message: object, category: type[Warning], frame: FrameType | None) -> bool:
+    """True when the active filters ignore this warning, as attributed to ``frame``."""
+    text = str(message)
+    module = str(frame.f_globals.get("__name__", "")) if frame is not None else ""
+    line = frame.f_lineno if frame is not None else 0
+    for action, msg, cat, mod, lineno in warnings.filters:
+        if (
+            (msg is None or msg.match(text))
+            and issubclass(category, cat)
+            and (mod is None or mod.match(module))
+            and lineno in (0, line)
+        ):
+            return action == "ignore"
+    return False
+
+
+_warn = warnings.warn
+
+
+def _guarded_warn(message, category=None, stacklevel=1, source=None, **kwargs):
+    cat = category or (type(message) if isinstance(message, Warning) else UserWarning)
+    if issubclass(cat, _DEPRECATIONS):
+        caller = sys._getframe(1)
+        culprit = own_deprecation_culprit(caller, stacklevel)
+        attributed = caller
+        for _ in range(stacklevel - 1):
+            attributed = attributed.f_back if attributed is not None else None
+        if culprit is not None and not _silenced(message, cat, attributed):
+            raise cat(f"{message} [called from the project's code at {culprit}]")
+    return _warn(message, category, stacklevel + 1, source, **kwargs)
+
+
+def pytest_configure(config):
+    warnings.warn = _guarded_warn
+
+
+def pytest_unconfigure(config):
+    warnings.warn = _warn
 
 
 @pytest.fixture(scope="module")

@@ -264,6 +264,44 @@ def test_evaluate_writes_a_consistent_report(tmp_path, tiny_kb, tiny_base, tiny_
     assert "rag" in report["retrieval_recall"] and "base" not in report["retrieval_recall"]
     md = (tmp_path / "report.md").read_text()
     assert "| grounded |" in md and "## Targets" in md
+    # each variant is described from what its grounding.json records, not from its name
+    recorded = report["variant_settings"]
+    assert recorded["grounded"]["injection"] == ["text", "embedding"]
+    assert recorded["grounded"]["feedback"] == {"every": 2, "weight": 0.5, "judge": "graph"}
+    assert recorded["sft"]["injection"] == [] and recorded["sft"]["feedback"] is None
+    assert recorded["rag"]["trained"] is False and recorded["rag"]["injection"] == ["text"]
+    assert (
+        "- `grounded`: lora adapter; evidence: retrieved facts as text + their index vectors as "
+        "soft tokens; margin constraint loss (λ_c 0.5); feedback every 2 steps judged by the "
+        "graph (λ_f 0.5)\n"
+    ) in md
+    assert "- `sft`: lora adapter; evidence: none; no constraint loss; no feedback\n" in md
+    assert "- `rag`: base model, nothing trained: retrieved facts in the prompt\n" in md
+
+
+def test_report_describes_a_variant_from_its_settings_not_its_name():
+    from grounded.evaluation.report import render_markdown, variant_settings
+
+    grounding = {
+        "adapter": {"name": "ia3"},
+        "settings": {"constraint": "margin", "constraint_weight": 0.0, "feedback_every": 50,
+                     "feedback_weight": 0.5},
+        "train": {"feedback_judge": "graph + checker /runs/checker"},
+        "prompt_format": {"format": "chat"},
+    }  # fmt: skip
+    settings = {"grounded": variant_settings(grounding, ["text"])}
+    summary = summarize(rows("grounded", "seen", "ch"), n_boot=10)
+    report = {"metrics": summary, "kb": {"name": "kb", "checksum": "0" * 12}, "base_model": "b",
+              "n_questions": 2, "targets": [], "ablations": [], "files": [],
+              "variant_settings": settings}  # fmt: skip
+    md = render_markdown(report)
+    assert (
+        "- `grounded`: ia3 adapter; evidence: retrieved facts as text; no constraint loss; "
+        "feedback every 50 steps judged by the graph + checker /runs/checker (λ_f 0.5); prompt "
+        "in the chat template\n"
+    ) in md
+    del report["variant_settings"]  # a report from before the settings were recorded
+    assert "- `grounded`: grounded: text + embedding injection" in render_markdown(report)
 
 
 def test_models_trained_on_other_groups_are_refused(tmp_path, tiny_kb, tiny_base, tiny_models):

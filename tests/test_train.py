@@ -189,6 +189,31 @@ def test_resume_with_feedback_rounds_reproduces_the_uninterrupted_run(tmp_path, 
     assert logs[0].read_text() == logs[1].read_text()
 
 
+def test_a_failed_run_cleans_up_or_says_how_to_resume(tmp_path, tiny_kb, tiny_base, caplog):
+    out = tmp_path / "model"
+    config = tiny_config(max_steps=4, save_steps=1000, feedback_every=0)
+    ckpt = checkpoint_dir(out, config)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        train(tiny_kb, tiny_base, out, config, callbacks=[StopAt(1)], show_progress=False)
+    assert not out.exists() and not ckpt.exists()  # nothing saved: nothing left behind
+    config = tiny_config(max_steps=4, save_steps=1, feedback_every=0)
+    with caplog.at_level("WARNING", logger="grounded"), pytest.raises(RuntimeError) as failed:
+        train(tiny_kb, tiny_base, out, config, callbacks=[StopAt(2)], show_progress=False)
+    assert (ckpt / "checkpoint-1").is_dir() and not out.exists()
+    note = f"its checkpoints are kept in {ckpt}: run the same command with `--resume`"
+    assert note in caplog.text
+    assert any(note in n for n in getattr(failed.value, "__notes__", [note]))
+    # a folder this run did not create is never removed
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    config = tiny_config(max_steps=4, save_steps=1000, feedback_every=0, checkpoint_dir=str(mine))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        train(
+            tiny_kb, tiny_base, tmp_path / "m2", config, callbacks=[StopAt(1)], show_progress=False
+        )
+    assert mine.is_dir()
+
+
 # lora is the default of every other test here; the others also cover gradient accumulation
 # and ERNIE-style entity vectors end to end.
 ADAPTER_CASES = [

@@ -71,13 +71,89 @@ def ordered(variants: Iterable[str]) -> list[str]:
     return sorted(set(variants), key=key)
 
 
-def variant_help(name: str) -> str:
-    """One line describing variant ``name`` (a guarded one included)."""
+def variant_help(name: str, settings: dict[str, dict] | None = None) -> str:
+    """One line describing variant ``name`` (a guarded one included): from its recorded
+    ``settings`` (variant → :func:`variant_settings`) when given, else from its name."""
     base, _, mode = name.partition(GUARD_SEPARATOR)
-    text = VARIANT_HELP.get(base, "trained model " + base)
+    if settings and base in settings:
+        text = describe_settings(settings[base])
+    else:
+        text = VARIANT_HELP.get(base, "trained model " + base)
     if mode:
         text += f"; behind the guard ({mode}): {GUARD_HELP.get(mode, mode)}"
     return text
+
+
+_EVIDENCE_WORDS = {
+    "text": "retrieved facts as text",
+    "embedding": "their index vectors as soft tokens",
+}
+
+
+def variant_settings(grounding: dict[str, Any], modes: Sequence[str]) -> dict[str, Any]:
+    """What a variant is, from its recorded settings (its ``grounding.json``), for the report.
+
+    Args:
+        grounding: the model's ``grounding.json`` record (a baseline's in-memory one).
+        modes: the injection modes it reads evidence with.
+
+    Returns:
+        ``trained``, ``adapter``, ``injection`` (modes), ``constraint`` (name and weight, or
+        None when off), ``feedback`` (every, weight and judge, or None when off) and
+        ``prompt_format``.
+    """
+    trained = "adapter" in grounding
+    constraint = feedback = None
+    if trained:
+        from grounded.training.config import TrainConfig
+
+        # nested settings, or the flat ones older versions wrote: one reading of both
+        c = TrainConfig.from_dict(grounding.get("settings") or {}, origin="grounding.json")
+        if c.constraint.weight > 0:
+            constraint = {"name": c.constraint.name, "weight": c.constraint.weight}
+        if c.feedback.every > 0 and c.feedback.weight > 0:
+            feedback = {
+                "every": c.feedback.every,
+                "weight": c.feedback.weight,
+                "judge": (grounding.get("train") or {}).get("feedback_judge"),
+            }
+    return {
+        "trained": trained,
+        "adapter": (grounding.get("adapter") or {}).get("name"),
+        "injection": list(modes),
+        "constraint": constraint,
+        "feedback": feedback,
+        "prompt_format": (grounding.get("prompt_format") or {}).get("format", "plain"),
+    }
+
+
+def describe_settings(settings: dict[str, Any]) -> str:
+    """One line saying what a variant is, from :func:`variant_settings`' record.
+
+    Example:
+        >>> describe_settings({"trained": True, "adapter": "lora", "injection": ["text"],
+        ...     "constraint": None, "feedback": None, "prompt_format": "plain"})
+        'lora adapter; evidence: retrieved facts as text; no constraint loss; no feedback'
+    """
+    modes = settings.get("injection") or []
+    evidence = " + ".join(_EVIDENCE_WORDS.get(m, m) for m in modes)
+    fmt = settings.get("prompt_format", "plain")
+    prompt = "; prompt in the chat template" if fmt == "chat" else ""
+    if not settings.get("trained"):
+        what = "retrieved facts in the prompt" if modes else "zero-shot"
+        return f"base model, nothing trained: {what}{prompt}"
+    parts = [f"{settings.get('adapter') or 'PEFT'} adapter", f"evidence: {evidence or 'none'}"]
+    c = settings.get("constraint")
+    parts.append(
+        f"{c['name']} constraint loss (λ_c {c['weight']:g})" if c else "no constraint loss"
+    )
+    f = settings.get("feedback")
+    if f:
+        judge = f" judged by the {f['judge']}" if f.get("judge") else ""
+        parts.append(f"feedback every {f['every']} steps{judge} (λ_f {f['weight']:g})")
+    else:
+        parts.append("no feedback")
+    return "; ".join(parts) + prompt
 
 
 def _rates(outcomes: Sequence[str], seed: int, n_boot: int) -> dict[str, dict]:
@@ -192,7 +268,8 @@ def render_markdown(report: dict) -> str:
         "Variants:",
         "",
     ]
-    lines += [f"- `{v}`: {variant_help(v)}" for v in variants]
+    recorded = report.get("variant_settings")
+    lines += [f"- `{v}`: {variant_help(v, recorded)}" for v in variants]
     for metric, title in (
         ("hallucination_rate", "Hallucination rate (hallucinations / all questions)"),
         ("accuracy", "Accuracy (correct / all questions)"),

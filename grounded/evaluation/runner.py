@@ -33,6 +33,7 @@ from grounded.evaluation.report import (
     ablation_findings,
     ordered,
     summarize,
+    variant_settings,
     write_report,
 )
 from grounded.evaluation.targets import check_targets, load_targets
@@ -243,9 +244,11 @@ def evaluate(
     rows: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
     evidence_cache: dict[str, list] = {}
+    recorded: dict[str, dict] = {}
     for name in tqdm(ordered(variants), desc="variants", disable=not show_progress):
         t0 = time.perf_counter()
         model = _answerer(name, variants[name], base, kb)
+        recorded[name] = variant_settings(model.grounding, model.modes)
         texts = [q.question for q in questions]
         key = model.retrieval_key
         if key is not None and key not in evidence_cache:
@@ -270,6 +273,7 @@ def evaluate(
         del model, answers
         gc.collect()
     report = _report(kb, base, variants, groups, questions, rows, config, timings, command)
+    report["variant_settings"] = recorded
     if judge is not None:
         # Guarded answers were verified already: the audit scores the models' own answers.
         own = [r for r in rows if GUARD_SEPARATOR not in r["variant"]]

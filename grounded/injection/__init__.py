@@ -19,7 +19,7 @@ if TYPE_CHECKING:
         position_ids_from_mask,
         prepend_soft_tokens,
     )
-    from grounded.injection.layer import KnowledgeInjection, get_injection
+    from grounded.injection.layer import KnowledgeInjection, embedding_rms, get_injection
 
 _LAZY = {
     "EvidenceTensors": "grounded.injection.base",
@@ -28,6 +28,7 @@ _LAZY = {
     "InjectionConfig": "grounded.injection.config",
     "KnowledgeInjection": "grounded.injection.layer",
     "add_entity_vectors": "grounded.injection.functional",
+    "embedding_rms": "grounded.injection.layer",
     "get_injection": "grounded.injection.layer",
     "position_ids_from_mask": "grounded.injection.functional",
     "prepend_soft_tokens": "grounded.injection.functional",
@@ -41,6 +42,7 @@ __all__ = [
     "InjectionConfig",
     "KnowledgeInjection",
     "add_entity_vectors",
+    "embedding_rms",
     "get_injection",
     "injection_name",
     "parse_injection",

@@ -19,8 +19,9 @@ class EmbeddingInjection(Injection):
     """Project each evidence vector into ``soft_tokens_per_fact`` soft tokens, prepended.
 
     The projection is an MLP (``evidence_dim`` → ``hidden_size`` → m·``d_model``) followed by
-    a parameter-free LayerNorm and a learned scale initialised at the RMS of the language
-    model's input embeddings, so soft tokens start at the magnitude the model expects.
+    a parameter-free LayerNorm and a learned scale initialised at the RMS of what the language
+    model's input-embedding module outputs (:func:`~grounded.injection.layer.embedding_rms`),
+    so soft tokens start at the magnitude of real tokens.
     With ``entity_vectors``, each linked mention's vector goes through a linear map
     initialised at zero (the model starts unchanged) and is added to the mention's tokens.
     """

@@ -118,13 +118,32 @@ def get_injection(config: InjectionConfig, lm: nn.Module | None = None) -> Knowl
     """Build the injection layer of ``config`` for ``lm``.
 
     ``d_model`` (when 0) and ``init_scale`` are read from ``lm``'s input embeddings: the
-    soft tokens start at the RMS of the real token embeddings.
+    soft tokens start at the RMS of real token embeddings (:func:`embedding_rms`).
     """
     if lm is not None and "embedding" in config.modes:
-        weight = lm.get_input_embeddings().weight
+        embed = lm.get_input_embeddings()
         config = dataclasses.replace(
             config,
-            d_model=config.d_model or weight.shape[1],
-            init_scale=float(weight.detach().float().pow(2).mean().sqrt()),
+            d_model=config.d_model or embed.weight.shape[1],
+            init_scale=embedding_rms(embed),
         )
     return KnowledgeInjection(config)
+
+
+def embedding_rms(embed: nn.Module, n_tokens: int = 1024) -> float:
+    """RMS of what the input-embedding module outputs, over up to ``n_tokens`` evenly spaced ids.
+
+    Measured on the module's output, not its weight: Gemma multiplies inside its embedding
+    module by sqrt(d_model), so the weight's RMS would start soft tokens sqrt(d) too small.
+
+    Example:
+        >>> emb = nn.Embedding(10, 4); _ = nn.init.constant_(emb.weight, 0.5)
+        >>> embedding_rms(emb)
+        0.5
+    """
+    weight = embed.weight
+    vocab = weight.shape[0]
+    ids = torch.linspace(0, vocab - 1, min(vocab, n_tokens), device=weight.device).long()
+    with torch.no_grad():
+        out = embed(ids)  # (n, D)
+    return float(out.detach().float().pow(2).mean().sqrt())

@@ -4,6 +4,10 @@ A batch holds P prompts and R ≥ P answer rows. Each prompt has one gold row an
 negative rows (graph-contradicted answers, or for feedback examples the model's refuted
 generations); every row is teacher-forced after its prompt. Prompts are left-padded (the
 answers continue them through the KV cache), answers right-padded.
+
+The prompt format (:mod:`grounded.data.prompts`) is applied here: examples carry the plain
+prompt, and with ``chat`` the batcher wraps it in the tokenizer's chat template and ends each
+answer with the template's end-of-turn token instead of eos.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from grounded.data.prompts import ChatFrame
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
@@ -30,7 +36,14 @@ class Batcher:
         reads_vectors: add evidence vectors (embedding injection).
         reads_entities: add linked-mention vectors and their token masks (ERNIE-style).
         n_negatives: negatives per example when negatives are requested.
-        max_prompt_tokens: prompts are cut from the left beyond this.
+        max_prompt_tokens: prompts are cut from the left beyond this (in the chat format,
+            the template's head is kept).
+        prompt_format: ``plain`` or ``chat`` (resolved: see
+            :func:`~grounded.data.prompts.resolve_prompt_format`).
+
+    Raises:
+        ValueError: no pad or eos token, entity vectors with a slow tokenizer, an unknown
+            ``prompt_format``, or a chat template prompts cannot be built from.
     """
 
     def __init__(
@@ -42,7 +55,13 @@ class Batcher:
         reads_entities: bool = False,
         n_negatives: int = 3,
         max_prompt_tokens: int = 512,
+        prompt_format: str = "plain",
     ) -> None:
+        if prompt_format not in ("plain", "chat"):
+            raise ValueError(
+                f"`prompt_format` must be 'plain' or 'chat' here (resolve 'auto' with "
+                f"`resolve_prompt_format`), got {prompt_format!r}"
+            )
         if tokenizer.pad_token_id is None or tokenizer.eos_token_id is None:
             raise ValueError(
                 "the tokenizer needs `eos_token` and `pad_token`; load it with "
@@ -62,6 +81,36 @@ class Batcher:
         self._answers: dict[str, list[int]] = {}
         self._entities: dict[str, np.ndarray] = {}
         self._warned = False
+        self.prompt_format = prompt_format
+        self.frame = ChatFrame.from_tokenizer(tokenizer) if prompt_format == "chat" else None
+        self.end_id = self._end_of_turn() if self.frame is not None else tokenizer.eos_token_id
+        # Tokens of the template's head survive the cut of a long prompt.
+        self._head_tokens = (
+            len(tokenizer(self.frame.head, add_special_tokens=False)["input_ids"])
+            if self.frame is not None
+            else 0
+        )
+
+    def _end_of_turn(self) -> int:
+        """The token that ends an answer in the chat format: the template's end-of-turn token
+        when its end text starts with a special token, else eos."""
+        tok = self.tokenizer
+        ids = tok(self.frame.end, add_special_tokens=False)["input_ids"]  # type: ignore[union-attr]
+        if ids:
+            special = set(tok.all_special_ids) | set(tok.get_added_vocab().values())
+            if ids[0] in special:
+                return int(ids[0])
+        return int(tok.eos_token_id)
+
+    @property
+    def stop_ids(self) -> list[int]:
+        """Token ids that end a generated answer: the end-of-turn token (eos, in ``plain``)
+        and eos."""
+        return sorted({self.end_id, int(self.tokenizer.eos_token_id)})
+
+    def prompt_text(self, example: dict) -> str:
+        """The text the model reads for ``example``: its prompt in this batcher's format."""
+        return example["prompt"] if self.frame is None else self.frame.prompt(example["prompt"])
 
     # -- prompts -----------------------------------------------------------------------------
     def encode_prompts(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
@@ -74,10 +123,11 @@ class Batcher:
         """
         tok = self.tokenizer
         enc = tok(
-            [ex["prompt"] for ex in examples],
-            add_special_tokens=True,
+            [self.prompt_text(ex) for ex in examples],
+            add_special_tokens=self.frame is None,  # a chat template writes its own (bos)
             return_offsets_mapping=self.reads_entities,
         )
+        keep = min(self._head_tokens, self.max_prompt_tokens)
         ids_list, offsets_list = [], []
         for i, ids in enumerate(enc["input_ids"]):
             offsets = enc["offset_mapping"][i] if self.reads_entities else None
@@ -85,15 +135,17 @@ class Batcher:
                 ids = ids[:-1]
                 offsets = offsets[:-1] if offsets is not None else None
             if len(ids) > self.max_prompt_tokens:
+                tail = self.max_prompt_tokens - keep
                 if not self._warned:
+                    head = f"the chat template's first {keep} and " if keep else ""
                     warnings.warn(
-                        f"a prompt has {len(ids)} tokens; keeping its last "
-                        f"{self.max_prompt_tokens} (raise `max_prompt_tokens` or lower `k`)",
+                        f"a prompt has {len(ids)} tokens; keeping {head}its last {tail} (raise "
+                        "`max_prompt_tokens` or lower `k`)",
                         stacklevel=2,
                     )
                     self._warned = True
-                ids = ids[-self.max_prompt_tokens :]
-                offsets = offsets[-self.max_prompt_tokens :] if offsets is not None else None
+                ids = ids[:keep] + ids[len(ids) - tail :]
+                offsets = offsets[:keep] + offsets[len(offsets) - tail :] if offsets else offsets
             ids_list.append(ids)
             offsets_list.append(offsets)
         t = max(len(ids) for ids in ids_list)
@@ -142,6 +194,7 @@ class Batcher:
     def _entities_of(
         self, examples: Sequence[dict], offsets_list: list, t: int
     ) -> dict[str, torch.Tensor]:
+        shift = self.frame.offset if self.frame is not None else 0  # spans are in ex["prompt"]
         m = max(1, max(len(ex.get("mention_starts", [])) for ex in examples))
         dim = self.kb.index.dimension
         vectors = torch.zeros(len(examples), m, dim)
@@ -160,16 +213,18 @@ class Batcher:
                 if cands:
                     vectors[i, j] = torch.from_numpy(np.mean(cands, axis=0))
                 for p, (a, b) in enumerate(offsets):
-                    if b > a and a < end and b > start:
+                    if b > a and a < end + shift and b > start + shift:
                         token_mask[i, j, pad + p] = 1
         return {"entity_vectors": vectors, "entity_token_mask": token_mask}
 
     # -- answers -----------------------------------------------------------------------------
     def answer_ids(self, answer: str) -> list[int]:
-        """Token ids of an answer as it follows ``Answer:`` (a leading space, then eos)."""
+        """Token ids of an answer: after ``Answer:`` a leading space, then eos (``plain``); the
+        assistant's words, then the end-of-turn token (``chat``)."""
         if answer not in self._answers:
-            ids = self.tokenizer(" " + answer, add_special_tokens=False)["input_ids"]
-            self._answers[answer] = [*ids, self.tokenizer.eos_token_id]
+            text = " " + answer if self.frame is None else answer
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            self._answers[answer] = [*ids, self.end_id]
         return self._answers[answer]
 
     def __call__(

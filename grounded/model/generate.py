@@ -48,12 +48,27 @@ def generate_texts(
             inputs.pop("prompt_ids"),
             inputs.pop("prompt_mask"),
             max_new_tokens=max_new_tokens,
-            eos_token_id=tok.eos_token_id,
+            eos_token_id=batcher.stop_ids,
             pad_token_id=tok.pad_token_id,
             **inputs,
         )
         out.extend(tok.decode(seq, skip_special_tokens=True) for seq in ids)
     return out
+
+
+def recorded_prompt_format(grounding: dict[str, Any]) -> str:
+    """The prompt format a ``grounding.json`` record names (``plain`` for older records).
+
+    Raises:
+        ValueError: the record names a format other than ``plain`` or ``chat``.
+    """
+    fmt = (grounding.get("prompt_format") or {}).get("format", "plain")
+    if fmt not in ("plain", "chat"):
+        raise ValueError(
+            f"grounding.json names `prompt_format` {fmt!r}; this grounded reads 'plain' or "
+            "'chat': upgrade grounded"
+        )
+    return fmt
 
 
 @dataclass
@@ -88,11 +103,13 @@ class GroundedModel:
         model: the grounding model (e.g. ``TrainResult.model``, still in memory).
         tokenizer: its tokenizer.
         kb: the knowledge base evidence comes from (None only for a model without injection).
-        grounding: the ``grounding.json`` record of the model.
+        grounding: the ``grounding.json`` record of the model; its ``prompt_format``
+            ``format`` (``plain`` or ``chat``; ``plain`` when absent) is how prompts are built.
         retrieval: retrieval settings; default: those in ``grounding``.
 
     Raises:
-        ValueError: the model reads evidence and ``kb`` is None.
+        ValueError: the model reads evidence and ``kb`` is None, or the recorded prompt
+            format is unknown or needs a chat template the tokenizer lacks.
     """
 
     def __init__(
@@ -127,6 +144,7 @@ class GroundedModel:
             reads_vectors=model.injection.reads_vectors,
             reads_entities=model.injection.reads_entities,
             max_prompt_tokens=settings.data.max_prompt_tokens,
+            prompt_format=recorded_prompt_format(grounding),
         )
         self.max_new_tokens = settings.feedback.max_new_tokens
 
@@ -197,23 +215,28 @@ class GroundedModel:
         text_evidence: bool = False,
         retrieval: RetrievalConfig | None = None,
         max_new_tokens: int = 24,
+        prompt_format: str = "auto",
         device: str | None = None,
     ) -> GroundedModel:
         """The base model without any adapter: zero-shot, or with evidence in the prompt.
 
         These are the evaluation's reference variants: ``base`` (``text_evidence=False``)
         and ``rag`` (retrieved facts written into the prompt, nothing trained).
+        ``prompt_format``: ``auto`` (the chat template when the tokenizer has one), ``plain``
+        or ``chat``.
 
         Raises:
-            ValueError: ``text_evidence`` without ``kb``.
+            ValueError: ``text_evidence`` without ``kb``; a bad ``prompt_format``.
             FileNotFoundError: ``base`` is not a model folder.
         """
+        from grounded.data.prompts import resolve_prompt_format
         from grounded.injection.layer import InjectionConfig, KnowledgeInjection
         from grounded.model.artifacts import load_base
 
         if text_evidence and kb is None:
             raise ValueError("`text_evidence=True` retrieves evidence; pass `kb`")
         tokenizer, lm = load_base(base)
+        fmt = resolve_prompt_format(prompt_format, tokenizer)
         injection = KnowledgeInjection(InjectionConfig(modes=["text"] if text_evidence else []))
         model = GroundingModel(lm, injection)
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -221,6 +244,7 @@ class GroundedModel:
             "base_model": str(base),
             "settings": {"max_new_tokens": max_new_tokens},
             "retrieval": dataclasses.asdict(retrieval) if retrieval is not None else None,
+            "prompt_format": {"format": fmt, "evidence_in_prompt": text_evidence},
         }
         return cls(model, tokenizer, kb, grounding)
 

@@ -52,7 +52,11 @@ class GroundingModel(nn.Module):
             )
         self.shared_prefix = (not self.prompt_learning) if shared_prefix is None else shared_prefix
         base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm
-        self._keeps_logits = "logits_to_keep" in inspect.signature(base.forward).parameters
+        params = inspect.signature(base.forward).parameters
+        self._keeps_logits = "logits_to_keep" in params
+        # transformers renamed `past_key_values` to `cache` (the old name goes in 5.40); an
+        # older transformers 5.x takes only the old one.
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
     # -- inputs ------------------------------------------------------------------------------
     def embed_prompts(
@@ -124,7 +128,7 @@ class GroundingModel(nn.Module):
             **keep,
         )
         last = out.logits[:, -1:]  # (P, 1, V): predicts each answer's first token
-        cache = out.past_key_values
+        cache = getattr(out, self._cache_arg)
         if row_prompt.numel() != mask.shape[0] or not torch.equal(
             row_prompt, torch.arange(mask.shape[0], device=row_prompt.device)
         ):
@@ -136,8 +140,8 @@ class GroundingModel(nn.Module):
             inputs_embeds=self.lm.get_input_embeddings()(answer_ids),
             attention_mask=full_mask,
             position_ids=positions,
-            past_key_values=cache,
             use_cache=False,
+            **{self._cache_arg: cache},
         )
         return torch.cat([last[row_prompt], cont.logits[:, :-1]], dim=1)  # (R, A, V)
 
@@ -168,11 +172,12 @@ class GroundingModel(nn.Module):
         prompt_mask: torch.Tensor,
         *,
         max_new_tokens: int,
-        eos_token_id: int,
+        eos_token_id: int | list[int],
         pad_token_id: int,
         **evidence: torch.Tensor,
     ) -> list[list[int]]:
-        """Greedy answers to left-padded prompts; new token ids per prompt, eos cut off.
+        """Greedy answers to left-padded prompts; new token ids per prompt, cut before the first
+        stop token (``eos_token_id``: one id or several, e.g. end-of-turn and eos).
 
         Plain and LoRA/IA3 models go through ``lm.generate(inputs_embeds=...)`` (its KV cache
         and positions from the attention mask match :meth:`forward`). PEFT's generate does
@@ -181,15 +186,16 @@ class GroundingModel(nn.Module):
         """
         from transformers import GenerationConfig
 
+        stops = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
         embeds, mask = self.embed_prompts(prompt_ids, prompt_mask, **evidence)
         if self.prompt_learning:
-            new = self._greedy_no_cache(embeds, mask, max_new_tokens, eos_token_id)
+            new = self._greedy_no_cache(embeds, mask, max_new_tokens, stops)
         else:
             config = GenerationConfig(
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
                 num_beams=1,
-                eos_token_id=eos_token_id,
+                eos_token_id=stops,
                 pad_token_id=pad_token_id,
             )
             new = self.lm.generate(
@@ -197,12 +203,12 @@ class GroundingModel(nn.Module):
             ).tolist()
         out = []
         for ids in new:
-            ids = ids[: ids.index(eos_token_id)] if eos_token_id in ids else ids
-            out.append(ids)
+            cut = next((i for i, t in enumerate(ids) if t in stops), len(ids))
+            out.append(ids[:cut])
         return out
 
     def _greedy_no_cache(
-        self, embeds: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, eos: int
+        self, embeds: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, stops: list[int]
     ) -> list[list[int]]:
         emb_layer = self.lm.get_input_embeddings()
         empty = torch.zeros(embeds.shape[0], 0, dtype=torch.long, device=embeds.device)
@@ -221,7 +227,7 @@ class GroundingModel(nn.Module):
             nxt = logits[rows, lengths - 1].argmax(-1)  # (R,)
             for r in torch.nonzero(~done).flatten().tolist():
                 out[r].append(int(nxt[r]))
-            done |= nxt == eos
+            done |= torch.isin(nxt, torch.tensor(stops, device=nxt.device))
             if bool(done.all()):
                 break
             seq[rows, lengths] = emb_layer(nxt).to(seq.dtype)

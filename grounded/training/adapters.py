@@ -1,14 +1,25 @@
-"""`AdapterConfig` and the adapter registry: a name → a factory of the PEFT config.
+"""`AdapterConfig` and the adapter registry: a name → a factory of the PEFT config for an
+:class:`AdapterConfig` and the causal LM it wraps.
 
 ``AdapterConfig`` pairs with :func:`get_adapter_model`, as peft's ``LoraConfig`` pairs with
 ``get_peft_model``; it is the ``adapter`` section of :class:`grounded.training.TrainConfig`
 (flags ``--adapter``, ``--lora-r``, ...), and its fields carry peft's own names.
 
-Importing this module is cheap; peft loads inside the factories.
+The factories read the model where PEFT's per-architecture tables fall short: prefix tuning
+is sized by the key/value heads the model really attends with (multi-query Falcon has one,
+whatever its config says), IA3 and LoRA targets are derived from the model's own linear
+layers when PEFT has no default for the architecture, and LoRA on fused mixture-of-experts
+weights runs without dropout (PEFT's parameter wrapper has none).
+
+Importing this module is cheap; torch and peft load inside the factories.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,20 +28,51 @@ from grounded.registry import Registry
 if TYPE_CHECKING:
     from torch import nn
 
+logger = logging.getLogger(__name__)
+
 ADAPTERS = Registry("adapter")
+
+# Leaf names of key and value projections, and of MLP output projections (a fallback for
+# MLPs whose hidden width equals the model width, where shapes cannot tell them apart).
+_KV_NAMES = re.compile(r"(k|v|key|value|wk|wv|k_proj|v_proj|key_proj|value_proj)")
+_FF_OUT_NAMES = re.compile(r"(down_proj|fc2|c_proj|dense_4h_to_h|w2|fc_out|wo)")
+_ATTENTION_WORDS = ("attention", "attn")
 
 
 @ADAPTERS.register("lora", help="low-rank updates of the linear layers (default)")
-def lora_config(config: AdapterConfig) -> Any:
+def lora_config(config: AdapterConfig, lm: nn.Module) -> Any:
+    """``LoraConfig``; ``lora_dropout`` becomes 0, with a note, where PEFT wraps fused
+    expert weights (mixture-of-experts models), which it cannot apply dropout to."""
     from peft import LoraConfig, TaskType
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 
-    return LoraConfig(
+    targets = _targets(config)
+    if (
+        targets is None
+        and _model_type(lm) not in TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+    ):
+        logger.warning(
+            "note: PEFT has no default LoRA targets for %s; wrapping every linear layer "
+            "(`target_modules` all-linear)",
+            type(lm).__name__,
+        )
+        targets = "all-linear"
+    peft_config = LoraConfig(
         task_type=TaskType.CAUSAL_LM,
         r=config.r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=_targets(config),
+        target_modules=targets,
     )
+    if config.lora_dropout > 0 and _wraps_parameters(peft_config, lm):
+        logger.warning(
+            "note: %s keeps its experts' weights fused, and PEFT's LoRA on such weights has no "
+            "dropout: `lora_dropout` set from %s to 0",
+            type(lm).__name__,
+            config.lora_dropout,
+        )
+        peft_config.lora_dropout = 0.0
+    return peft_config
 
 
 def _targets(config: AdapterConfig) -> list[str] | str | None:
@@ -39,17 +81,81 @@ def _targets(config: AdapterConfig) -> list[str] | str | None:
     return "all-linear" if targets == ["all-linear"] else (targets or None)
 
 
+def _model_type(lm: nn.Module) -> str | None:
+    return getattr(getattr(lm, "config", None), "model_type", None)
+
+
+def _wraps_parameters(peft_config: Any, lm: nn.Module) -> bool:
+    """True when PEFT will target parameters rather than modules (fused MoE experts).
+
+    PEFT rewrites the config of such models before wrapping them; the same rewrite runs here
+    on a copy. Where this PEFT has no such rewrite, nothing is wrapped so.
+    """
+    import copy
+
+    try:
+        from peft.utils.transformers_weight_conversion import (
+            convert_peft_config_for_transformers,
+            get_model_conversion_mapping,
+        )
+    except ImportError:
+        return False
+    probe = copy.deepcopy(peft_config)
+    convert_peft_config_for_transformers(
+        probe, model=lm, conversions=get_model_conversion_mapping(lm)
+    )
+    return bool(getattr(probe, "target_parameters", None))
+
+
 @ADAPTERS.register("prefix", help="prefix tuning: trained key/value prefixes in every layer")
-def prefix_config(config: AdapterConfig) -> Any:
+def prefix_config(config: AdapterConfig, lm: nn.Module) -> Any:
+    """``PrefixTuningConfig`` sized by the key/value heads ``lm`` attends with (measured)."""
     from peft import PrefixTuningConfig, TaskType
 
+    sizes = {}
+    shape = kv_shape(lm)
+    if shape is not None:
+        heads, head_dim = shape
+        sizes = {"num_attention_heads": heads, "token_dim": heads * head_dim}
     return PrefixTuningConfig(
-        task_type=TaskType.CAUSAL_LM, num_virtual_tokens=config.num_virtual_tokens
+        task_type=TaskType.CAUSAL_LM, num_virtual_tokens=config.num_virtual_tokens, **sizes
     )
 
 
+def kv_shape(lm: nn.Module) -> tuple[int, int] | None:
+    """(key/value heads, head width) of ``lm``'s KV cache, measured on one token.
+
+    The config can mislead: Falcon with ``multi_query=True`` lists every attention head but
+    caches one. None when the cache has no per-layer tensors to read, or its layers differ
+    (PEFT then sizes the prefix itself).
+    """
+    import torch
+
+    param = next(lm.parameters())
+    token = getattr(lm.config, "bos_token_id", None)
+    token = token if isinstance(token, int) else 0
+    ids = torch.tensor([[token]], device=param.device)
+    was_training = lm.training
+    lm.eval()
+    try:
+        with torch.no_grad():
+            out = lm(input_ids=ids, use_cache=True)
+    except (RuntimeError, TypeError, ValueError):
+        return None  # a model that cannot run so here: PEFT sizes the prefix from the config
+    finally:
+        lm.train(was_training)
+    cache = out.cache if "cache" in out else out.get("past_key_values")
+    layers = getattr(cache, "layers", None)
+    shapes = {
+        (int(layer.keys.shape[1]), int(layer.keys.shape[-1]))
+        for layer in layers or []
+        if getattr(layer, "keys", None) is not None and layer.keys.dim() == 4
+    }
+    return shapes.pop() if len(shapes) == 1 else None
+
+
 @ADAPTERS.register("prompt", help="prompt tuning: trained virtual tokens before the input")
-def prompt_config(config: AdapterConfig) -> Any:
+def prompt_config(config: AdapterConfig, lm: nn.Module) -> Any:
     from peft import PromptTuningConfig, TaskType
 
     return PromptTuningConfig(
@@ -58,17 +164,109 @@ def prompt_config(config: AdapterConfig) -> Any:
 
 
 @ADAPTERS.register("ia3", help="IA3: learned rescaling of keys, values and feed-forward")
-def ia3_config(config: AdapterConfig) -> Any:
+def ia3_config(config: AdapterConfig, lm: nn.Module) -> Any:
+    """``IA3Config``: named targets as given; otherwise PEFT's default for the architecture,
+    else targets derived from ``lm``'s linear layers (:func:`derive_ia3_targets`)."""
     from peft import IA3Config, TaskType
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING
 
-    # IA3 rescales chosen projections; "all-linear" means PEFT's per-model default here.
     targets = _targets(config)
-    targets = None if targets == "all-linear" else targets
+    if targets not in (None, "all-linear"):
+        return IA3Config(
+            task_type=TaskType.CAUSAL_LM, target_modules=targets, feedforward_modules=[]
+        )
+    if _model_type(lm) in TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING:
+        return IA3Config(task_type=TaskType.CAUSAL_LM)
+    targets, feedforward = derive_ia3_targets(lm)
+    logger.warning(
+        "note: PEFT has no default IA3 targets for %s; rescaling %s (feed-forward: %s)",
+        type(lm).__name__,
+        _readable(targets),
+        _readable(feedforward) if feedforward else "none",
+    )
     return IA3Config(
         task_type=TaskType.CAUSAL_LM,
         target_modules=targets,
-        feedforward_modules=[] if targets else None,
+        feedforward_modules=feedforward or [],
     )
+
+
+def derive_ia3_targets(lm: nn.Module) -> tuple[str, str | None]:
+    """IA3 targets read from ``lm``'s own linear layers, as PEFT regexes over module names.
+
+    Keys and values: the attention's key and value projections by name, else its fused input
+    projection (an attention linear wider than the model: ``qkv_proj``, ``query_key_value``,
+    ``c_attn``). Feed-forward: the linears outside attention that map a wider hidden layer
+    back to the model width (``down_proj``, ``fc2``, ``dense_4h_to_h``); IA3 rescales their
+    inputs. Layer indices generalise (``layers.\\d+``). The output head is never a target.
+
+    Returns:
+        ``(target_modules, feedforward_modules)``; the second is None when the model has no
+        such linear (fused mixture-of-experts weights are parameters, not linears).
+
+    Raises:
+        ValueError: no key/value projection is recognisable; the message lists the linear
+            layers and says to pass ``target_modules``.
+    """
+    d = lm.get_input_embeddings().weight.shape[1]
+    kv, fused, ff, ff_named, names = [], [], [], [], []
+    for name, in_f, out_f, in_attention in _linears(lm):
+        leaf = name.rsplit(".", 1)[-1]
+        names.append(leaf)
+        if in_attention:
+            if _KV_NAMES.fullmatch(leaf):
+                kv.append(name)
+            elif in_f == d and out_f > d:
+                fused.append(name)
+        elif out_f == d and in_f != d:
+            ff.append(name)
+        elif _FF_OUT_NAMES.fullmatch(leaf):
+            ff_named.append(name)
+    attention = kv or fused
+    if not attention:
+        raise ValueError(
+            f"cannot tell the key/value projections of {type(lm).__name__} for IA3; pass "
+            f"`target_modules` (with `--target-modules NAME ...`); its linear layers are "
+            f"{sorted(set(names))}"
+        )
+    ff = ff or ff_named
+    feedforward = _name_regex(ff) if ff else None
+    return _name_regex(attention + ff), feedforward
+
+
+def _linears(lm: nn.Module) -> Iterator[tuple[str, int, int, bool]]:
+    """(name, in features, out features, inside attention) of each linear layer but the head."""
+    from torch import nn
+    from transformers.pytorch_utils import Conv1D
+
+    head = lm.get_output_embeddings()
+    kinds: dict[str, bool] = {}
+    for name, module in lm.named_modules():
+        parent = name.rsplit(".", 1)[0] if "." in name else ""
+        in_attention = kinds.get(parent, False) or any(
+            w in type(module).__name__.lower() for w in _ATTENTION_WORDS
+        )
+        kinds[name] = in_attention
+        if module is head:
+            continue
+        if isinstance(module, nn.Linear):
+            yield name, module.in_features, module.out_features, kinds.get(parent, False)
+        elif isinstance(module, Conv1D):  # GPT-2's transposed linear: weight (in, out)
+            yield name, module.weight.shape[0], module.weight.shape[1], kinds.get(parent, False)
+
+
+def _name_regex(names: list[str]) -> str:
+    """A regex fully matching ``names``, with numeric path parts generalised to ``\\d+``."""
+    parts = {
+        r"\.".join(r"\d+" if p.isdigit() else re.escape(p) for p in name.split("."))
+        for name in names
+    }
+    return "|".join(sorted(parts))
+
+
+def _readable(regex: str) -> str:
+    """``a\\.\\d+\\.k_proj|...`` → ``a.N.k_proj, ...`` for a note."""
+    return ", ".join(p.replace(r"\d+", "N").replace("\\", "") for p in regex.split("|"))
 
 
 @dataclass
@@ -112,9 +310,10 @@ class AdapterConfig:
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"`lora_dropout` must be in [0, 1), got {self.lora_dropout}")
 
-    def peft_config(self) -> Any:
-        """The peft config of this adapter (``LoraConfig``, ``PrefixTuningConfig``, ...)."""
-        return ADAPTERS.get(self.name)(self)
+    def peft_config(self, lm: nn.Module) -> Any:
+        """The peft config of this adapter for ``lm`` (``LoraConfig``, ``PrefixTuningConfig``,
+        ...): some settings are read from the model (see the module)."""
+        return ADAPTERS.get(self.name)(self, lm)
 
 
 def get_adapter_model(lm: nn.Module, config: AdapterConfig) -> Any:
@@ -126,16 +325,19 @@ def get_adapter_model(lm: nn.Module, config: AdapterConfig) -> Any:
     """
     from peft import get_peft_model
 
-    peft_config = config.peft_config()
+    peft_config = config.peft_config(lm)
     try:
-        return get_peft_model(lm, peft_config)
+        with warnings.catch_warnings():
+            # peft reads a transformers property deprecated in 5.x; nothing for users to do.
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+            return get_peft_model(lm, peft_config)
     except ValueError as e:
         if "target_modules" not in str(e):
             raise
         names = sorted({n.rsplit(".", 1)[-1] for n, _ in lm.named_modules() if n})[:20]
         raise ValueError(
-            f"PEFT has no default `target_modules` for {type(lm).__name__}; pass "
-            f"`target_modules` (e.g. --target-modules q_proj v_proj); module names here "
+            f"PEFT cannot place the {config.name} adapter on {type(lm).__name__} ({e}); "
+            f"pass `target_modules` (e.g. --target-modules NAME ...); module names here "
             f"include {names}"
         ) from None
 

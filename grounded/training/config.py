@@ -44,6 +44,8 @@ from kg.io import OVERWRITE_NOTE
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCOPES = ("divergence", "sequence")  # as grounded.losses.functional.SCOPES (no torch here)
+# As grounded.data.prompts.PROMPT_FORMATS (importing grounded.data loads the graph code).
+PROMPT_FORMATS = ("auto", "plain", "chat")
 
 
 @dataclass
@@ -95,6 +97,14 @@ class DataConfig:
     max_prompt_tokens: int = field(
         default=512, metadata={"help": "Prompts longer than this lose their first tokens."}
     )
+    prompt_format: str = field(
+        default="auto",
+        metadata={
+            "help": f"One of {', '.join(PROMPT_FORMATS)}: plain writes Evidence:/Question:/"
+            "Answer: lines; chat puts them in the base tokenizer's chat template (the answer "
+            "is the assistant's turn); auto: chat when the tokenizer has a template."
+        },
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 < self.seen_fraction <= 1.0:
@@ -103,6 +113,7 @@ class DataConfig:
             raise ValueError(f"`p_no_gold` must be in [0, 1), got {self.p_no_gold}")
         if not 0.0 <= self.p_counterfactual <= 1.0:
             raise ValueError(f"`p_counterfactual` must be in [0, 1], got {self.p_counterfactual}")
+        _choice("prompt_format", self.prompt_format, PROMPT_FORMATS)
         if self.max_prompt_tokens < 1:
             raise ValueError(f"`max_prompt_tokens` must be >= 1, got {self.max_prompt_tokens}")
         for name in ("out_of_kb", "questions_per_pair", "reading_examples", "n_negatives"):

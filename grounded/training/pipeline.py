@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -17,13 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from grounded.config import to_dict
 from grounded.data.groups import EntityGroups, build_groups
-from grounded.data.prompts import format_example
+from grounded.data.prompts import format_example, resolve_prompt_format
 from grounded.training.config import TrainConfig
 from kg.io import atomic_directory, atomic_write_json
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
     from grounded.types import AnswerJudge
+
+logger = logging.getLogger(__name__)
 
 GROUPS_NAME = "groups.json"
 FEEDBACK_LOG = "feedback.jsonl"
@@ -140,6 +144,11 @@ def train(
 ) -> TrainResult:
     """Fine-tune a grounded adapter of ``base`` on ``kb`` and save it to ``out``.
 
+    A run that fails (an error, Ctrl-C) leaves no partial model folder. Its checkpoint
+    folder is removed when this run created it and no checkpoint was saved yet; when it holds
+    checkpoints it is kept, the log says where, and the same call with ``resume=True``
+    (``--resume``) continues from the last one (``overwrite=True`` starts over).
+
     Args:
         kb: the knowledge base (object or folder).
         base: a local Hugging Face causal-LM checkpoint folder.
@@ -158,7 +167,52 @@ def train(
         FileExistsError: ``out`` exists and ``overwrite`` is off, or old checkpoints exist
             and neither ``resume`` nor ``overwrite`` is on.
         FileNotFoundError: ``base`` or ``kb`` is missing, or ``resume`` finds no checkpoint.
+        ValueError: a setting does not fit the base model (e.g. ``prompt_format`` chat for a
+            tokenizer without a chat template).
     """
+    config = config or TrainConfig()
+    ckpt = checkpoint_dir(out, config)
+    existed = ckpt.exists()
+    try:
+        return _train(
+            kb, base, out, config, judge=judge, checker=checker,
+            callbacks=callbacks, show_progress=show_progress,
+        )  # fmt: skip
+    except BaseException as e:
+        if int(os.environ.get("RANK", "0")) == 0:
+            _after_failure(ckpt, created=not existed, error=e)
+        raise
+
+
+def _after_failure(ckpt: Path, *, created: bool, error: BaseException) -> None:
+    """Remove a checkpoint folder this run created and saved nothing in; else, when it holds
+    checkpoints, say where they are and how to continue."""
+    if not ckpt.is_dir():
+        return
+    if any(ckpt.glob("checkpoint-*")):
+        note = (
+            f"training stopped; its checkpoints are kept in {ckpt}: run the same command with "
+            "`--resume` to continue from the last one, or `--overwrite` to start over"
+        )
+        logger.warning(note)
+        if hasattr(error, "add_note"):  # Python 3.11+: shown with the traceback
+            error.add_note(note)
+    elif created:
+        shutil.rmtree(ckpt, ignore_errors=True)
+
+
+def _train(
+    kb: KnowledgeBase | str | Path,
+    base: str | Path,
+    out: str | Path,
+    config: TrainConfig,
+    *,
+    judge: AnswerJudge | None = None,
+    checker: str | Path | None = None,
+    callbacks: list | None = None,
+    show_progress: bool = True,
+) -> TrainResult:
+    """:func:`train` without the cleanup after a failure."""
     import transformers
 
     from grounded.data.examples import build_examples
@@ -190,6 +244,7 @@ def train(
 
     transformers.set_seed(config.seed)
     tokenizer, lm = load_base(base)
+    prompt_format = resolve_prompt_format(config.data.prompt_format, tokenizer)
     if last is not None and (ckpt / GROUPS_NAME).is_file():
         groups = EntityGroups.load(ckpt / GROUPS_NAME)  # the groups fixed when the run began
         if groups.kb_checksum != kb.checksum:
@@ -245,6 +300,7 @@ def train(
         reads_entities=injection.reads_entities,
         n_negatives=config.data.n_negatives,
         max_prompt_tokens=config.data.max_prompt_tokens,
+        prompt_format=prompt_format,
     )
     if last is not None:
         _check_resume_settings(ckpt, config)
@@ -311,8 +367,17 @@ def train(
         tokenizer=tokenizer,
     )
     if args.should_save:
-        record = _grounding_record(base, kb, config, injection, result, args)
+        record = _grounding_record(base, kb, config, injection, result, args, batcher)
         record["train"]["examples"] = len(examples)
+        if feedback is not None:
+            # What judged the feedback rounds (report.md describes the variant from it).
+            record["train"]["feedback_judge"] = (
+                type(judge).__name__
+                if judge is not None
+                else f"graph + checker {Path(checker).resolve()}"
+                if checker is not None
+                else "graph"
+            )
         _save_model_folder(out, model, groups, examples, trainer, ckpt, record)
     trainer.accelerator.wait_for_everyone()
     if args.should_save and not config.keep_checkpoints:
@@ -327,9 +392,12 @@ def _grounding_record(
     injection: Any,
     result: TrainResult,
     args: Any,
+    batcher: Any,
 ) -> dict[str, Any]:
     """The content of ``grounding.json`` (versions and time are added when writing)."""
     model = result.model
+    frame = batcher.frame
+    example = ("{question}", "{answer}", ["{fact}"])
     return {
         "base_model": str(Path(base).resolve()),
         "kb": {
@@ -346,7 +414,9 @@ def _grounding_record(
         },
         "groups": {"file": GROUPS_NAME, "counts": result.groups.counts() if result.groups else {}},
         "prompt_format": {
-            "template": format_example("{question}", "{answer}", ["{fact}"]),
+            # What the model was trained with and reads at load time: plain or chat.
+            "format": batcher.prompt_format,
+            "template": frame.example(*example) if frame else format_example(*example),
             "evidence_in_prompt": "text" in config.modes,
         },
         "train": {
