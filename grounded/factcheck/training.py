@@ -1,5 +1,12 @@
-"""`train_checker`: fine-tune a :class:`~grounded.factcheck.checker.FactChecker` with the
-Hugging Face Trainer on (claim, evidence, label) rows."""
+"""Training the checker.
+
+- :func:`train_checker`: fine-tune a :class:`~grounded.factcheck.checker.FactChecker` with the
+  Hugging Face Trainer on (claim, evidence, label) rows;
+- :func:`fit_biases` / :func:`calibrate`: per-label biases fitted on a dev split so every
+  verdict is predicted (stored in the checker folder);
+- :func:`train_factchecker`: the whole job from a knowledge base, documents and labelled
+  pairs: data, training, calibration, and (optionally) saving.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,21 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from grounded.config import to_dict
+from grounded.factcheck import chunking
 from grounded.factcheck.checker import FactChecker, FactCheckerConfig, _quiet_transformers
 from grounded.types import LABELS
 
 if TYPE_CHECKING:
     from datasets import Dataset
+
+    from grounded.factcheck.data import ClaimDataConfig, PairData
+    from grounded.kb import KnowledgeBase
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,17 @@ class TrainLog:
             "train_loss": round(self.train_loss, 5),
             "examples": self.examples,
         }
+
+
+def fit_evidence(tokenizer: Any, claim: str, evidence: str, max_length: int) -> str:
+    """The evidence a training pair is read with: whole when it fits beside the claim, else
+    its chunk (:func:`~grounded.factcheck.chunking.chunk_evidence`) sharing the most words
+    with the claim, rather than its first ``max_length`` tokens."""
+    n = len(tokenizer(claim, evidence, truncation=False)["input_ids"])
+    if n <= max_length:
+        return evidence
+    chunks = chunking.chunk_evidence(tokenizer, claim, evidence, max_length)
+    return chunks[chunking.most_overlapping(claim, chunks)]
 
 
 def train_checker(
@@ -89,11 +114,12 @@ def train_checker(
     label_ids = {lab: checker.columns[i] for i, lab in enumerate(LABELS)}
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
+        evidence = [
+            fit_evidence(tokenizer, c, e if e.strip() else "(no evidence)", checker.max_length)
+            for c, e in zip(batch["claim"], batch["evidence"], strict=True)
+        ]
         enc = tokenizer(
-            batch["claim"],
-            [e if e.strip() else "(no evidence)" for e in batch["evidence"]],
-            truncation="longest_first",
-            max_length=checker.max_length,
+            batch["claim"], evidence, truncation="longest_first", max_length=checker.max_length
         )
         enc["labels"] = [
             label_ids[x] if isinstance(x, str) else label_ids[LABELS[int(x)]]
@@ -101,9 +127,10 @@ def train_checker(
         ]
         return enc
 
-    tokenized = train.map(
-        encode, batched=True, remove_columns=train.column_names, desc="tokenizing"
-    )
+    with _quiet_transformers():
+        tokenized = train.map(
+            encode, batched=True, remove_columns=train.column_names, desc="tokenizing"
+        )
     with tempfile.TemporaryDirectory(prefix="grounded-checker-") as tmp:
         args = TrainingArguments(
             output_dir=tmp,
@@ -140,3 +167,179 @@ def train_checker(
     log = TrainLog(result.global_step, seconds, losses, float(result.training_loss), len(train))
     checker.metadata.update(train=to_dict(config), train_log=log.to_dict())
     return checker, log
+
+
+# -- calibration ---------------------------------------------------------------------------------
+def balanced_accuracy(gold: Sequence[int], pred: Sequence[int]) -> float:
+    """Mean recall over the labels present in ``gold``.
+
+    Example:
+        >>> balanced_accuracy([0, 0, 0, 1], [0, 0, 1, 1])
+        0.8333333333333333
+    """
+    g, p = np.asarray(gold), np.asarray(pred)
+    recalls = [float((p[g == k] == k).mean()) for k in np.unique(g)]
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
+def fit_biases(
+    probs: np.ndarray, gold: Sequence[int], *, grid: Sequence[float] | None = None
+) -> tuple[np.ndarray, float, float]:
+    """Per-label log-space biases that maximize balanced accuracy on a dev split.
+
+    The bias of ``supported`` stays 0 (only differences matter); the others are searched on
+    a grid (-4 to 4 by 0.1). A label absent from ``gold`` keeps bias 0. Ties go to the
+    smallest total shift, so a well-calibrated checker keeps zero biases.
+
+    Args:
+        probs: (n, 3) uncalibrated probabilities in :data:`LABELS` order.
+        gold: n label ids.
+        grid: candidate biases.
+
+    Returns:
+        ``(biases (3,), balanced accuracy before, after)``.
+
+    Raises:
+        ValueError: ``probs`` and ``gold`` differ in length, or ``gold`` is empty.
+
+    Example:
+        >>> p = np.array([[0.6, 0.1, 0.3], [0.5, 0.1, 0.4], [0.45, 0.1, 0.45]])
+        >>> b, before, after = fit_biases(p, [0, 2, 2])
+        >>> b.tolist(), before, after
+        ([0.0, 0.0, 0.3], 0.5, 1.0)
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    g = np.asarray(gold, dtype=np.int64)
+    if len(p) != len(g) or not len(g):
+        raise ValueError(f"`probs` ({len(p)}) and `gold` ({len(g)}) must be equal and non-empty")
+    grid = np.round(np.arange(-4.0, 4.0001, 0.1), 2) if grid is None else np.asarray(grid)
+    logp = np.log(np.clip(p, 1e-12, 1.0))
+    present = set(g.tolist())
+    before = balanced_accuracy(g, logp.argmax(axis=1))
+    options_r = grid if 1 in present else np.array([0.0])
+    options_n = grid if 2 in present else np.array([0.0])
+    best = (before, 0.0, 0.0, 0.0)
+    for br in options_r:
+        shifted_r = logp[:, 1] + br
+        for bn in options_n:
+            pred = np.argmax(np.stack([logp[:, 0], shifted_r, logp[:, 2] + bn], axis=1), axis=1)
+            score = balanced_accuracy(g, pred)
+            cost = abs(br) + abs(bn)
+            if score > best[0] + 1e-12 or (abs(score - best[0]) <= 1e-12 and cost < best[3]):
+                best = (score, float(br), float(bn), cost)
+    return np.array([0.0, best[1], best[2]]), before, best[0]
+
+
+def calibrate(checker: FactChecker, dev: Dataset, *, batch_size: int = 64) -> dict[str, Any]:
+    """Fit the checker's per-label biases on ``dev`` and set them (recorded in its metadata).
+
+    Args:
+        checker: a trained checker.
+        dev: rows with ``claim``, ``evidence``, ``label``.
+
+    Returns:
+        What was recorded: ``biases``, ``dev_pairs``, ``balanced_accuracy_before`` and
+        ``_after``, and the dev recall of each label after.
+    """
+    claims, evidence = list(dev["claim"]), list(dev["evidence"])
+    probs = checker.predict_proba(claims, evidence, batch_size=batch_size, calibrated=False)
+    gold = [int(x) if not isinstance(x, str) else LABELS.index(x) for x in dev["label"]]
+    biases, before, after = fit_biases(probs, gold)
+    from grounded.factcheck.checker import apply_biases
+
+    pred = apply_biases(probs, biases).argmax(axis=1)
+    g = np.asarray(gold)
+    recall = {
+        lab: float((pred[g == k] == k).mean()) for k, lab in enumerate(LABELS) if (g == k).any()
+    }
+    info = {
+        "dev_pairs": len(gold),
+        "balanced_accuracy_before": round(before, 4),
+        "balanced_accuracy_after": round(after, 4),
+        "dev_recall": {k: round(v, 4) for k, v in recall.items()},
+        "method": "per-label log-space biases maximizing dev balanced accuracy",
+    }
+    checker.set_calibration(biases, info)
+    return checker.metadata["calibration"]
+
+
+# -- the whole job -------------------------------------------------------------------------------
+def train_factchecker(
+    kb: KnowledgeBase | str | Path | None = None,
+    *,
+    documents: str | Path | Sequence[str] | None = None,
+    pairs: str | Path | Sequence[dict[str, Any]] | None = None,
+    data_config: ClaimDataConfig | None = None,
+    checker_config: FactCheckerConfig | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> tuple[FactChecker, PairData, TrainLog]:
+    """Build training pairs, train a checker, calibrate it on the dev split, and save it.
+
+    The pairs (:func:`grounded.factcheck.data.build_pair_data`): the knowledge base's claims,
+    FactCC-style transformations of its passages and of ``documents``, and labelled
+    ``pairs``; balanced per label, with a dev split held out. After training, per-label
+    biases are fitted on the dev split (:func:`calibrate`) so every verdict is predicted;
+    they are stored in the checker's ``factcheck.json``, and a checker loaded later with
+    :meth:`FactChecker.from_pretrained` predicts exactly as this one.
+
+    Args:
+        kb: a knowledge base or its folder, or None.
+        documents: a text/JSONL file or a folder of them, or the passages as strings.
+        pairs: a JSONL pair file (:func:`grounded.factcheck.pairs.read_pairs`, labels
+            required) or dicts with ``claim``, ``evidence``, ``label``.
+        data_config: data settings; defaults if None.
+        checker_config: model and training settings; defaults if None.
+        out: folder to save the checker to (None: not saved).
+        overwrite: replace an existing ``out``.
+        show_progress: progress bars.
+
+    Returns:
+        ``(checker, data, log)``: the calibrated checker, the pairs it was trained and
+        calibrated on (with the KB's held-out test claims), and the training log.
+
+    Raises:
+        FileExistsError: ``out`` exists and ``overwrite`` is False.
+        ValueError: nothing to train on.
+        kg.SourceFileError: a bad line in ``documents`` or ``pairs`` (file and line named).
+
+    Example:
+        >>> checker, data, log = train_factchecker(
+        ...     documents="notes/", checker_config=FactCheckerConfig(max_steps=200),
+        ...     out="runs/checker")  # doctest: +SKIP
+        >>> checker.predict([("Ada won in 2006.", "In 2006, Ada won.")]).labels  # doctest: +SKIP
+        ['supported']
+    """
+    from grounded.factcheck.data import ClaimDataConfig, build_pair_data
+    from grounded.factcheck.pairs import read_pairs
+    from grounded.factcheck.transforms import read_texts
+    from grounded.kb import KnowledgeBase
+
+    if out is not None and Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass `overwrite=True` (`--overwrite`) to replace it")
+    data_config = data_config or ClaimDataConfig()
+    checker_config = checker_config or FactCheckerConfig()
+    if isinstance(kb, (str, Path)):
+        kb = KnowledgeBase.load(kb)
+    is_path = isinstance(documents, (str, Path))
+    texts = read_texts(documents) if is_path else list(documents or [])
+    if isinstance(pairs, (str, Path)):
+        records = [
+            {"claim": r.claim, "evidence": r.evidence, "label": r.label}
+            for r in read_pairs(pairs, require_label=True)
+        ]
+    else:
+        records = list(pairs or [])
+    data = build_pair_data(
+        kb, data_config, documents=texts, pairs=records, show_progress=show_progress
+    )
+    checker, log = train_checker(data.train, checker_config, show_progress=show_progress)
+    if len(data.dev):
+        calibrate(checker, data.dev, batch_size=checker_config.eval_batch_size)
+    checker.metadata.update(data=to_dict(data_config), pair_stats=data.stats())
+    if kb is not None:
+        checker.metadata["kb"] = {"name": kb.name, "checksum": kb.checksum, "path": str(kb.path)}
+    if out is not None:
+        checker.save_pretrained(out, overwrite=overwrite)
+    return checker, data, log
