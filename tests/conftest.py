@@ -68,7 +68,9 @@ def tiny_claims(tiny_kb):
 
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory):
-    """A random 2-layer BERT (hidden 32) with the MiniLM tokenizer, saved as a base model."""
+    """A random 2-layer BERT (hidden 32) with the MiniLM tokenizer, saved as a base model
+    (seeded: the same weights every session, so what is trained on it is reproducible)."""
+    import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from index import default_encoder_path
@@ -83,6 +85,7 @@ def tiny_bert_dir(tmp_path_factory):
         intermediate_size=64,
         max_position_embeddings=128,
     )
+    torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
