@@ -417,3 +417,46 @@ def test_a_tiny_checker_learns_to_read_and_predicts_every_label(tiny_bert_dir, t
         for lab in LABELS
     }
     assert min(recall.values()) >= 0.5, recall
+
+
+# -- the audit: every answer gets a row, rates per answer, detection per path --------------------
+def test_number_answers_get_a_claim_row_and_answers_get_a_rate(tiny_kb):
+    from grounded.factcheck import Auditor, Document
+
+    docs = [
+        Document("2006.", "In which year was it founded?", "a"),
+        Document("1,234", "How many people live there?", "b"),
+        Document("---", None, "c"),
+        Document("1. Fine.", None, "d"),
+    ]
+    report = Auditor(tiny_kb).audit(docs)
+    assert [(c.text, c.document) for c in report.claims] == [
+        ("2006.", 0), ("1,234", 1), ("Fine.", 3)]  # fmt: skip
+    t = report.totals()
+    u = t["documents_with_unsupported_claim"]
+    flagged = {c.document for c, v in zip(report.claims, report.verdicts, strict=True)
+               if v.label != "supported"}  # fmt: skip
+    assert (u["numerator"], u["denominator"]) == (len(flagged), 4)
+    assert u["rate"] == len(flagged) / 4 and u["low"] <= u["rate"] <= u["high"]
+    assert t["documents_without_claims"] == 1
+    assert report.to_dict()["rows"][0]["document"] == 0
+    assert "Documents (answers) with an unsupported claim" in report.to_markdown()
+    # the same seed gives the same interval
+    assert Auditor(tiny_kb).audit(docs).totals()["documents_with_unsupported_claim"] == u
+
+
+def test_detection_rates_per_path_by_hand():
+    from grounded.factcheck.audit import detection_rates
+
+    flagged = [True, False, True, True, False, False]
+    halluc = [True, True, True, False, False, False]
+    paths = ["graph", "checker", "checker", "checker", "graph", "none"]
+    r = detection_rates(flagged, halluc, paths, n_boot=50)
+    assert (r["detection"]["numerator"], r["detection"]["denominator"]) == (2, 3)
+    assert (r["false_alarm"]["numerator"], r["false_alarm"]["denominator"]) == (1, 3)
+    assert r["by_path"]["graph"]["detection"]["rate"] == 1.0
+    assert r["by_path"]["checker"]["detection"]["rate"] == 0.5
+    assert r["by_path"]["checker"]["false_alarm"]["rate"] == 1.0
+    assert r["by_path"]["none"]["detection"]["denominator"] == 0
+    with pytest.raises(ValueError, match="one entry per answer"):
+        detection_rates([True], [], [])
