@@ -5,7 +5,11 @@
 - :mod:`~grounded.factcheck.data`: training claims with retrieved evidence from any KB,
   split by subject (:mod:`~grounded.factcheck.forms`: surface forms;
   :mod:`~grounded.factcheck.heldout`: the KB with facts held out);
-- :mod:`~grounded.factcheck.checker`: the neural cross-encoder :class:`FactChecker`;
+- :mod:`~grounded.factcheck.checker`: the neural cross-encoder :class:`FactChecker`, which
+  scores any (claim, evidence) pairs (:mod:`~grounded.factcheck.chunking`: long evidence);
+- :mod:`~grounded.factcheck.transforms`: FactCC-style training pairs from real sentences;
+  :mod:`~grounded.factcheck.pairs`: labelled pair files;
+  :func:`train_factchecker`: data, training and calibration in one call;
 - :mod:`~grounded.factcheck.verifier`: combined verdicts (graph first, then the checker),
   also the :class:`grounded.types.AnswerJudge` the trainer and evaluator use;
 - :mod:`~grounded.factcheck.guard`: answers verified before they are shown (kept,
@@ -27,16 +31,25 @@ if TYPE_CHECKING:
         CheckerPrediction,
         FactChecker,
         FactCheckerConfig,
+        Predictions,
         alias_notes,
     )
     from grounded.factcheck.claims import ClaimReader, Reading
-    from grounded.factcheck.data import ClaimData, ClaimDataConfig, build_claim_data
+    from grounded.factcheck.data import (
+        ClaimData,
+        ClaimDataConfig,
+        PairData,
+        build_claim_data,
+        build_pair_data,
+    )
     from grounded.factcheck.evaluate import evaluate_checker, evaluate_verifier
     from grounded.factcheck.graph_check import GraphDecision, decide
     from grounded.factcheck.guard import Guard, GuardConfig, GuardedAnswer
     from grounded.factcheck.heldout import hide_facts
     from grounded.factcheck.metrics import classification_report, confusion_matrix
-    from grounded.factcheck.training import TrainLog, train_checker
+    from grounded.factcheck.pairs import PairRecord, read_pairs
+    from grounded.factcheck.training import TrainLog, calibrate, train_checker, train_factchecker
+    from grounded.factcheck.transforms import Corpus, transform_pairs
     from grounded.factcheck.verifier import Verdict, Verifier, VerifierConfig
 
 _WHERE = {
@@ -44,6 +57,15 @@ _WHERE = {
     "AuditReport": "grounded.factcheck.audit",
     "Auditor": "grounded.factcheck.audit",
     "CheckerPrediction": "grounded.factcheck.checker",
+    "Corpus": "grounded.factcheck.transforms",
+    "PairData": "grounded.factcheck.data",
+    "PairRecord": "grounded.factcheck.pairs",
+    "Predictions": "grounded.factcheck.checker",
+    "build_pair_data": "grounded.factcheck.data",
+    "calibrate": "grounded.factcheck.training",
+    "read_pairs": "grounded.factcheck.pairs",
+    "train_factchecker": "grounded.factcheck.training",
+    "transform_pairs": "grounded.factcheck.transforms",
     "Claim": "grounded.factcheck.audit",
     "ClaimData": "grounded.factcheck.data",
     "ClaimDataConfig": "grounded.factcheck.data",
@@ -80,6 +102,7 @@ __all__ = [
     "ClaimData",
     "ClaimDataConfig",
     "ClaimReader",
+    "Corpus",
     "Document",
     "FactChecker",
     "FactCheckerConfig",
@@ -87,6 +110,9 @@ __all__ = [
     "Guard",
     "GuardConfig",
     "GuardedAnswer",
+    "PairData",
+    "PairRecord",
+    "Predictions",
     "Reading",
     "TrainLog",
     "Verdict",
@@ -94,13 +120,18 @@ __all__ = [
     "VerifierConfig",
     "alias_notes",
     "build_claim_data",
+    "build_pair_data",
+    "calibrate",
     "classification_report",
     "confusion_matrix",
     "decide",
     "evaluate_checker",
     "evaluate_verifier",
     "hide_facts",
+    "read_pairs",
     "train_checker",
+    "train_factchecker",
+    "transform_pairs",
 ]
 
 

@@ -119,8 +119,11 @@ class ClaimDataConfig:
         },
     )
     max_document_sentences: int = field(
-        default=1500,
-        metadata={"help": "Sentences of passages and documents transformed, at most."},
+        default=500,
+        metadata={
+            "help": "Sentences of passages and documents transformed, at most (each gives up "
+            "to `transforms_per_sentence` pairs)."
+        },
     )
     transforms_per_sentence: int = field(
         default=2, metadata={"help": "Transformations drawn per sentence, at most."}
