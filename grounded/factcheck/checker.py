@@ -197,7 +197,7 @@ def as_pairs(
         items = list(pairs)
     claims, texts = [], []
     for i, item in enumerate(items):
-        if isinstance(item, str) or len(item) != 2:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise ValueError(
                 f"`pairs[{i}]` must be a (claim, evidence) pair, got {item!r:.80}; pass a list "
                 'of tuples, e.g. [("Paris is in France.", "Paris is the capital of France.")]'
