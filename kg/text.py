@@ -19,6 +19,7 @@ from collections.abc import Sequence
 _END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9À-Þ])|\n+")
 _ABBREVIATIONS = frozenset("e.g i.e mr mrs ms dr st mt ft no vs approx ca cf fig jr sr".split())
 _HAS_LETTER = re.compile(r"[^\W\d_]")
+_HAS_DIGIT = re.compile(r"\d")
 
 # Phrases that introduce a short answer ("It is Canberra.", "I think it's Canberra.").
 _LEAD_IN = re.compile(
@@ -34,19 +35,26 @@ _BOUNDARY = re.compile(r"\s*(?:[,;:]|\.(?=\s)|\s\(|\s[-–—]\s)\s*")
 
 
 def split_sentences(
-    text: str, *, protect: Sequence[tuple[int, int]] = (), max_chars: int = 500
+    text: str,
+    *,
+    protect: Sequence[tuple[int, int]] = (),
+    max_chars: int = 500,
+    keep_numbers: bool = False,
 ) -> list[tuple[int, int]]:
     """Character spans of the sentences of ``text``, in order.
 
     A sentence break is never placed inside a ``protect`` span, after a single letter
-    ("J. R. R.") or after a common abbreviation ("e.g."). Sentences without a letter
-    ("1.", "---") are dropped. A sentence longer than ``max_chars`` is cut into chunks at
-    whitespace, so very long text is processed piece by piece instead of refused.
+    ("J. R. R.") or after a common abbreviation ("e.g."). Sentences of punctuation alone
+    ("---") are dropped, and so are sentences without a letter ("1.", a list number) unless
+    ``keep_numbers``: an answer "2006." or "1,234 km2" states something. A sentence longer
+    than ``max_chars`` is cut into chunks at whitespace, so very long text is processed piece
+    by piece instead of refused.
 
     Args:
         text: any text (may be empty).
         protect: ``(start, end)`` spans that must stay inside one sentence.
         max_chars: longest sentence kept whole.
+        keep_numbers: keep sentences that have a digit but no letter.
 
     Raises:
         ValueError: ``max_chars`` < 20.
@@ -55,6 +63,8 @@ def split_sentences(
         >>> t = "The capital of Australia is Sydney. It has 5 million people."
         >>> [t[a:b] for a, b in split_sentences(t)]
         ['The capital of Australia is Sydney.', 'It has 5 million people.']
+        >>> split_sentences("2006."), split_sentences("2006.", keep_numbers=True)
+        ([], [(0, 5)])
     """
     if max_chars < 20:
         raise ValueError(f"`max_chars` must be >= 20, got {max_chars}")
@@ -76,7 +86,8 @@ def split_sentences(
             a += 1
         while b > a and text[b - 1].isspace():
             b -= 1
-        if a < b and _HAS_LETTER.search(text, a, b):
+        content = _HAS_LETTER.search(text, a, b) or (keep_numbers and _HAS_DIGIT.search(text, a, b))
+        if a < b and content:
             out.extend(_chunks(text, a, b, max_chars))
     return out
 

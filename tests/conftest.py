@@ -148,7 +148,9 @@ def tiny_claims(tiny_kb):
 
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory):
-    """A random 2-layer BERT (hidden 32) with the MiniLM tokenizer, saved as a base model."""
+    """A random 2-layer BERT (hidden 32) with the MiniLM tokenizer, saved as a base model
+    (seeded: the same weights every session, so what is trained on it is reproducible)."""
+    import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from index import default_encoder_path
@@ -163,6 +165,7 @@ def tiny_bert_dir(tmp_path_factory):
         intermediate_size=64,
         max_position_embeddings=128,
     )
+    torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -192,7 +195,9 @@ def tiny_checker(tiny_kb, tiny_bert_dir, tmp_path_factory):
         warmup_steps=0.0,
     )
     config = FactCheckerConfig(base_model=str(tiny_bert_dir), max_length=64, optim=optim)
-    run = train_factchecker(tiny_kb, data_config, config, show_progress=False)
+    run = train_factchecker(
+        tiny_kb, data_config=data_config, checker_config=config, show_progress=False
+    )
     folder = tmp_path_factory.mktemp("checker") / "checker"
     run.checker.save_pretrained(folder)
     return run.checker, run.log, folder

@@ -413,6 +413,7 @@ def test_old_flat_settings_still_load():
         ),
     )  # fmt: skip
     assert checker == FactCheckerConfig(
+        max_length=96,  # recorded: the default is now 256 (evidence is read in chunks)
         optim=CheckerOptimConfig(max_steps=30, learning_rate=1e-3, per_device_train_batch_size=8,
                                  warmup_steps=0.0)
     )  # fmt: skip

@@ -1,4 +1,9 @@
-"""``grounded factcheck``: train and evaluate the neural fact-checker on any knowledge base."""
+"""``grounded factcheck``: train, evaluate and run the neural fact-checker.
+
+``train`` learns from a knowledge base, documents (``--documents``) and labelled pairs
+(``--pairs``); ``eval`` scores on a knowledge base's held-out subjects; ``score`` judges any
+(claim, evidence) pairs, no knowledge base needed.
+"""
 
 from __future__ import annotations
 
@@ -21,26 +26,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     fc = sub.add_parser(
         "factcheck",
         help="train and evaluate the neural fact-checker",
-        description="A cross-encoder over (claim, retrieved evidence) → supported / refuted / "
-        "not enough info, trained on claims generated from any knowledge base.",
+        description="A cross-encoder over (claim, evidence) → supported / refuted / not enough "
+        "info, trained on claims from any knowledge base, transformations of real sentences and "
+        "labelled pairs; it scores any (claim, evidence) pairs.",
     )
     fc.set_defaults(parser=fc)
     fsub = fc.add_subparsers(dest="factcheck_command", metavar="FACTCHECK_COMMAND")
 
     train = fsub.add_parser(
         "train",
-        help="build claims from a knowledge base, train a checker, score it on held-out subjects",
-        description="Build claims (supported, refuted, not enough info) with retrieved evidence "
-        "from KB, split by subject, fine-tune the checker with the Hugging Face Trainer, score "
-        "it alone and combined with the graph on the held-out subjects, and save it.",
+        help="train a checker on a KB's claims, documents and labelled pairs; score it",
+        description="Build training pairs: claims (supported, refuted, not enough info) with "
+        "retrieved evidence from KB, split by subject; FactCC-style transformations of the "
+        "sentences of the KB's passages and of --documents; labelled --pairs. Balance them per "
+        "label, hold out a dev split, fine-tune the checker with the Hugging Face Trainer, fit "
+        "per-label calibration biases on the dev split (stored with the checker), score it "
+        "alone and combined with the graph on the KB's held-out subjects, and save it.",
         epilog="examples:\n"
         "  grounded factcheck train runs/countries/kb --out runs/countries/checker\n"
         "  grounded factcheck train runs/cities/kb --out runs/cities/checker "
         "--max-train-claims 3000\n"
+        "  grounded factcheck train KB --documents notes/ --pairs labelled.jsonl --out CHECKER\n"
+        "  grounded factcheck train --documents notes/ --out CHECKER   # no knowledge base\n"
         "  grounded factcheck train KB --out CHECKER --config factcheck.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("kb", help="knowledge base folder (from `grounded kb build`)")
+    train.add_argument(
+        "kb", nargs="?", help="knowledge base folder (from `grounded kb build`); optional"
+    )
+    train.add_argument(
+        "--documents",
+        help="a text/Markdown/JSONL file or a folder of them: their sentences are transformed "
+        "into training pairs (paragraphs are passages)",
+    )
+    train.add_argument(
+        "--pairs",
+        help="JSONL of labelled pairs: claim, evidence (string or list), label (supported / "
+        "refuted / not_enough_info, or SUPPORTS / REFUTES / NOT ENOUGH INFO, entailment / "
+        "contradiction / neutral)",
+    )
     train.add_argument("--out", required=True, help="folder to write the checker to")
     train.add_argument("--config", help="YAML file with any of the settings below")
     train.add_argument(
@@ -63,6 +87,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ev.add_argument("kb", help="knowledge base folder")
+    ev.set_defaults(func=_eval)
+
+    score = fsub.add_parser(
+        "score",
+        help="judge (claim, evidence) pairs from a JSONL file; no knowledge base needed",
+        description="Read PAIRS (JSONL: `claim`, `evidence` as a string or a list of strings; "
+        "other fields are kept) and write one line per pair with `label` and `probabilities` "
+        "(supported, refuted, not_enough_info). Evidence longer than the checker's window is "
+        "read in overlapping chunks; the best chunk decides. With --split-claims each sentence "
+        "of a claim is judged and the least supported one speaks for the claim. When the file "
+        "has a `label` field, accuracy and per-label recall are printed.",
+        epilog="examples:\n"
+        "  grounded factcheck score runs/countries/checker --pairs pairs.jsonl\n"
+        "  grounded factcheck score CHECKER --pairs pairs.jsonl --out scored.jsonl\n"
+        "  grounded factcheck score CHECKER --pairs summaries.jsonl --split-claims",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    score.add_argument("checker", help="checker folder (from `grounded factcheck train`)")
+    score.add_argument("--pairs", required=True, help="JSONL file of (claim, evidence) pairs")
+    score.add_argument("--out", help="JSONL file to write (default: print to the terminal)")
+    score.add_argument(
+        "--split-claims", action="store_true", help="judge each sentence of a claim separately"
+    )
+    score.add_argument("--batch-size", type=int, default=64, help="pairs per forward pass")
+    score.add_argument("--quiet", action="store_true", help="no progress bar")
+    score.set_defaults(func=_score_pairs)
     ev.add_argument("checker", help="checker folder (from `grounded factcheck train`)")
     ev.add_argument("--out", help="folder to write eval.json and eval.md to")
     ev.add_argument("--config", help="YAML file with claim settings")
@@ -97,6 +147,10 @@ def _train(args: argparse.Namespace) -> int:
     from grounded.factcheck.training import train_factchecker
     from grounded.kb import KnowledgeBase
 
+    if not (args.kb or args.documents or args.pairs):
+        raise UsageError(
+            "nothing to train on: give a knowledge base folder, `--documents` or `--pairs`"
+        )
     yaml_values = load_yaml(args.config) if args.config else {}
     origin = args.config or "--config"
     check_yaml_keys(yaml_values, [ClaimDataConfig, FactCheckerConfig], origin)
@@ -107,18 +161,93 @@ def _train(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out} exists; pass `--overwrite` to replace it")
     show = not args.quiet
     t0 = time.perf_counter()
-    kb = KnowledgeBase.load(args.kb)
-    run = train_factchecker(kb, data_config, checker_config, show_progress=show)
-    checker, log, scores = run.checker, run.log, run.scores
+    kb = KnowledgeBase.load(args.kb) if args.kb else None
+    run = train_factchecker(
+        kb,
+        documents=args.documents,
+        pairs=args.pairs,
+        data_config=data_config,
+        checker_config=checker_config,
+        show_progress=show,
+    )
+    checker, log, scores = run.checker, run.log, run.scores or None
+    stats = run.data.stats()
+    if show:
+        tr, dev = stats["train"], stats["dev"]
+        print(f"pairs: train {tr['pairs']} {tr['labels']} from {tr['sources']}")
+        print(f"  dev {dev['pairs']} {dev['labels']}")
+        cal = checker.metadata.get("calibration")
+        if cal:
+            print(
+                f"  calibration biases {cal['biases']}; dev balanced accuracy "
+                f"{cal['balanced_accuracy_before']:.3f} → {cal['balanced_accuracy_after']:.3f}"
+            )
     checker.save_pretrained(out, overwrite=args.overwrite)
-    _print_scores(scores)
+    if scores is not None:
+        _print_scores(scores)
     print(
-        f"\ntrained on {log.examples} claims in {log.steps} steps ({log.seconds:.0f} s; loss "
+        f"\ntrained on {log.examples} pairs in {log.steps} steps ({log.seconds:.0f} s; loss "
         f"{log.losses[0] if log.losses else float('nan'):.3f} → "
         f"{log.losses[-1] if log.losses else float('nan'):.3f}); total "
         f"{time.perf_counter() - t0:.0f} s"
     )
     print(f"wrote {out}/ (model.safetensors, tokenizer, config.json, factcheck.json)")
+    return 0
+
+
+def _score_pairs(args: argparse.Namespace) -> int:
+    from grounded.factcheck.checker import FactChecker
+    from grounded.factcheck.metrics import classification_report
+    from grounded.factcheck.pairs import read_pairs
+    from grounded.types import LABELS
+    from kg.io import atomic_write_text
+
+    if args.batch_size < 1:
+        raise UsageError(f"`--batch-size` must be >= 1, got {args.batch_size}")
+    records = read_pairs(args.pairs)
+    checker = FactChecker.from_pretrained(args.checker)
+    t0 = time.perf_counter()
+    preds = checker.predict(
+        [(r.claim, r.evidence) for r in records],
+        batch_size=args.batch_size,
+        split_claims=args.split_claims,
+        show_progress=None if not args.quiet else False,
+    )
+    seconds = time.perf_counter() - t0
+    lines = []
+    for r, label, row, chunks in zip(
+        records, preds.labels, preds.probabilities, preds.chunks, strict=True
+    ):
+        out = {
+            **r.extra,
+            "line": r.line,
+            "claim": r.claim,
+            "label": label,
+            "probabilities": {k: round(float(v), 6) for k, v in zip(LABELS, row, strict=True)},
+            "chunks": chunks,
+        }
+        if r.label is not None:
+            out["gold"] = r.label
+        lines.append(json.dumps(out, ensure_ascii=False, sort_keys=True))
+    if args.out:
+        atomic_write_text(args.out, "\n".join(lines) + ("\n" if lines else ""))
+    else:
+        for line in lines:
+            print(line)
+    counts = {lab: preds.labels.count(lab) for lab in LABELS}
+    summary = f"scored {len(records)} pair(s) in {seconds:.1f} s: {counts}"
+    gold = [r.label for r in records]
+    if records and all(g is not None for g in gold):
+        report = classification_report(gold, preds.labels)
+        recall = {k: round(v["recall"], 3) for k, v in report["per_class"].items()}
+        summary += f"; accuracy {report['accuracy']:.3f}, recall {recall}"
+    if args.out:
+        print(summary)
+        print(f"wrote {args.out}")
+    else:
+        import sys
+
+        print(summary, file=sys.stderr)
     return 0
 
 

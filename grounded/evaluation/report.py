@@ -359,6 +359,12 @@ def render_markdown(report: dict) -> str:
             f"{_pct(audit['detection_rate'])}",
             f"- correct answers flagged (false alarms): {_pct(audit['false_alarm_rate'])}",
         ]
+        for path, r in audit.get("by_path", {}).items():
+            det, fa = r["detection"], r["false_alarm"]
+            lines.append(
+                f"- decided by {path}: detected {det['numerator']}/{det['denominator']}, "
+                f"false alarms {fa['numerator']}/{fa['denominator']}"
+            )
     lines += ["", "## Files", ""]
     lines += [f"- `{name}`" for name in report["files"]]
     lines += ["", f"Command: `{report['command']}`" if report.get("command") else ""]

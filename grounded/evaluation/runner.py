@@ -230,7 +230,7 @@ def evaluate(
 
         judge = Verifier(kb, FactChecker.from_pretrained(checker))
     guard_verifier = None
-    verified: dict[tuple[str, int], str] = {}  # (variant, question id) → the guard's label
+    verified: dict[tuple[str, int], Any] = {}  # (variant, question id) → the guard's verdict
     if config.guard:
         from grounded.verify.verifier import Verifier
 
@@ -350,11 +350,11 @@ def _guarded(
     verifier: Any,
     judge: AnswerJudge | None,
     config: EvaluateConfig,
-    labels: dict[tuple[str, int], str],
+    labels: dict[tuple[str, int], Any],
 ) -> list[dict[str, Any]]:
     """Rows of ``variant``'s answers behind the guard, one variant per mode; the
     verification (questions only, no pair handed over) runs once for every mode, and its
-    labels go into ``labels`` (keyed by variant and question id) for the checker audit."""
+    verdicts go into ``labels`` (keyed by variant and question id) for the checker audit."""
     from grounded.verify.guard import Guard, GuardConfig
 
     texts = [q.question for q in questions]
@@ -362,7 +362,7 @@ def _guarded(
     verdicts = Guard(verifier).verdicts(texts, said)
     for q, v in zip(questions, verdicts, strict=True):
         if v is not None:
-            labels[(variant, q.id)] = v.label
+            labels[(variant, q.id)] = v
     rows = []
     for mode in config.guard_modes:
         guarded = Guard(verifier, GuardConfig(mode)).apply(texts, said, verdicts)
@@ -429,34 +429,59 @@ def _report(
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class _LabelOnly:
+    """A judge's label when it does not say which path decided."""
+
+    label: str
+    decided_by: str = "unknown"
+
+
 def _audit_answers(
     rows: list[dict[str, Any]],
     judge: AnswerJudge,
     checker: str | Path | None,
     config: EvaluateConfig,
-    known: dict[tuple[str, int], str] | None = None,
+    known: dict[tuple[str, int], Any] | None = None,
 ) -> dict[str, Any]:
     """The checker as an auditor: its verdicts on stated answers against the exact check.
 
     Each stated (not abstained) answer is judged in the context of its question only, with
     no (subject, relation) handed over, as ``grounded audit`` would. Detection: an exact-
     check hallucination the checker labels refuted or not enough info. False alarm: a
-    correct answer it does not label supported.
+    correct answer it does not label supported. ``by_path`` splits both by the path that
+    decided (graph, checker, none; ``unknown`` for a judge that gives labels only).
     """
+    from grounded.verify.audit import detection_rates
+
     known = known or {}
     stated = [r for r in rows if r["outcome"] != "abstain"]
     todo = [r for r in stated if (r["variant"], r["id"]) not in known]
-    judged = judge.judge_answers([AnswerItem(r["question"], r["answer"]) for r in todo])
-    fresh = {(r["variant"], r["id"]): lab for r, lab in zip(todo, judged, strict=True)}
-    labels = [known.get((r["variant"], r["id"])) or fresh[(r["variant"], r["id"])] for r in stated]
+    items = [AnswerItem(r["question"], r["answer"]) for r in todo]
+    if hasattr(judge, "judge"):  # a Verifier: verdicts say which path decided
+        judged = list(judge.judge(items))
+    else:
+        judged = [_LabelOnly(lab) for lab in judge.judge_answers(items)]
+    fresh = {(r["variant"], r["id"]): v for r, v in zip(todo, judged, strict=True)}
+    verdicts = [
+        known.get((r["variant"], r["id"])) or fresh[(r["variant"], r["id"])] for r in stated
+    ]
+    labels = [v.label for v in verdicts]
     halluc = [lab != "supported" for r, lab in zip(stated, labels, strict=True)
               if r["outcome"] == "hallucination"]  # fmt: skip
     alarms = [lab != "supported" for r, lab in zip(stated, labels, strict=True)
               if r["outcome"] == "correct"]  # fmt: skip
     kw = {"seed": config.seed, "n_boot": config.n_boot}
+    split = detection_rates(
+        [lab != "supported" for lab in labels],
+        [r["outcome"] == "hallucination" for r in stated],
+        [v.decided_by for v in verdicts],
+        **kw,
+    )
     return {
         "checker": str(checker) if checker is not None else type(judge).__name__,
         "answers_judged": len(stated),
         "detection_rate": bootstrap_rate(halluc, **kw).to_dict(),
+        "by_path": split["by_path"],
         "false_alarm_rate": bootstrap_rate(alarms, **kw).to_dict(),
     }

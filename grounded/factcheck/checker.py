@@ -4,8 +4,14 @@ A Hugging Face sequence-classification model over the pair "claim [SEP] evidence
 all-MiniLM-L6-v2 (the packaged sentence encoder, a 6-layer BERT) with a new 3-way head,
 trained with :class:`transformers.Trainer` (:func:`train_checker`). A checker folder is a
 plain Hugging Face checkpoint (``config.json``, ``model.safetensors``, tokenizer files) plus
-``factcheck.json``: label map, the knowledge base it was trained on, every setting, metrics;
-and ``manifest.json`` (kg.manifest), the sha256 of every file, checked on load.
+``factcheck.json``: label map, the knowledge base it was trained on, every setting, metrics,
+and the calibration (per-label biases fitted on a dev split, applied to every prediction).
+
+It scores any (claim, evidence) pairs, no knowledge base needed
+(:meth:`FactChecker.predict`); evidence longer than the window is read in overlapping
+chunks (:mod:`~grounded.factcheck.chunking`), never cut to its start.
+The folder also holds ``manifest.json`` (kg.manifest), the sha256 of every file, checked
+on load.
 
 A checker that cannot decide soundly refuses to: loading fails on a changed file, a missing
 vocabulary (a tokenizer reading every word as unknown) or NaN weights, and prediction fails
@@ -29,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from grounded.config import config_from_dict, to_dict, with_default
+from grounded.factcheck import chunking
 from grounded.optim import OptimConfig
 from grounded.types import LABELS, Label
 from kg import normalize
@@ -64,6 +71,7 @@ _LABEL_ALIASES: dict[str, Label] = {
     "not-enough-info": "not_enough_info",
     "nei": "not_enough_info",
     "neutral": "not_enough_info",
+    "not_supported": "not_enough_info",
 }
 
 
@@ -124,6 +132,105 @@ def probabilities(logits: np.ndarray, columns: Sequence[int]) -> np.ndarray:
 def join_evidence(texts: Sequence[str]) -> str:
     """Evidence texts as the single second segment the cross-encoder reads (best first)."""
     return " ".join(t.strip() for t in texts if t and t.strip())
+
+
+def apply_biases(probs: np.ndarray, biases: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``probs`` (n, 3) shifted by per-label log-space ``biases`` and renormalized.
+
+    This is how a checker's calibration acts: ``p'_k ∝ p_k · exp(b_k)``. Zero biases return
+    the probabilities unchanged.
+
+    Example:
+        >>> apply_biases(np.array([[0.5, 0.25, 0.25]]), [0.0, np.log(2), 0.0]).tolist()
+        [[0.4, 0.4, 0.2]]
+    """
+    b = np.asarray(biases, dtype=np.float64)
+    if not b.any():
+        return np.asarray(probs, dtype=np.float64)
+    x = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)) + b
+    x = x - x.max(axis=1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class Predictions(Sequence["CheckerPrediction"]):
+    """The checker's verdicts on a list of pairs: an array of probabilities and the labels.
+
+    Indexing and iteration give :class:`CheckerPrediction` objects, so code written for a list
+    of predictions keeps working.
+
+    Attributes:
+        probabilities: float array (n, 3), columns in :data:`LABELS` order, rows sum to 1.
+        labels: the most probable verdict of each row.
+        chunks: evidence chunks each pair was read in (1 when it fit the window).
+    """
+
+    def __init__(self, probabilities: np.ndarray, chunks: Sequence[int] | None = None) -> None:
+        self.probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1, len(LABELS))
+        self.labels: list[Label] = [LABELS[int(i)] for i in self.probabilities.argmax(axis=1)]
+        self.chunks = list(chunks) if chunks is not None else [1] * len(self.labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        row = self.probabilities[i]
+        label = self.labels[i]
+        return CheckerPrediction(
+            label,
+            float(row[LABELS.index(label)]),
+            dict(zip(LABELS, map(float, row), strict=True)),
+        )
+
+    def __repr__(self) -> str:
+        return f"Predictions(n={len(self)}, labels={_label_counts(self.labels)})"
+
+
+def _label_counts(labels: Sequence[str]) -> dict[str, int]:
+    return {lab: sum(x == lab for x in labels) for lab in LABELS}
+
+
+def as_pairs(
+    pairs: Sequence[Any], evidence: Sequence[Any] | None = None
+) -> tuple[list[str], list[str]]:
+    """(claims, evidence texts) from pairs, or from the two-list form ``(claims, evidence)``.
+
+    Evidence may be a string or a list of strings (joined with :func:`join_evidence`).
+
+    Raises:
+        ValueError: a pair is not (claim, evidence), or the two lists differ in length.
+    """
+    if evidence is not None:
+        if len(pairs) != len(evidence):
+            raise ValueError(
+                f"`claims` ({len(pairs)}) and `evidence` ({len(evidence)}) must have one "
+                "entry per pair"
+            )
+        items = list(zip(pairs, evidence, strict=True))
+    else:
+        items = list(pairs)
+    claims, texts = [], []
+    for i, item in enumerate(items):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise ValueError(
+                f"`pairs[{i}]` must be a (claim, evidence) pair, got {item!r:.80}; pass a list "
+                'of tuples, e.g. [("Paris is in France.", "Paris is the capital of France.")]'
+            )
+        claim, ev = item
+        if not isinstance(claim, str):
+            raise ValueError(f"`pairs[{i}]`: the claim must be a string, got {claim!r:.80}")
+        if isinstance(ev, str):
+            texts.append(ev)
+        elif isinstance(ev, Sequence) and all(isinstance(e, str) for e in ev):
+            texts.append(join_evidence(ev))
+        else:
+            raise ValueError(
+                f"`pairs[{i}]`: evidence must be a string or a list of strings, got {ev!r:.80}"
+            )
+        claims.append(claim)
+    return claims, texts
 
 
 def alias_notes(linker: Any, text: str) -> list[str]:
@@ -219,7 +326,12 @@ class FactCheckerConfig:
         },
     )
     max_length: int = field(
-        default=96, metadata={"help": "Longest (claim, evidence) pair in tokens; longer is cut."}
+        default=256,
+        metadata={
+            "help": "The checker's window in tokens (claim and evidence). Longer evidence is "
+            "read in overlapping chunks at prediction time; a training pair is cut to its "
+            "chunk sharing the most words with the claim."
+        },
     )
     optim: CheckerOptimConfig = field(
         default_factory=CheckerOptimConfig,
@@ -287,17 +399,20 @@ class FactChecker:
         model: a ``PreTrainedModel`` for sequence classification whose ``config.id2label``
             names the three verdicts.
         tokenizer: its tokenizer.
-        max_length: longest pair in tokens; the evidence is cut first.
-        metadata: what ``factcheck.json`` records (kb, settings, metrics).
+        max_length: the window in tokens; longer evidence is read in chunks.
+        metadata: what ``factcheck.json`` records (kb, settings, metrics, and
+            ``calibration``: ``{"biases": {label: log-space bias}}``, applied to every
+            prediction).
 
     Raises:
         ValueError: the model's labels do not name the three verdicts.
 
     Example:
         >>> checker = FactChecker.from_pretrained("runs/countries/checker")  # doctest: +SKIP
-        >>> checker.predict(["The capital of Chad is Paris."],
-        ...                 ["The capital of Chad is N'Djamena."])[0].label  # doctest: +SKIP
-        'refuted'
+        >>> preds = checker.predict([("The capital of Chad is Paris.",
+        ...                           "The capital of Chad is N'Djamena.")])  # doctest: +SKIP
+        >>> preds.labels, preds.probabilities.shape  # doctest: +SKIP
+        (['refuted'], (1, 3))
     """
 
     def __init__(
@@ -314,6 +429,20 @@ class FactChecker:
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.path: Path | None = None
         self.columns = label_columns(model.config.id2label, "the model")
+        biases = self.metadata.get("calibration", {}).get("biases", {})
+        self.biases = np.array([float(biases.get(lab, 0.0)) for lab in LABELS])
+
+    def set_calibration(self, biases: Sequence[float], info: dict[str, Any] | None = None) -> None:
+        """Use per-label log-space ``biases`` (in :data:`LABELS` order) from now on.
+
+        They are recorded in :attr:`metadata` (``calibration``), so :meth:`save_pretrained`
+        writes them and :meth:`from_pretrained` restores them.
+        """
+        self.biases = np.asarray(biases, dtype=np.float64).reshape(len(LABELS))
+        self.metadata["calibration"] = {
+            **(info or {}),
+            "biases": {lab: round(float(b), 6) for lab, b in zip(LABELS, self.biases, strict=True)},
+        }
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -475,6 +604,7 @@ class FactChecker:
                 copy.deepcopy(self.model).cpu(), {torch.nn.Linear}, dtype=torch.qint8
             )
         out = FactChecker(model, self.tokenizer, max_length=self.max_length, metadata=self.metadata)
+        out.biases = self.biases.copy()
         out.path = self.path
         return out
 
@@ -484,18 +614,100 @@ class FactChecker:
         return next(self.model.parameters()).device
 
     def predict_proba(
-        self, claims: Sequence[str], evidence: Sequence[str], *, batch_size: int = 64
+        self,
+        claims: Sequence[str],
+        evidence: Sequence[str],
+        *,
+        batch_size: int = 64,
+        split_claims: bool = False,
+        show_progress: bool | None = None,
+        calibrated: bool = True,
     ) -> np.ndarray:
         """Verdict probabilities, (len(claims), 3) in :data:`LABELS` order.
 
+        See :meth:`predict`; this is its array without the labels.
+        """
+        return self._predict(
+            list(claims),
+            list(evidence),
+            batch_size=batch_size,
+            split_claims=split_claims,
+            show_progress=show_progress,
+            calibrated=calibrated,
+        )[0]
+
+    def predict(
+        self,
+        pairs: Sequence[Any],
+        evidence: Sequence[Any] | None = None,
+        *,
+        batch_size: int = 64,
+        split_claims: bool = False,
+        show_progress: bool | None = None,
+        calibrated: bool = True,
+    ) -> Predictions:
+        """Judge (claim, evidence) pairs; no knowledge base needed.
+
+        Evidence that does not fit beside the claim in :attr:`max_length` tokens is cut into
+        overlapping chunks of sentences (:func:`~grounded.factcheck.chunking.chunk_evidence`),
+        each chunk is judged with the claim, and the chunk verdicts combine as in MiniCheck /
+        AlignScore (:func:`~grounded.factcheck.chunking.combine_chunks`): P(supported) is the
+        largest over chunks, P(refuted) comes from the chunk most confident in refutation
+        (capped so the three sum to 1), not enough info is the rest. With ``split_claims``
+        each sentence of a multi-sentence claim is judged on its own and the claim takes the
+        distribution of its least supported sentence
+        (:func:`~grounded.factcheck.chunking.weakest_sentence`). The checker's calibration
+        biases (:attr:`biases`) are applied last, unless ``calibrated`` is False.
+
         Pairs are sorted by length so each batch pads little; rows come back in input order.
 
-        Raises:
-            ValueError: ``claims`` and ``evidence`` differ in length, or ``batch_size`` < 1;
-                the model gives NaN or infinite scores (damaged weights).
-        """
-        import torch
+        Args:
+            pairs: ``(claim, evidence)`` tuples; evidence is a string or a list of strings
+                (joined, best first). The older two-list form ``predict(claims, evidence)``
+                is accepted too.
+            evidence: only for the two-list form.
+            batch_size: pairs (chunks) per forward pass.
+            split_claims: judge each sentence of a claim separately.
+            show_progress: a progress bar (default: when more than 1,000 chunks are read).
+            calibrated: apply the calibration biases.
 
+        Returns:
+            :class:`Predictions`: ``probabilities`` (n, 3) and ``labels``; indexing gives
+            :class:`CheckerPrediction` objects.
+
+        Raises:
+            ValueError: a pair is malformed, the two lists differ in length, or
+                ``batch_size`` < 1.
+            kg.manifest.ArtifactError: the model gives NaN or infinite scores (damaged
+                weights).
+
+        Example:
+            >>> preds = checker.predict([("Paris is in France.",
+            ...                           ["Paris is the capital of France."])])  # doctest: +SKIP
+            >>> preds.labels[0], preds.probabilities[0].sum()  # doctest: +SKIP
+            ('supported', 1.0)
+        """
+        claims, texts = as_pairs(pairs, evidence)
+        probs, chunks = self._predict(
+            claims,
+            texts,
+            batch_size=batch_size,
+            split_claims=split_claims,
+            show_progress=show_progress,
+            calibrated=calibrated,
+        )
+        return Predictions(probs, chunks)
+
+    def _predict(
+        self,
+        claims: list[str],
+        evidence: list[str],
+        *,
+        batch_size: int,
+        split_claims: bool,
+        show_progress: bool | None,
+        calibrated: bool,
+    ) -> tuple[np.ndarray, list[int]]:
         if len(claims) != len(evidence):
             raise ValueError(
                 f"`claims` ({len(claims)}) and `evidence` ({len(evidence)}) must have one "
@@ -503,19 +715,65 @@ class FactChecker:
             )
         if batch_size < 1:
             raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
+        n = len(claims)
+        if not n:
+            return np.zeros((0, len(LABELS))), []
+        evidence = [e if e.strip() else "(no evidence)" for e in evidence]
+        # units: (pair, sentence of the claim, claim text, evidence chunk)
+        parts = [chunking.claim_sentences(c) if split_claims else [c] for c in claims]
+        flat = [(i, k, s) for i, ss in enumerate(parts) for k, s in enumerate(ss)]
+        units: list[tuple[int, int, str, str]] = []
+        with _quiet_transformers():  # "longer than the maximum" is why we chunk
+            lengths = self.tokenizer(
+                [s for _, _, s in flat], [evidence[i] for i, _, _ in flat], truncation=False
+            )["input_ids"]
+            for (i, k, s), ids in zip(flat, lengths, strict=True):
+                if len(ids) <= self.max_length:
+                    units.append((i, k, s, evidence[i]))
+                    continue
+                for chunk in chunking.chunk_evidence(
+                    self.tokenizer, s, evidence[i], self.max_length
+                ):
+                    units.append((i, k, s, chunk))
+        unit_probs = self._forward(
+            [u[2] for u in units], [u[3] for u in units], batch_size, show_progress
+        )
+        groups: dict[tuple[int, int], list[int]] = {}
+        for j, (i, k, _, _) in enumerate(units):
+            groups.setdefault((i, k), []).append(j)
+        per_sentence: dict[int, list[np.ndarray]] = {}
+        n_chunks = [0] * n
+        for (i, _), idx in groups.items():
+            per_sentence.setdefault(i, []).append(chunking.combine_chunks(unit_probs[idx]))
+            n_chunks[i] = max(n_chunks[i], len(idx))
+        out = np.stack([chunking.weakest_sentence(np.stack(per_sentence[i])) for i in range(n)])
+        if calibrated:
+            out = apply_biases(out, self.biases)
+        return out, n_chunks
+
+    def _forward(
+        self,
+        claims: list[str],
+        evidence: list[str],
+        batch_size: int,
+        show_progress: bool | None,
+    ) -> np.ndarray:
+        """Softmax over the verdicts for pairs that fit the window, (n, 3)."""
+        import torch
+        from tqdm.auto import tqdm
+
         out = np.zeros((len(claims), len(LABELS)), dtype=np.float64)
-        if not len(claims):
-            return out
         enc = self.tokenizer(
-            list(claims),
-            [e if e.strip() else "(no evidence)" for e in evidence],
-            truncation="longest_first",
-            max_length=self.max_length,
+            claims, evidence, truncation="longest_first", max_length=self.max_length
         )
         order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
         keys = list(enc.keys())
         self.model.eval()
-        with torch.inference_mode():
+        show = len(claims) > 1000 if show_progress is None else show_progress
+        with (
+            torch.inference_mode(),
+            tqdm(total=len(claims), desc="checking", unit="pair", disable=not show) as bar,
+        ):
             for i in range(0, len(order), batch_size):
                 idx = order[i : i + batch_size]
                 batch = self.tokenizer.pad(
@@ -530,19 +788,5 @@ class FactChecker:
                         "diverged): restore the folder from a backup or train it again"
                     )
                 out[idx] = probabilities(logits, self.columns)
-        return out
-
-    def predict(
-        self, claims: Sequence[str], evidence: Sequence[str], *, batch_size: int = 64
-    ) -> list[CheckerPrediction]:
-        """One :class:`CheckerPrediction` per (claim, evidence) pair (see :meth:`predict_proba`)."""
-        probs = self.predict_proba(claims, evidence, batch_size=batch_size)
-        out = []
-        for row in probs:
-            best = int(row.argmax())
-            out.append(
-                CheckerPrediction(
-                    LABELS[best], float(row[best]), dict(zip(LABELS, map(float, row), strict=True))
-                )
-            )
+                bar.update(len(idx))
         return out

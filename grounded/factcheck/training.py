@@ -1,7 +1,12 @@
-"""Training the fact-checker: :func:`train_checker` fine-tunes a
-:class:`~grounded.factcheck.checker.FactChecker` with the Hugging Face Trainer on (claim,
-evidence, label) rows; :func:`train_factchecker` does the whole job from a knowledge base
-(claims, training, held-out scores, the folder's contract in its metadata)."""
+"""Training the checker.
+
+- :func:`train_checker`: fine-tune a :class:`~grounded.factcheck.checker.FactChecker` with the
+  Hugging Face Trainer on (claim, evidence, label) rows;
+- :func:`fit_biases` / :func:`calibrate`: per-label biases fitted on a dev split so every
+  verdict is predicted (stored in the checker folder);
+- :func:`train_factchecker`: the whole job from a knowledge base, documents and labelled
+  pairs: data, training, calibration, and (optionally) saving.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,20 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from grounded.config import to_dict
+from grounded.factcheck import chunking
 from grounded.factcheck.checker import FactChecker, FactCheckerConfig, _quiet_transformers
 from grounded.types import LABELS
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
-    from grounded.factcheck.data import ClaimDataConfig
+    from grounded.factcheck.data import ClaimDataConfig, PairData
     from grounded.kb import KnowledgeBase
 
 
@@ -48,6 +57,17 @@ class TrainLog:
             "train_loss": round(self.train_loss, 5),
             "examples": self.examples,
         }
+
+
+def fit_evidence(tokenizer: Any, claim: str, evidence: str, max_length: int) -> str:
+    """The evidence a training pair is read with: whole when it fits beside the claim, else
+    its chunk (:func:`~grounded.factcheck.chunking.chunk_evidence`) sharing the most words
+    with the claim, rather than its first ``max_length`` tokens."""
+    n = len(tokenizer(claim, evidence, truncation=False)["input_ids"])
+    if n <= max_length:
+        return evidence
+    chunks = chunking.chunk_evidence(tokenizer, claim, evidence, max_length)
+    return chunks[chunking.most_overlapping(claim, chunks)]
 
 
 def train_checker(
@@ -94,11 +114,12 @@ def train_checker(
     label_ids = {lab: checker.columns[i] for i, lab in enumerate(LABELS)}
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
+        evidence = [
+            fit_evidence(tokenizer, c, e if e.strip() else "(no evidence)", checker.max_length)
+            for c, e in zip(batch["claim"], batch["evidence"], strict=True)
+        ]
         enc = tokenizer(
-            batch["claim"],
-            [e if e.strip() else "(no evidence)" for e in batch["evidence"]],
-            truncation="longest_first",
-            max_length=checker.max_length,
+            batch["claim"], evidence, truncation="longest_first", max_length=checker.max_length
         )
         enc["labels"] = [
             label_ids[x] if isinstance(x, str) else label_ids[LABELS[int(x)]]
@@ -106,9 +127,10 @@ def train_checker(
         ]
         return enc
 
-    tokenized = train.map(
-        encode, batched=True, remove_columns=train.column_names, desc="tokenizing"
-    )
+    with _quiet_transformers():
+        tokenized = train.map(
+            encode, batched=True, remove_columns=train.column_names, desc="tokenizing"
+        )
     with tempfile.TemporaryDirectory(prefix="grounded-checker-") as tmp:
         args = config.optim.training_arguments(
             tmp,
@@ -138,57 +160,207 @@ def train_checker(
     return checker, log
 
 
+# -- calibration ---------------------------------------------------------------------------------
+def balanced_accuracy(gold: Sequence[int], pred: Sequence[int]) -> float:
+    """Mean recall over the labels present in ``gold``.
+
+    By hand rather than ``sklearn.metrics.balanced_accuracy_score``: :func:`fit_biases` calls
+    it thousands of times in its grid search, where sklearn's checks cost seconds.
+
+    Example:
+        >>> balanced_accuracy([0, 0, 0, 1], [0, 0, 1, 1])
+        0.8333333333333333
+    """
+    g, p = np.asarray(gold), np.asarray(pred)
+    recalls = [float((p[g == k] == k).mean()) for k in np.unique(g)]
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
+def fit_biases(
+    probs: np.ndarray, gold: Sequence[int], *, grid: Sequence[float] | None = None
+) -> tuple[np.ndarray, float, float]:
+    """Per-label log-space biases that maximize balanced accuracy on a dev split.
+
+    The bias of ``supported`` stays 0 (only differences matter); the others are searched on
+    a grid (-4 to 4 by 0.1). A label absent from ``gold`` keeps bias 0. Ties go to the
+    smallest total shift, so a well-calibrated checker keeps zero biases.
+
+    Args:
+        probs: (n, 3) uncalibrated probabilities in :data:`LABELS` order.
+        gold: n label ids.
+        grid: candidate biases.
+
+    Returns:
+        ``(biases (3,), balanced accuracy before, after)``.
+
+    Raises:
+        ValueError: ``probs`` and ``gold`` differ in length, or ``gold`` is empty.
+
+    Example:
+        >>> p = np.array([[0.6, 0.1, 0.3], [0.5, 0.1, 0.4], [0.45, 0.1, 0.45]])
+        >>> b, before, after = fit_biases(p, [0, 2, 2])
+        >>> b.tolist(), before, after
+        ([0.0, 0.0, 0.3], 0.5, 1.0)
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    g = np.asarray(gold, dtype=np.int64)
+    if len(p) != len(g) or not len(g):
+        raise ValueError(f"`probs` ({len(p)}) and `gold` ({len(g)}) must be equal and non-empty")
+    grid = np.round(np.arange(-4.0, 4.0001, 0.1), 2) if grid is None else np.asarray(grid)
+    logp = np.log(np.clip(p, 1e-12, 1.0))
+    present = set(g.tolist())
+    before = balanced_accuracy(g, logp.argmax(axis=1))
+    options_r = grid if 1 in present else np.array([0.0])
+    options_n = grid if 2 in present else np.array([0.0])
+    best = (before, 0.0, 0.0, 0.0)
+    for br in options_r:
+        shifted_r = logp[:, 1] + br
+        for bn in options_n:
+            pred = np.argmax(np.stack([logp[:, 0], shifted_r, logp[:, 2] + bn], axis=1), axis=1)
+            score = balanced_accuracy(g, pred)
+            cost = abs(br) + abs(bn)
+            if score > best[0] + 1e-12 or (abs(score - best[0]) <= 1e-12 and cost < best[3]):
+                best = (score, float(br), float(bn), cost)
+    return np.array([0.0, best[1], best[2]]), before, best[0]
+
+
+def calibrate(checker: FactChecker, dev: Dataset, *, batch_size: int = 64) -> dict[str, Any]:
+    """Fit the checker's per-label biases on ``dev`` and set them (recorded in its metadata).
+
+    Args:
+        checker: a trained checker.
+        dev: rows with ``claim``, ``evidence``, ``label``.
+
+    Returns:
+        What was recorded: ``biases``, ``dev_pairs``, ``balanced_accuracy_before`` and
+        ``_after``, and the dev recall of each label after.
+    """
+    claims, evidence = list(dev["claim"]), list(dev["evidence"])
+    probs = checker.predict_proba(claims, evidence, batch_size=batch_size, calibrated=False)
+    gold = [int(x) if not isinstance(x, str) else LABELS.index(x) for x in dev["label"]]
+    biases, before, after = fit_biases(probs, gold)
+    from grounded.factcheck.checker import apply_biases
+
+    pred = apply_biases(probs, biases).argmax(axis=1)
+    g = np.asarray(gold)
+    recall = {
+        lab: float((pred[g == k] == k).mean()) for k, lab in enumerate(LABELS) if (g == k).any()
+    }
+    info = {
+        "dev_pairs": len(gold),
+        "balanced_accuracy_before": round(before, 4),
+        "balanced_accuracy_after": round(after, 4),
+        "dev_recall": {k: round(v, 4) for k, v in recall.items()},
+        "method": "per-label log-space biases maximizing dev balanced accuracy",
+    }
+    checker.set_calibration(biases, info)
+    return checker.metadata["calibration"]
+
+
+# -- the whole job -------------------------------------------------------------------------------
+def train_factchecker(
+    kb: KnowledgeBase | str | Path | None = None,
+    *,
+    documents: str | Path | Sequence[str] | None = None,
+    pairs: str | Path | Sequence[dict[str, Any]] | None = None,
+    data_config: ClaimDataConfig | None = None,
+    checker_config: FactCheckerConfig | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> FactCheckerRun:
+    """Build training pairs, train a checker, calibrate it on the dev split, and save it.
+
+    The pairs (:func:`grounded.factcheck.data.build_pair_data`): the knowledge base's claims,
+    FactCC-style transformations of its passages and of ``documents``, and labelled
+    ``pairs``; balanced per label, with a dev split held out. After training, per-label
+    biases are fitted on the dev split (:func:`calibrate`) so every verdict is predicted;
+    they are stored in the checker's ``factcheck.json``, and a checker loaded later with
+    :meth:`FactChecker.from_pretrained` predicts exactly as this one.
+
+    Args:
+        kb: a knowledge base or its folder, or None.
+        documents: a text/JSONL file or a folder of them, or the passages as strings.
+        pairs: a JSONL pair file (:func:`grounded.factcheck.pairs.read_pairs`, labels
+            required) or dicts with ``claim``, ``evidence``, ``label``.
+        data_config: data settings; defaults if None.
+        checker_config: model and training settings; defaults if None.
+        out: folder to save the checker to (None: not saved).
+        overwrite: replace an existing ``out``.
+        show_progress: progress bars.
+
+    The checker's metadata is the folder's contract, written here and not by the command
+    line: the KB (name, checksum, path), the data settings (``evidence_k``, ``alias_notes``:
+    the verifier reads evidence as the checker was trained), pair statistics, the
+    calibration, and the scores on the KB's held-out subjects.
+
+    Returns:
+        :class:`FactCheckerRun`.
+
+    Raises:
+        FileExistsError: ``out`` exists and ``overwrite`` is False.
+        ValueError: nothing to train on.
+        kg.SourceFileError: a bad line in ``documents`` or ``pairs`` (file and line named).
+
+    Example:
+        >>> run = train_factchecker(documents="notes/", out="runs/checker")  # doctest: +SKIP
+        >>> run.checker.predict([("Ada won.", "Ada won in 2006.")]).labels  # doctest: +SKIP
+        ['supported']
+    """
+    from grounded.factcheck.data import ClaimDataConfig, build_pair_data
+    from grounded.factcheck.pairs import read_pairs
+    from grounded.factcheck.transforms import read_texts
+    from grounded.kb import KnowledgeBase
+
+    if out is not None and Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass `overwrite=True` (`--overwrite`) to replace it")
+    data_config = data_config or ClaimDataConfig()
+    checker_config = checker_config or FactCheckerConfig()
+    if isinstance(kb, (str, Path)):
+        kb = KnowledgeBase.load(kb)
+    is_path = isinstance(documents, (str, Path))
+    texts = read_texts(documents) if is_path else list(documents or [])
+    if isinstance(pairs, (str, Path)):
+        records = [
+            {"claim": r.claim, "evidence": r.evidence, "label": r.label}
+            for r in read_pairs(pairs, require_label=True)
+        ]
+    else:
+        records = list(pairs or [])
+    data = build_pair_data(
+        kb, data_config, documents=texts, pairs=records, show_progress=show_progress
+    )
+    checker, log = train_checker(data.train, checker_config, show_progress=show_progress)
+    if len(data.dev):
+        calibrate(checker, data.dev, batch_size=checker_config.eval_batch_size)
+    checker.metadata.update(data=to_dict(data_config), pair_stats=data.stats())
+    scores: dict[str, Any] = {}
+    if kb is not None:
+        checker.metadata["kb"] = {"name": kb.name, "checksum": kb.checksum, "path": str(kb.path)}
+        if data.claims is not None and len(data.claims.dataset["test"]):
+            from grounded.factcheck.evaluate import score_checker
+
+            scores = score_checker(data.claims, checker, data_config, show_progress=show_progress)
+            checker.metadata["metrics"] = {k: summary(v) for k, v in scores.items()}
+    if out is not None:
+        checker.save_pretrained(out, overwrite=overwrite)
+    return FactCheckerRun(checker, log, data, scores)
+
+
 @dataclass(frozen=True)
 class FactCheckerRun:
-    """What :func:`train_factchecker` returns: the checker, its training log and its scores
-    on the held-out subjects (``neural``, ``combined`` and ``graph`` reports)."""
+    """What :func:`train_factchecker` returns: the calibrated checker, its training log, the
+    pairs it was trained and calibrated on, and its scores on the knowledge base's held-out
+    subjects (``neural``, ``combined`` and ``graph`` reports; empty without a KB)."""
 
     checker: FactChecker
     log: TrainLog
+    data: PairData
     scores: dict[str, Any]
-    stats: dict[str, Any]
 
-
-def train_factchecker(
-    kb: KnowledgeBase,
-    data_config: ClaimDataConfig | None = None,
-    checker_config: FactCheckerConfig | None = None,
-    *,
-    show_progress: bool = True,
-) -> FactCheckerRun:
-    """Build claims from ``kb``, train a checker on them and score it on held-out subjects.
-
-    The checker's metadata records everything a reader of the folder needs to use it as it
-    was trained: the KB (name, checksum, path), the claim settings (``evidence_k``,
-    ``alias_notes``: the verifier reads evidence the same way), data statistics and scores.
-    The command line (``grounded factcheck train``) is this function plus ``save_pretrained``.
-
-    Example:
-        >>> run = train_factchecker(KnowledgeBase.load("runs/kb"))  # doctest: +SKIP
-        >>> run.checker.save_pretrained("runs/checker")  # doctest: +SKIP
-    """
-    from grounded.factcheck.data import ClaimDataConfig, build_claim_data
-    from grounded.factcheck.evaluate import score_checker
-
-    data_config = data_config or ClaimDataConfig()
-    data = build_claim_data(kb, data_config, show_progress=show_progress)
-    stats = data.stats()
-    if show_progress:
-        tr, te = stats["train"], stats["test"]
-        print(
-            f"claims: train {tr['claims']} ({tr['subjects']} subjects), test {te['claims']} "
-            f"({te['subjects']} held-out subjects); held-out pairs {stats['hidden_pairs']}"
-        )
-        print(f"  train labels {tr['labels']}")
-    checker, log = train_checker(data.dataset["train"], checker_config, show_progress=show_progress)
-    scores = score_checker(data, checker, data_config, show_progress=show_progress)
-    checker.metadata.update(
-        kb={"name": kb.name, "checksum": kb.checksum, "path": str(kb.path)},
-        data=to_dict(data_config),
-        data_stats=stats,
-        metrics={k: summary(v) for k, v in scores.items()},
-    )
-    return FactCheckerRun(checker, log, scores, stats)
+    def __iter__(self) -> Any:
+        """``checker, log, data, scores = run``."""
+        return iter((self.checker, self.log, self.data, self.scores))
 
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:

@@ -47,11 +47,13 @@ class Document:
 
 @dataclass(frozen=True)
 class Claim:
-    """One sentence of a document, with the document's question and source."""
+    """One sentence of a document, with the document's question, source and position
+    (``document``: its index among the audited documents)."""
 
     text: str
     question: str | None = None
     source: str = ""
+    document: int = 0
 
 
 @dataclass
@@ -74,6 +76,8 @@ class AuditConfig:
     evidence_shown: int = field(
         default=2, metadata={"help": "Evidence items shown per claim in report.md."}
     )
+    seed: int = field(default=0, metadata={"help": "Seed of the bootstrap intervals."})
+    n_boot: int = field(default=1000, metadata={"help": "Bootstrap resamples per interval."})
 
     def __post_init__(self) -> None:
         if self.max_claim_chars < 20:
@@ -82,6 +86,8 @@ class AuditConfig:
             raise ValueError(f"`claims_per_batch` must be >= 1, got {self.claims_per_batch}")
         if self.evidence_shown < 0:
             raise ValueError(f"`evidence_shown` must be >= 0, got {self.evidence_shown}")
+        if self.n_boot < 1:
+            raise ValueError(f"`n_boot` must be >= 1, got {self.n_boot}")
 
 
 # -- reading input files -------------------------------------------------------------------------
@@ -188,6 +194,87 @@ def _rate(numerator: int, denominator: int) -> dict[str, Any]:
     }
 
 
+def _interval(hits: Sequence[bool], seed: int, n_boot: int) -> dict[str, Any]:
+    """``_rate`` of ``hits`` with a seeded 95% percentile-bootstrap interval (``low``,
+    ``high``; None when there is nothing to resample)."""
+    from grounded.evaluation.metrics import bootstrap_rate
+
+    r = bootstrap_rate(list(hits), seed=seed, n_boot=n_boot)
+    return {**_rate(r.numerator, r.denominator), "low": r.low, "high": r.high}
+
+
+def document_paths(
+    documents: int, claims: Sequence[Claim], verdicts: Sequence[Verdict]
+) -> tuple[list[bool], list[str]]:
+    """Per document: does it have a claim that is not supported, and which path decided it.
+
+    The path is that of its first unsupported claim (the verdict that flags the document),
+    else of its first claim (the verdicts that cleared it); ``"no claim"`` when the
+    document has none.
+    """
+    flagged = [False] * documents
+    path = ["no claim"] * documents
+    for c, v in zip(claims, verdicts, strict=True):
+        d = c.document
+        if v.label != "supported" and not flagged[d]:
+            flagged[d], path[d] = True, v.decided_by
+        elif path[d] == "no claim":
+            path[d] = v.decided_by
+    return flagged, path
+
+
+def detection_rates(
+    flagged: Sequence[bool],
+    hallucinated: Sequence[bool],
+    paths: Sequence[str],
+    *,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict[str, Any]:
+    """How well an audit finds hallucinated answers, overall and per deciding path.
+
+    Args:
+        flagged: per answer, the audit found an unsupported claim.
+        hallucinated: per answer, the reference (an exact check) says it is wrong.
+        paths: per answer, the path that decided it (:func:`document_paths`).
+        seed, n_boot: bootstrap settings.
+
+    Returns:
+        ``detection`` (flagged among hallucinated) and ``false_alarm`` (flagged among
+        correct), each with a 95% interval and its denominator, and ``by_path``: the same
+        two per path (``graph``, ``checker``, ``none``...).
+
+    Raises:
+        ValueError: the three sequences differ in length.
+
+    Example:
+        >>> r = detection_rates([True, False, True, False], [True, True, False, False],
+        ...                     ["graph", "checker", "checker", "graph"], n_boot=10)
+        >>> r["detection"]["rate"], r["by_path"]["graph"]["detection"]["rate"]
+        (0.5, 1.0)
+    """
+    if not len(flagged) == len(hallucinated) == len(paths):
+        raise ValueError(
+            f"`flagged` ({len(flagged)}), `hallucinated` ({len(hallucinated)}) and `paths` "
+            f"({len(paths)}) must have one entry per answer"
+        )
+
+    def rates(idx: list[int]) -> dict[str, Any]:
+        return {
+            "detection": _interval([flagged[i] for i in idx if hallucinated[i]], seed, n_boot),
+            "false_alarm": _interval(
+                [flagged[i] for i in idx if not hallucinated[i]], seed, n_boot
+            ),
+        }
+
+    everything = list(range(len(flagged)))
+    out = rates(everything)
+    out["by_path"] = {
+        p: rates([i for i in everything if paths[i] == p]) for p in sorted(set(paths))
+    }
+    return out
+
+
 @dataclass
 class AuditReport:
     """One row per claim and totals with denominators.
@@ -199,6 +286,7 @@ class AuditReport:
         info: knowledge base, checker and settings, as recorded in ``report.json``.
         timings: seconds per stage (``splitting``, ``linking``, ``relations``, ``retrieval``,
             ``checker``) and ``total``.
+        seed, n_boot: settings of the bootstrap intervals.
     """
 
     claims: list[Claim]
@@ -206,25 +294,56 @@ class AuditReport:
     documents: int
     info: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+    n_boot: int = 1000
 
     def totals(self) -> dict[str, Any]:
-        """Counts per label and path; refuted / all claims; refuted + not enough info / all."""
+        """Counts per label and path; refuted / all claims; refuted + not enough info / all;
+        and per document (answer): the share with a refuted claim, and the share with an
+        unsupported claim (refuted or not enough info), the hallucination rate of the set of
+        outputs, with a seeded 95% bootstrap interval over documents. A document without a
+        claim counts in the denominator as clean (``documents_without_claims`` says how many).
+        """
         n = len(self.verdicts)
         labels = {lab: sum(v.label == lab for v in self.verdicts) for lab in LABELS}
         refuted_docs = {
-            c.source
+            c.document
             for c, v in zip(self.claims, self.verdicts, strict=True)
             if v.label == "refuted"
         }
+        flagged, paths = document_paths(self.documents, self.claims, self.verdicts)
         return {
             "claims": n,
             "documents": self.documents,
+            "documents_without_claims": sum(p == "no claim" for p in paths),
             "labels": labels,
             "decided_by": {p: sum(v.decided_by == p for v in self.verdicts) for p in DECIDED_BY},
             "refuted": _rate(labels["refuted"], n),
             "refuted_or_not_enough_info": _rate(labels["refuted"] + labels["not_enough_info"], n),
             "documents_with_refuted_claim": _rate(len(refuted_docs), self.documents),
+            "documents_with_unsupported_claim": _interval(flagged, self.seed, self.n_boot),
         }
+
+    def detection(self, hallucinated: Sequence[bool]) -> dict[str, Any]:
+        """The audit's detection and false-alarm rates against a reference, per deciding path.
+
+        Args:
+            hallucinated: one flag per audited document (answer), from a reference such as
+                the knowledge base's exact check.
+
+        Returns:
+            See :func:`detection_rates`.
+
+        Raises:
+            ValueError: ``hallucinated`` does not have one entry per document.
+        """
+        if len(hallucinated) != self.documents:
+            raise ValueError(
+                f"`hallucinated` has {len(hallucinated)} entries; the audit had "
+                f"{self.documents} document(s)"
+            )
+        flagged, paths = document_paths(self.documents, self.claims, self.verdicts)
+        return detection_rates(flagged, hallucinated, paths, seed=self.seed, n_boot=self.n_boot)
 
     def to_dict(self) -> dict[str, Any]:
         total = self.timings.get("total", 0.0)
@@ -234,7 +353,7 @@ class AuditReport:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "claims_per_second": round(len(self.claims) / total, 2) if total else None,
             "rows": [
-                {"id": i, "source": c.source, **v.to_dict()}
+                {"id": i, "source": c.source, "document": c.document, **v.to_dict()}
                 for i, (c, v) in enumerate(zip(self.claims, self.verdicts, strict=True), 1)
             ],
         }
@@ -267,7 +386,15 @@ class AuditReport:
             rate = _pct(_div(count, t["claims"]))
             lines.append(f"| {lab} | {count} / {t['claims']} | {rate} |")
         d = t["documents_with_refuted_claim"]
+        u = t["documents_with_unsupported_claim"]
+        interval = (
+            f", 95% interval {_pct(u['low'])}–{_pct(u['high'])}" if u["low"] is not None else ""
+        )
         lines += [
+            "",
+            f"Documents (answers) with an unsupported claim: {u['numerator']} / "
+            f"{u['denominator']} ({_pct(u['rate'])}{interval}; documents without a claim: "
+            f"{t['documents_without_claims']}).",
             "",
             f"Documents with a refuted claim: {d['numerator']} / {d['denominator']} "
             f"({_pct(d['rate'])}). Decided by: "
@@ -339,15 +466,25 @@ class Auditor:
         self.verifier = Verifier(kb, checker, verifier_config)
 
     def claims(self, docs: Iterable[Document]) -> list[Claim]:
-        """Sentence claims of each document; an answer's sentences keep its question."""
+        """Sentence claims of each document; an answer's sentences keep its question.
+
+        An answer (a document with a question) keeps sentences without a letter ("2006.",
+        "1,234"): a number answers the question. So does a text with no letter at all. In
+        other text such sentences ("1." of a numbered list) are dropped; punctuation alone
+        always is.
+        """
         out = []
         linker = self.kb.graph.linker
-        for doc in docs:
+        for d, doc in enumerate(docs):
             protect = [(m.start, m.end) for m in linker.link(doc.text)]
+            keep_numbers = doc.question is not None or not any(ch.isalpha() for ch in doc.text)
             for a, b in split_sentences(
-                doc.text, protect=protect, max_chars=self.config.max_claim_chars
+                doc.text,
+                protect=protect,
+                max_chars=self.config.max_claim_chars,
+                keep_numbers=keep_numbers,
             ):
-                out.append(Claim(doc.text[a:b], doc.question, doc.source))
+                out.append(Claim(doc.text[a:b], doc.question, doc.source, d))
         return out
 
     def audit(self, docs: Sequence[Document], *, show_progress: bool = False) -> AuditReport:
@@ -372,7 +509,9 @@ class Auditor:
         timings = {"splitting": splitting}
         timings.update({k: v - before.get(k, 0.0) for k, v in self.verifier.timings.items()})
         timings["total"] = time.perf_counter() - t0
-        return AuditReport(claims, verdicts, len(docs), self._info(), timings)
+        return AuditReport(
+            claims, verdicts, len(docs), self._info(), timings, self.config.seed, self.config.n_boot
+        )
 
     def audit_text(self, text: str, *, source: str = "text") -> AuditReport:
         """Audit one free text."""
