@@ -14,8 +14,8 @@ gives a verdict (graph first, then the neural checker). Then, by ``mode``:
   answer becomes those objects (never the objects of a pair the answer names: the guard
   answers the question that was asked).
 
-An answer that states nothing (empty, or punctuation only) becomes the abstention phrase. The model's own abstentions are kept in both
-modes: the guard never makes a model state
+An answer that states nothing (empty, or punctuation only) becomes the abstention phrase.
+The model's own abstentions are kept in both modes: the guard never makes a model state
 more than it did. Every guarded answer records what the model said, the verdict and the
 action (``kept``, ``abstained``, ``revised``), so nothing is hidden from an auditor.
 
