@@ -30,7 +30,7 @@ class Batcher:
         reads_vectors: add evidence vectors (embedding injection).
         reads_entities: add linked-mention vectors and their token masks (ERNIE-style).
         n_negatives: negatives per example when negatives are requested.
-        max_prompt_tokens: prompts are cut from the left beyond this.
+        max_prompt_tokens: prompts are cut from the left beyond this (special tokens kept).
     """
 
     def __init__(
@@ -62,10 +62,15 @@ class Batcher:
         self._answers: dict[str, list[int]] = {}
         self._entities: dict[str, np.ndarray] = {}
         self._warned = False
+        self._eos_appended: bool | None = None
 
     # -- prompts -----------------------------------------------------------------------------
     def encode_prompts(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
         """Left-padded prompt ids and mask, plus evidence tensors the injection reads.
+
+        The tokenizer pads and truncates (``padding_side="left"``, ``truncation_side``
+        "left" for the call): a prompt longer than ``max_prompt_tokens`` keeps its special
+        tokens (bos) and the end of its text, where the question is.
 
         Returns:
             ``prompt_ids`` (P, T), ``prompt_mask`` (P, T); with vectors ``evidence_vectors``
@@ -73,42 +78,57 @@ class Batcher:
             (P, M, E) and ``entity_token_mask`` (P, M, T).
         """
         tok = self.tokenizer
-        enc = tok(
-            [ex["prompt"] for ex in examples],
-            add_special_tokens=True,
-            return_offsets_mapping=self.reads_entities,
-        )
-        ids_list, offsets_list = [], []
-        for i, ids in enumerate(enc["input_ids"]):
-            offsets = enc["offset_mapping"][i] if self.reads_entities else None
-            if ids and ids[-1] == tok.eos_token_id:  # tokenizers that append eos
-                ids = ids[:-1]
-                offsets = offsets[:-1] if offsets is not None else None
-            if len(ids) > self.max_prompt_tokens:
-                if not self._warned:
-                    warnings.warn(
-                        f"a prompt has {len(ids)} tokens; keeping its last "
-                        f"{self.max_prompt_tokens} (raise `max_prompt_tokens` or lower `k`)",
-                        stacklevel=2,
-                    )
-                    self._warned = True
-                ids = ids[-self.max_prompt_tokens :]
-                offsets = offsets[-self.max_prompt_tokens :] if offsets is not None else None
-            ids_list.append(ids)
-            offsets_list.append(offsets)
-        t = max(len(ids) for ids in ids_list)
-        prompt_ids = torch.full((len(ids_list), t), tok.pad_token_id, dtype=torch.long)
-        prompt_mask = torch.zeros((len(ids_list), t), dtype=torch.long)
-        for i, ids in enumerate(ids_list):
-            if ids:
-                prompt_ids[i, t - len(ids) :] = torch.tensor(ids)
-                prompt_mask[i, t - len(ids) :] = 1
+        prompts = [ex["prompt"] for ex in examples]
+        # A tokenizer that appends eos gets one more token, dropped below: the answer
+        # continues the prompt, so no prompt may end in eos.
+        appends_eos = self._appends_eos()
+        side, tok.truncation_side = tok.truncation_side, "left"  # no call argument for it
+        try:
+            enc = tok(
+                prompts,
+                add_special_tokens=True,
+                padding=True,
+                padding_side="left",
+                truncation=True,
+                max_length=self.max_prompt_tokens + appends_eos,
+                return_offsets_mapping=self.reads_entities,
+                return_tensors="pt",
+            )
+        finally:
+            tok.truncation_side = side
+        prompt_ids, prompt_mask = enc["input_ids"], enc["attention_mask"].long()
+        offsets = enc["offset_mapping"] if self.reads_entities else None  # (P, T, 2)
+        if appends_eos:  # left padding puts every row's eos in the last column
+            prompt_ids, prompt_mask = prompt_ids[:, :-1], prompt_mask[:, :-1]
+            offsets = offsets[:, :-1] if offsets is not None else None
+        if not self._warned and self._truncated(enc, prompts):
+            warnings.warn(
+                f"a prompt has more than {self.max_prompt_tokens} tokens; keeping its last "
+                f"{self.max_prompt_tokens} (raise `max_prompt_tokens` or lower `k`)",
+                stacklevel=2,
+            )
+            self._warned = True
         out = {"prompt_ids": prompt_ids, "prompt_mask": prompt_mask}
         if self.reads_vectors:
             out.update(self._evidence(examples))
         if self.reads_entities:
-            out.update(self._entities_of(examples, offsets_list, t))
+            out.update(self._entities_of(examples, offsets))
         return out
+
+    def _appends_eos(self) -> bool:
+        if self._eos_appended is None:
+            ids = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+            self._eos_appended = bool(ids) and ids[-1] == self.tokenizer.eos_token_id
+        return self._eos_appended
+
+    def _truncated(self, enc: Any, prompts: list[str]) -> bool:
+        """Whether the tokenizer cut any prompt (fast tokenizers record the overflow)."""
+        if enc.encodings is not None:
+            return any(e.overflowing for e in enc.encodings)
+        full = enc["attention_mask"].sum(1) == enc["attention_mask"].shape[1]
+        longest = [p for p, f in zip(prompts, full.tolist(), strict=True) if f]
+        limit = self.max_prompt_tokens + self._appends_eos()
+        return any(len(ids) > limit for ids in self.tokenizer(longest)["input_ids"])
 
     def _evidence(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
         k = max(1, max(len(ex["evidence_ids"]) for ex in examples))
@@ -140,15 +160,19 @@ class Batcher:
         return self._entities[entity]
 
     def _entities_of(
-        self, examples: Sequence[dict], offsets_list: list, t: int
+        self, examples: Sequence[dict], offsets: torch.Tensor
     ) -> dict[str, torch.Tensor]:
+        """Mention vectors (P, M, E) and the prompt tokens of each mention (P, M, T).
+
+        ``offsets`` (P, T, 2) are the character spans of the left-padded prompt tokens;
+        padding and special tokens span (0, 0) and belong to no mention.
+        """
         m = max(1, max(len(ex.get("mention_starts", [])) for ex in examples))
         dim = self.kb.index.dimension
         vectors = torch.zeros(len(examples), m, dim)
-        token_mask = torch.zeros(len(examples), m, t, dtype=torch.long)
+        token_mask = torch.zeros(len(examples), m, offsets.shape[1], dtype=torch.long)
+        a, b = offsets[..., 0], offsets[..., 1]  # (P, T)
         for i, ex in enumerate(examples):
-            offsets = offsets_list[i]
-            pad = t - len(offsets)
             mentions = zip(
                 ex.get("mention_starts", []),
                 ex.get("mention_ends", []),
@@ -159,9 +183,7 @@ class Batcher:
                 cands = [self.entity_vector(n) for n in names.split("\t") if n]
                 if cands:
                     vectors[i, j] = torch.from_numpy(np.mean(cands, axis=0))
-                for p, (a, b) in enumerate(offsets):
-                    if b > a and a < end and b > start:
-                        token_mask[i, j, pad + p] = 1
+                token_mask[i, j] = ((b[i] > a[i]) & (a[i] < end) & (b[i] > start)).long()
         return {"entity_vectors": vectors, "entity_token_mask": token_mask}
 
     # -- answers -----------------------------------------------------------------------------
@@ -202,19 +224,16 @@ class Batcher:
                 rows.append(self.answer_ids(text))
                 row_prompt.append(i)
             neg_lists.append(negs)
-        a = max(len(r) for r in rows)
-        answer_ids = torch.full((len(rows), a), self.tokenizer.pad_token_id, dtype=torch.long)
-        answer_mask = torch.zeros((len(rows), a), dtype=torch.long)
-        for r, ids in enumerate(rows):
-            answer_ids[r, : len(ids)] = torch.tensor(ids)
-            answer_mask[r, : len(ids)] = 1
+        answers = self.tokenizer.pad(
+            {"input_ids": rows}, padding=True, padding_side="right", return_tensors="pt"
+        )
         n = max(1, max(len(x) for x in neg_lists))
         neg_rows = torch.full((len(examples), n), -1, dtype=torch.long)
         for i, negs in enumerate(neg_lists):
             neg_rows[i, : len(negs)] = torch.tensor(negs, dtype=torch.long)
         out.update(
-            answer_ids=answer_ids,
-            answer_mask=answer_mask,
+            answer_ids=answers["input_ids"],
+            answer_mask=answers["attention_mask"].long(),
             row_prompt=torch.tensor(row_prompt, dtype=torch.long),
             gold_rows=torch.tensor(gold_rows, dtype=torch.long),
             neg_rows=neg_rows,
