@@ -15,10 +15,12 @@ index kinds (``index.config.FACTORIES``).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 import torch
 
@@ -57,8 +59,6 @@ class MetaTestCase:
 
 
 # -- adapters ----------------------------------------------------------------------------------
-
-LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def grounding_model(base, kb, adapter="lora", modes=("text", "embedding"), entity_vectors=False):
@@ -374,3 +374,238 @@ class ConstraintCase:
         for key, value in self.settings.items():
             assert getattr(loss, key) == value
         assert loss.scope in ("divergence", "sequence")
+
+
+# -- index kinds -------------------------------------------------------------------------------
+
+
+class HashEncoder:
+    """Deterministic fake encoder: text -> seeded random vector, or ``table[text]``."""
+
+    def __init__(self, dimension=16, name="hash-encoder", normalize=True, table=None):
+        self.dimension, self.name, self.normalize = dimension, name, normalize
+        self.table = table or {}
+        self.calls = 0
+
+    def vector(self, text):
+        if text in self.table:
+            v = np.asarray(self.table[text], dtype=np.float64)
+        else:
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+            v = np.random.default_rng(seed).standard_normal(self.dimension)
+        return v / np.linalg.norm(v) if self.normalize else v
+
+    def encode(self, texts, *, batch_size=None, show_progress=False):
+        self.calls += 1
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, t in enumerate(texts):
+            out[i] = self.vector(t)
+        return out
+
+
+def records(n, prefix="fact"):
+    return [{"key": f"{prefix}:{i}", "text": f"{prefix} sentence {i}", "n": i} for i in range(n)]
+
+
+def brute_force(matrix, queries, k):
+    """Ids (row numbers) and scores of the top-k inner products, best first (numpy)."""
+    scores = queries @ matrix.T  # (n_queries, n)
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return top, np.take_along_axis(scores, top, axis=1)
+
+
+def unit(rng, n, d):
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def clustered(rng, centres, n):
+    """``n`` unit vectors scattered around random ``centres`` (clusters, d)."""
+    x = centres[rng.integers(len(centres), size=n)] + 0.2 * rng.standard_normal(
+        (n, centres.shape[1])
+    )
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def recall(found, truth):
+    """Mean share of each true top-k row found."""
+    return float(
+        np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)])
+    )
+
+
+class IndexCase:
+    """One FAISS index kind of ``index.config.FACTORIES`` under a :class:`FactIndex`, checked
+    against brute-force numpy search on random vectors: search, recall, add/remove, the
+    stored vectors, save/load.
+
+    Set ``kind``; ``settings`` (IndexConfig) for 200 random 16-d records; ``exact``: with
+    them, ids and scores equal brute force (else ``recall@k >= approx_recall``); and
+    ``min_recall``, the recall@10 against exact search on 4,000 clustered 32-d vectors with
+    the kind's defaults plus ``recall_settings``.
+    """
+
+    kind: ClassVar[str]
+    settings: ClassVar[dict[str, Any]] = {}
+    exact: ClassVar[bool] = True
+    approx_recall: ClassVar[float] = 1.0
+    min_recall: ClassVar[float]
+    recall_settings: ClassVar[dict[str, Any]] = {}
+    #: the fewest records the kind builds from (IVF-PQ trains 2**pq_nbits centroids)
+    few: ClassVar[int] = 5
+
+    @pytest.fixture(autouse=True, scope="class")
+    def faiss_one_thread(self):
+        """FAISS on one OpenMP thread: on a busy 2-core machine two threads spin-wait, and
+        training 16 product quantizers on 200 points took 0.1-5 s instead of 15 ms."""
+        import faiss
+
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        yield
+        faiss.omp_set_num_threads(before)
+
+    def config(self, **overrides):
+        from index import IndexConfig
+
+        return IndexConfig(kind=self.kind, **{**self.settings, **overrides})
+
+    @pytest.fixture
+    def built(self):
+        from index import FactIndex
+
+        return FactIndex.build(records(200), HashEncoder(), self.config(), show_progress=False)
+
+    def test_builds_its_kind_through_the_factory(self, built):
+        from index.config import FACTORIES, factory_string, kind_of
+
+        assert built.config.kind == self.kind and kind_of(built._faiss) == self.kind
+        assert factory_string(built.config, 16) == FACTORIES[self.kind](built.config, 16)
+        assert built._faiss.metric_type == 0  # METRIC_INNER_PRODUCT: cosine on unit vectors
+        assert len(built) == 200 and built.ids == list(range(200))
+
+    @pytest.mark.parametrize("k", [1, 5, 10])
+    def test_search_matches_brute_force(self, built, k):
+        matrix = built.encoder.encode([r["text"] for r in records(200)])
+        queries = unit(np.random.default_rng(0), 20, 16)
+        ids, scores = brute_force(matrix, queries, k)
+        hits = built.search_vectors(queries, k)
+        found = [[h.id for h in row] for row in hits]
+        got = np.array([[h.score for h in row] for row in hits])
+        if self.exact:
+            assert found == ids.tolist()
+            np.testing.assert_allclose(got, scores, atol=1e-5)
+        else:
+            assert recall(found, ids.tolist()) >= self.approx_recall
+            exact_scores = np.take_along_axis(queries @ matrix.T, np.array(found), axis=1)
+            np.testing.assert_allclose(got, exact_scores, atol=0.1)  # approximate scores
+        for row in hits:
+            assert all(h.record["key"] == f"fact:{h.id}" for h in row)
+            assert [h.score for h in row] == sorted((h.score for h in row), reverse=True)
+
+    def test_search_text_finds_its_own_record(self, built):
+        hit = built.search("fact sentence 42", k=3)[0]
+        assert (hit.id, hit.record["key"], hit.record["n"]) == (42, "fact:42", 42)
+        assert hit.score == pytest.approx(1.0, abs=1e-5 if self.exact else 0.05)
+        batch = built.search_batch(["fact sentence 7", "fact sentence 9"], k=2)
+        assert [row[0].id for row in batch] == [7, 9]
+
+    def test_k_larger_than_the_index_returns_every_record_once(self):
+        from index import FactIndex
+
+        idx = FactIndex.build(
+            records(self.few), HashEncoder(), self.config(nlist=2), show_progress=False
+        )
+        hits = idx.search("anything", k=self.few + 45)
+        assert sorted(h.id for h in hits) == list(range(self.few))  # FAISS's -1 padding gone
+
+    def test_recall_at_10_against_exact_search(self):
+        from index import FactIndex, IndexConfig, recall_against_exact
+
+        rng = np.random.default_rng(1)
+        centres = unit(rng, 40, 32)
+        x, q = clustered(rng, centres, 4000), clustered(rng, centres, 100)
+        table = {f"v{i}": x[i] for i in range(len(x))}
+        recs = [{"key": t, "text": t} for t in table]
+        config = IndexConfig(kind=self.kind, **self.recall_settings)
+        idx = FactIndex.build(recs, HashEncoder(32, table=table), config, show_progress=False)
+        truth, _ = brute_force(x, q, 10)
+        measured = recall([[h.id for h in row] for row in idx.search_vectors(q, 10)], truth)
+        assert measured >= self.min_recall
+        if self.exact:  # against the stored vectors, which are the embeddings themselves
+            assert recall_against_exact(idx, q, 10) == pytest.approx(measured, abs=1e-9)
+
+    def test_add_remove_get_id_of(self, built):
+        new = built.add(records(3, prefix="extra"))
+        assert new == [200, 201, 202] and len(built) == 203
+        assert built.id_of("extra:1") == 201 and built.get(201)["text"] == "extra sentence 1"
+        assert 201 in built and 999 not in built
+        assert (
+            202 in [h.id for h in built.search("extra sentence 2", k=3)][: 1 if self.exact else 3]
+        )
+
+        assert built.remove([201, 5, 5]) == 2
+        assert len(built) == 201 and 201 not in built and 5 not in built
+        assert 5 not in built.ids and built.ids == sorted(built.ids)
+        with pytest.raises(KeyError, match="extra:1"):
+            built.id_of("extra:1")
+        with pytest.raises(KeyError, match="201"):
+            built.get(201)
+        with pytest.raises(KeyError, match="5"):
+            built.vectors([5])
+        every = built.search_vectors(unit(np.random.default_rng(5), 30, 16), k=1000)
+        assert all({h.id for h in row} == set(built.ids) for row in every)  # removed: never
+
+        assert built.add(records(1, prefix="later")) == [203]  # ids are never reused
+        built.add([{"key": "extra:1", "text": "extra sentence 1"}])  # a removed key may return
+
+    def test_remove_unknown_id_removes_nothing(self, built):
+        with pytest.raises(KeyError, match="12345"):
+            built.remove([3, 12345])
+        assert 3 in built and len(built) == 200
+        assert built.remove([]) == 0
+
+    def test_vectors_are_the_stored_embeddings(self, built):
+        got = built.vectors([3, 0, 199])
+        want = built.encoder.encode(["fact sentence 3", "fact sentence 0", "fact sentence 199"])
+        assert got.shape == (3, 16) and got.dtype == np.float32
+        if self.exact:
+            np.testing.assert_allclose(got, want, atol=1e-6)
+        else:  # decoded codes: close in angle
+            cosine = (got * want).sum(1) / np.linalg.norm(got, axis=1)
+            assert (cosine > 0.99).all(), cosine
+
+    def test_get_returns_a_copy(self, built):
+        built.get(1)["text"] = "changed"
+        assert built.get(1)["text"] == "fact sentence 1"
+
+    def test_save_load_round_trip(self, built, tmp_path):
+        import json
+
+        from index import FactIndex
+
+        built.add(records(5, prefix="extra"))
+        built.remove([0, 17, 201])
+        out = built.save(tmp_path / "idx")
+        assert sorted(p.name for p in out.iterdir()) == [
+            "index.faiss",
+            "manifest.json",
+            "meta.jsonl",
+        ]
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["count"] == len(built) == 202 and manifest["next_id"] == 205
+        assert manifest["encoder"] == {
+            "name": "hash-encoder", "path": None, "dimension": 16, "normalize": True,
+        }  # fmt: skip
+        assert manifest["index"]["kind"] == self.kind
+        assert set(manifest["checksums"]) == {"index.faiss", "meta.jsonl"}
+        assert {"faiss", "numpy", "sentence_transformers"} <= set(manifest["versions"])
+        lines = [json.loads(line) for line in (out / "meta.jsonl").read_text().splitlines()]
+        assert [row["id"] for row in lines] == built.ids
+
+        again = FactIndex.load(out, HashEncoder())
+        assert again.ids == built.ids and again.config == built.config
+        q = unit(np.random.default_rng(6), 25, 16)
+        assert again.search_vectors(q, 7) == built.search_vectors(q, 7)
+        assert again.add(records(1, prefix="after")) == [205]
+        np.testing.assert_array_equal(again.vectors([1, 2]), built.vectors([1, 2]))
