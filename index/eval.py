@@ -12,7 +12,10 @@ def recall_against_exact(index: FactIndex, queries: np.ndarray, k: int = 10) -> 
     """Mean recall@k of ``index.search_vectors`` against brute-force inner-product search.
 
     The exact reference is an ``IndexFlatIP`` over the index's own stored vectors, so only
-    the approximate search is measured, not the encoder. A returned hit counts as found
+    the approximate search is measured, not the encoder. For ``ivfpq`` the stored vectors
+    are the decoded codes, so the figure leaves the quantization error out (4,000 clustered
+    32-d test vectors, default settings: 0.999 here, 0.73 against the original vectors);
+    measure that kind against brute force over your own embeddings. A returned hit counts as found
     when its score reaches the exact k-th best score (so ties with equal vectors count).
 
     Args:

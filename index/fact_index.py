@@ -64,8 +64,8 @@ class FactIndex:
 
         Args:
             encoder: embeds queries and new records; its ``dimension`` must match the index.
-            faiss_index: made by :func:`index.config.new_faiss_index` (trained, for IVF).
-            config: resolved config (``kind`` is 'flat', 'ivf' or 'hnsw').
+            faiss_index: made by :func:`index.config.new_faiss_index` (trained, for IVF kinds).
+            config: resolved config (``kind`` is one of :data:`index.config.FACTORIES`).
             records: id -> record for every live vector in ``faiss_index``.
             next_id: the id the next added record gets.
             tombstones: HNSW ids still in ``faiss_index`` but removed.
@@ -115,7 +115,7 @@ class FactIndex:
         config = (config or IndexConfig()).resolve(len(records))
         vectors = _encode(encoder, [r["text"] for r in records], config, show_progress)
         faiss_index = new_faiss_index(config, encoder.dimension)
-        if config.kind == "ivf":
+        if not faiss_index.is_trained:  # IVF kinds learn their lists (and codes) here
             faiss_index.train(vectors)
         index = cls(encoder, faiss_index, config)
         index._insert(records, vectors)

@@ -224,20 +224,21 @@ class KnowledgeGraph:
     def subgraph(self, entities: Iterable[EntityId], hops: int = 1) -> KnowledgeGraph:
         """The k-hop neighbourhood of ``entities`` (edges in both directions) as a new graph.
 
+        The entities within ``hops`` edges of any of ``entities``, following edges either
+        way (``nx.ego_graph`` on an undirected view), and every fact among them. Entities
+        not in the graph are skipped.
+
         Raises:
             ValueError: ``hops`` is negative.
         """
         if hops < 0:
             raise ValueError(f"`hops` must be >= 0, got {hops}")
-        frontier = {e for e in entities if e in self.graph}
-        keep = set(frontier)
-        for _ in range(hops):
-            nxt: set[EntityId] = set()
-            for e in frontier:
-                nxt.update(self.graph.successors(e))
-                nxt.update(self.graph.predecessors(e))
-            frontier = nxt - keep
-            keep |= nxt
+        # A view, not a copy: ego_graph(..., undirected=True) would copy the whole graph.
+        both_ways = self.graph.to_undirected(as_view=True)
+        keep: set[EntityId] = set()
+        for e in entities:
+            if e in self.graph:
+                keep.update(nx.ego_graph(both_ways, e, radius=hops))
         sub = self.graph.subgraph(keep)
         triples = [self._triple(s, o, r, d) for s, o, r, d in sub.edges(keys=True, data=True)]
         return KnowledgeGraph(

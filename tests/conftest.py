@@ -130,6 +130,16 @@ def tiny_base(tmp_path_factory, tiny_kb):
 
 
 @pytest.fixture(scope="session")
+def tiny_examples(tiny_kb):
+    """Four training examples of the tiny KB (prompts with evidence, answers, negatives)."""
+    from grounded.data import build_examples, build_groups
+
+    groups = build_groups(tiny_kb, None, out_of_kb=4)
+    rows = build_examples(tiny_kb, groups.seen, p_no_gold=0.3, link_mentions=True)
+    return [dict(r) for r in rows][:4]
+
+
+@pytest.fixture(scope="session")
 def tiny_gpt2_base(tmp_path_factory, tiny_kb):
     """The same as ``tiny_base`` with a GPT-2 architecture (the generic path)."""
     from tiny_lm import save_tiny_base

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
+import cases
 import pytest
 import torch
 
@@ -15,26 +17,8 @@ from grounded.losses import (
     pair_logprobs,
     sequence_logprobs,
     token_logprobs,
-    unlikelihood_loss,
 )
 from grounded.training.trainer import loss_terms
-
-
-def test_margin_loss_by_hand():
-    gold = torch.tensor([-1.0, -2.0])
-    neg = torch.tensor([[-1.5, -4.0], [-1.0, -9.0]])
-    mask = torch.tensor([[1, 1], [1, 0]])
-    # pairs: 1 - (-1 + 1.5) = 0.5; 1 - (-1 + 4) < 0 -> 0; 1 - (-2 + 1) = 2; the last is masked
-    expected = (0.5 + 0.0 + 2.0) / 3
-    assert margin_loss(gold, neg, mask, margin=1.0).item() == pytest.approx(expected)
-    assert margin_loss(gold, neg, mask, margin=0.0).item() == pytest.approx(1.0 / 3)
-
-
-def test_unlikelihood_loss_by_hand():
-    neg = torch.log(torch.tensor([[0.5, 0.25], [0.9, 0.1]]))
-    mask = torch.tensor([[1, 1], [0, 1]])
-    expected = (-math.log(0.5) - math.log(0.75) - math.log(0.9)) / 3
-    assert unlikelihood_loss(neg, mask).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_log1mexp_is_stable_at_both_ends():
@@ -44,17 +28,6 @@ def test_log1mexp_is_stable_at_both_ends():
     assert torch.isfinite(got).all()
     assert torch.allclose(got[1:], ref[1:], rtol=1e-6)
     assert got[-1].item() == pytest.approx(-math.exp(-50.0), rel=1e-6)
-
-
-def test_empty_mask_gives_zero_with_a_gradient():
-    gold = torch.zeros(2, requires_grad=True)
-    neg = torch.zeros(2, 3, requires_grad=True)
-    loss = margin_loss(gold, neg, torch.zeros(2, 3))
-    loss.backward()
-    assert loss.item() == 0.0
-    assert gold.grad is not None and torch.equal(gold.grad, torch.zeros(2))
-    empty = margin_loss(torch.zeros(0), torch.zeros(0, 3), torch.zeros(0, 3))
-    assert empty.item() == 0.0
 
 
 def test_sequence_logprobs_by_hand():
@@ -67,6 +40,27 @@ def test_sequence_logprobs_by_hand():
     assert logp[0].item() == pytest.approx(math.log(0.5) + math.log(0.8), rel=1e-5)
     assert logp[1].item() == pytest.approx(math.log(0.25 * 0.1 / 3), rel=1e-5)
     assert n.tolist() == [2.0, 3.0]
+
+
+class TestMargin(cases.ConstraintCase):
+    name = "margin"
+    settings: ClassVar = {"margin": 1.0}
+    # mean of 1 - log(gold / neg): 1 - log 1, 1 - log 2, 1 - log(1/3) = 1 + log(3/2) / 3
+    by_hand = 1 + math.log(1.5) / 3
+
+
+class TestUnlikelihood(cases.ConstraintCase):
+    name = "unlikelihood"
+    # mean of -log(1 - p): log 2, log(4/3), log 10 = log(80/3) / 3; gold is the LM loss's job
+    by_hand = math.log(80 / 3) / 3
+    pushes_gold = False
+
+
+class TestConstraintCoverage(cases.MetaTestCase):
+    base = cases.ConstraintCase
+
+    def registered(self):
+        return CONSTRAINTS.names()
 
 
 def test_registry_and_errors():

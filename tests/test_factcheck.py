@@ -202,7 +202,7 @@ PRED = ["supported", "refuted", "refuted", "not_enough_info", "supported", "not_
 def test_confusion_matrix_and_per_class_by_hand():
     m = confusion_matrix(GOLD, PRED)
     assert m == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
-    c = per_class(m)
+    c = per_class(GOLD, PRED)
     # supported: tp 1, predicted 2, support 2 → P 1/2, R 1/2, F1 1/2
     assert c["supported"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
     # refuted: tp 1, predicted 2, support 1 → P 1/2, R 1, F1 2/3
@@ -220,6 +220,12 @@ def test_confusion_matrix_and_per_class_by_hand():
 def test_metrics_edge_cases():
     r = classification_report([], [])
     assert r["accuracy"] == 0.0 and r["macro_f1"] == 0.0
+    assert r["confusion"] == [[0] * 3] * 3 and r["per_class"]["refuted"]["support"] == 0
+    # A label never gold nor predicted scores 0 and still counts in the macro mean: 1/3, not 1.
+    r = classification_report(["supported"], ["supported"])
+    assert r["per_class"]["supported"]["f1"] == 1.0
+    assert r["macro_f1"] == pytest.approx(1 / 3)
+    assert isinstance(r["confusion"][0][0], int) and isinstance(r["accuracy"], float)
     with pytest.raises(ValueError, match="differ in length"):
         confusion_matrix(["supported"], [])
     with pytest.raises(ValueError, match="'maybe'"):

@@ -3,15 +3,18 @@ save/load, and the generic path through two architectures (Llama, GPT-2) under P
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import cases
 import pytest
 import torch
 
 from grounded.injection import (
+    INJECTIONS,
     EvidenceTensors,
     InjectionConfig,
     KnowledgeInjection,
     add_entity_vectors,
-    get_injection,
     parse_injection,
     position_ids_from_mask,
     prepend_soft_tokens,
@@ -93,59 +96,46 @@ def test_layer_shapes_masks_and_round_trip(tmp_path):
     again = KnowledgeInjection.from_pretrained(tmp_path)
     assert again.config == config
     assert torch.equal(again(embeds, mask, evidence)[0], out)
-    text_only = KnowledgeInjection(InjectionConfig(modes=["text"]))
-    text_only.save_pretrained(tmp_path / "text")
-    assert not (tmp_path / "text" / "injection.safetensors").exists()
-    assert KnowledgeInjection.from_pretrained(tmp_path / "text").config.modes == ["text"]
+
+
+# -- every injection mode (tests/cases.py) ---------------------------------------------------
+
+
+class TestTextInjection(cases.InjectionCase):
+    name = "text"
+    soft_tokens = 0  # evidence goes into the prompt text, not the embeddings
+
+
+class TestEmbeddingInjection(cases.InjectionCase):
+    name = "embedding"
+    soft_tokens = 2
+    settings: ClassVar = {"entity_vectors": True}  # every parameter the mode can have
+
+    def test_needs_evidence_vectors(self):
+        embeds, mask, evidence = self.inputs()
+        with pytest.raises(ValueError, match="needs evidence vectors"):
+            self.layer()(embeds, mask, None)
+        evidence.entity_vectors = None
+        with pytest.raises(ValueError, match="link_mentions=True"):
+            self.layer()(embeds, mask, evidence)
+
+
+class TestInjectionCoverage(cases.MetaTestCase):
+    base = cases.InjectionCase
+
+    def registered(self):
+        return INJECTIONS.names()
 
 
 # -- through real causal LMs ---------------------------------------------------------------
 
 
-def _grounding(base, kb, adapter="lora", modes=("text", "embedding"), entity_vectors=False):
-    from grounded.model.artifacts import load_base
-    from grounded.model.batch import Batcher
-    from grounded.model.grounding import GroundingModel
-    from grounded.training.adapters import AdapterConfig, get_adapter_model
-
-    torch.manual_seed(0)
-    tokenizer, lm = load_base(base)
-    injection = get_injection(
-        InjectionConfig(
-            modes=list(modes), evidence_dim=kb.index.dimension, hidden_size=16,
-            entity_vectors=entity_vectors,
-        ),
-        lm,
-    )  # fmt: skip
-    config = AdapterConfig(name=adapter, lora_dropout=0.0, num_virtual_tokens=3)
-    model = GroundingModel(get_adapter_model(lm, config), injection)
-    batcher = Batcher(
-        tokenizer, kb, reads_vectors=injection.reads_vectors,
-        reads_entities=injection.reads_entities,
-    )  # fmt: skip
-    return model, batcher
-
-
-@pytest.fixture(scope="module")
-def examples(tiny_kb):
-    from grounded.data import build_examples, build_groups
-
-    groups = build_groups(tiny_kb, None, out_of_kb=4)
-    rows = build_examples(tiny_kb, groups.seen, p_no_gold=0.3, link_mentions=True)
-    return [dict(r) for r in rows][:4]
-
-
-def _layout(batch):
-    return {k: batch.pop(k) for k in ("gold_rows", "neg_rows", "is_feedback")}
-
-
 @pytest.mark.parametrize("arch", ["tiny_base", "tiny_gpt2_base"])
-def test_shared_prefix_scores_equal_the_flat_path(arch, request, tiny_kb, examples):
+def test_shared_prefix_scores_equal_the_flat_path(arch, request, tiny_kb, tiny_examples):
     """One prompt pass + KV cache gives the same log-probabilities as prompt+answer rows."""
-    model, batcher = _grounding(request.getfixturevalue(arch), tiny_kb)
-    batch = batcher(examples)
-    _layout(batch)
-    assert batch["answer_ids"].shape[0] > len(examples)  # negatives add rows
+    model, batcher = cases.grounding_model(request.getfixturevalue(arch), tiny_kb)
+    batch, _ = cases.batch_of(batcher, tiny_examples)
+    assert batch["answer_ids"].shape[0] > len(tiny_examples)  # negatives add rows
     model.eval()
     shared = model(**batch)  # (R, A)
     model.shared_prefix = False
@@ -156,23 +146,16 @@ def test_shared_prefix_scores_equal_the_flat_path(arch, request, tiny_kb, exampl
 
 
 @pytest.mark.parametrize("arch", ["tiny_base", "tiny_gpt2_base"])
-def test_training_step_through_peft_changes_adapter_and_injection(arch, request, tiny_kb, examples):
-    from grounded.losses import get_constraint
-    from grounded.training import loss_terms
-
-    model, batcher = _grounding(request.getfixturevalue(arch), tiny_kb)
-    batch = batcher(examples)
-    layout = _layout(batch)
+def test_training_step_through_peft_changes_adapter_and_injection(
+    arch, request, tiny_kb, tiny_examples
+):
+    model, batcher = cases.grounding_model(request.getfixturevalue(arch), tiny_kb)
+    batch, layout = cases.batch_of(batcher, tiny_examples)
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     assert any("lora" in n for n in params) and any(n.startswith("injection.") for n in params)
     before = {n: p.detach().clone() for n, p in params.items()}
     optimizer = torch.optim.AdamW(params.values(), lr=1e-2)
-    token_logp = model(**batch)
-    terms = loss_terms(
-        token_logp, batch["answer_ids"], batch["answer_mask"], **layout,
-        constraint=get_constraint("margin"),
-    )  # fmt: skip
-    (terms.lm + terms.constraint).backward()
+    cases.training_loss(model, batch, layout).backward()
     optimizer.step()
     changed = [n for n, p in params.items() if not torch.equal(p, before[n])]
     assert any("lora_B" in n for n in changed)
@@ -181,22 +164,22 @@ def test_training_step_through_peft_changes_adapter_and_injection(arch, request,
     assert frozen and all(p.grad is None for p in frozen)
 
 
-def test_batched_generation_matches_one_by_one(tiny_base, tiny_kb, examples):
+def test_batched_generation_matches_one_by_one(tiny_base, tiny_kb, tiny_examples):
     """Left padding and soft tokens do not change greedy answers."""
     from grounded.model import generate_texts
 
-    model, batcher = _grounding(tiny_base, tiny_kb)
+    model, batcher = cases.grounding_model(tiny_base, tiny_kb)
     model.eval()
-    batched = generate_texts(model, batcher, examples, max_new_tokens=6)
-    single = [generate_texts(model, batcher, [ex], max_new_tokens=6)[0] for ex in examples]
+    batched = generate_texts(model, batcher, tiny_examples, max_new_tokens=6)
+    single = [generate_texts(model, batcher, [ex], max_new_tokens=6)[0] for ex in tiny_examples]
     assert batched == single
 
 
-def test_cache_free_greedy_loop_matches_hf_generate(tiny_base, tiny_kb, examples):
+def test_cache_free_greedy_loop_matches_hf_generate(tiny_base, tiny_kb, tiny_examples):
     """The loop prefix/prompt tuning use agrees with ``lm.generate(inputs_embeds=...)``."""
-    model, batcher = _grounding(tiny_base, tiny_kb)
+    model, batcher = cases.grounding_model(tiny_base, tiny_kb)
     model.eval()
-    prompts = batcher.encode_prompts(examples)
+    prompts = batcher.encode_prompts(tiny_examples)
     tok = batcher.tokenizer
     kwargs = {
         "max_new_tokens": 5,
@@ -210,9 +193,9 @@ def test_cache_free_greedy_loop_matches_hf_generate(tiny_base, tiny_kb, examples
     assert hf == loop
 
 
-def test_entity_vectors_land_on_the_mention_tokens(tiny_base, tiny_kb, examples):
-    model, batcher = _grounding(tiny_base, tiny_kb, entity_vectors=True)
-    ex = next(e for e in examples if e["mention_starts"])
+def test_entity_vectors_land_on_the_mention_tokens(tiny_base, tiny_kb, tiny_examples):
+    model, batcher = cases.grounding_model(tiny_base, tiny_kb, entity_vectors=True)
+    ex = next(e for e in tiny_examples if e["mention_starts"])
     batch = batcher.encode_prompts([ex])
     mask = batch["entity_token_mask"][0, 0]  # (T,)
     ids = batch["prompt_ids"][0][mask.bool()].tolist()

@@ -57,6 +57,29 @@ def test_neighbourhood_and_subgraph(graph):
         graph.subgraph(["Mongolia"], hops=-1)
 
 
+def reference_ball(graph, entities, hops):
+    """Entities within ``hops`` edges of ``entities``, either direction: a plain BFS."""
+    frontier = {e for e in entities if e in graph}
+    keep = set(frontier)
+    for _ in range(hops):
+        step = {
+            n for e in frontier for n in (*graph.graph.successors(e), *graph.graph.predecessors(e))
+        }
+        frontier, keep = step - keep, keep | step
+    return keep
+
+
+@pytest.mark.parametrize("hops", [0, 1, 2, 3])
+@pytest.mark.parametrize("entities", [["Ulaanbaatar"], ["Beijing", "Pretoria", "Atlantis"], []])
+def test_subgraph_matches_breadth_first_search(graph, entities, hops):
+    keep = reference_ball(graph, entities, hops)
+    sub = graph.subgraph(entities, hops=hops)
+    assert set(sub.entities) == {n for t in sub.triples() for n in (t.subject, t.object)}
+    want = {t.key for t in graph.triples() if t.subject in keep and t.object in keep}
+    assert {t.key for t in sub.triples()} == want
+    assert set(sub.aliases) == keep
+
+
 def test_verbalize_and_describe(graph):
     assert graph.verbalize(Triple("Mongolia", "capital", "Ulaanbaatar")) == (
         "The capital of Mongolia is Ulaanbaatar."

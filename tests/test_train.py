@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import ClassVar
 
+import cases
 import pytest
 import torch
 from transformers import TrainerCallback
@@ -214,33 +216,32 @@ def test_a_failed_run_cleans_up_or_says_how_to_resume(tmp_path, tiny_kb, tiny_ba
     assert mine.is_dir()
 
 
-# lora is the default of every other test here; the others also cover gradient accumulation
-# and ERNIE-style entity vectors end to end.
-ADAPTER_CASES = [
-    ("prefix", {}),
-    ("prompt", {"gradient_accumulation_steps": 2}),
-    ("ia3", {"entity_vectors": True}),
-]
+# -- every adapter (tests/cases.py) -------------------------------------------------------------
 
 
-def test_every_registered_adapter_has_a_test():
-    assert set(ADAPTERS.names()) == {"lora"} | {name for name, _ in ADAPTER_CASES}
+class TestLora(cases.AdapterCase):
+    name = "lora"
 
 
-@pytest.mark.parametrize(("adapter", "extra"), ADAPTER_CASES, ids=[a for a, _ in ADAPTER_CASES])
-def test_every_adapter_trains_and_answers(adapter, extra, tmp_path, tiny_kb, tiny_base):
-    config = tiny_config(
-        adapter=adapter, max_steps=2, feedback_every=2, feedback_samples=2, target_modules=[],
-        logging_steps=1, **extra,
-    )  # fmt: skip
-    result = train(tiny_kb, tiny_base, tmp_path / adapter, config, show_progress=False)
-    assert result.steps == 2 and len(result.feedback) == 2
-    grounding = read_grounding(result.out)
-    in_memory = GroundedModel(result.model, result.tokenizer, tiny_kb, grounding)
-    reloaded = GroundedModel.from_pretrained(result.out, tiny_kb)
-    assert [a.text for a in in_memory.answer(QUESTIONS[:1])] == [
-        a.text for a in reloaded.answer(QUESTIONS[:1])
-    ]
+class TestPrefix(cases.AdapterCase):
+    name = "prefix"
+
+
+class TestPrompt(cases.AdapterCase):
+    name = "prompt"
+    settings: ClassVar = {"grad_accum": 2}  # the end-to-end run also covers accumulation
+
+
+class TestIA3(cases.AdapterCase):
+    name = "ia3"
+    settings: ClassVar = {"entity_vectors": True}  # ... and ERNIE-style entity vectors
+
+
+class TestAdapterCoverage(cases.MetaTestCase):
+    base = cases.AdapterCase
+
+    def registered(self):
+        return ADAPTERS.names()
 
 
 def test_cli_train_then_generate(tmp_path, tiny_kb, tiny_base, capsys):

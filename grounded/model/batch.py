@@ -122,6 +122,9 @@ class Batcher:
             (P, M, E) and ``entity_token_mask`` (P, M, T).
         """
         tok = self.tokenizer
+        # Truncation and padding by hand, not the tokenizer's truncation_side/padding_side:
+        # a long prompt must keep the chat template's head (its role tokens) as well as its
+        # last tokens, which no tokenizer setting does, and left padding follows that cut.
         enc = tok(
             [self.prompt_text(ex) for ex in examples],
             add_special_tokens=self.frame is None,  # a chat template writes its own (bos)

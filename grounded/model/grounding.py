@@ -16,7 +16,6 @@ each row is prompt + answer in one right-padded sequence.
 from __future__ import annotations
 
 import inspect
-from typing import Any
 
 import torch
 from torch import nn
@@ -262,8 +261,24 @@ def _right_aligned(
     return seq, seq_mask, prompt_mask.shape[1] - lead
 
 
-def trainable_parameters(model: nn.Module) -> dict[str, Any]:
-    """Counts of trainable and total parameters of ``model``."""
+def trainable_parameters(model: nn.Module) -> dict[str, int]:
+    """Counts of trainable and total parameters of ``model``.
+
+    A PEFT model counts itself (``get_nb_trainable_parameters``, which also handles 4-bit
+    and DeepSpeed ZeRO-3 parameters); a :class:`GroundingModel` adds its injection layer to
+    its LM's count; any other module (full fine-tuning, no peft) sums ``requires_grad``
+    parameters.
+
+    Example:
+        >>> trainable_parameters(nn.Linear(3, 2))
+        {'trainable': 8, 'total': 8}
+    """
+    if isinstance(model, GroundingModel):
+        lm, injection = trainable_parameters(model.lm), trainable_parameters(model.injection)
+        return {k: lm[k] + injection[k] for k in ("trainable", "total")}
+    if hasattr(model, "get_nb_trainable_parameters"):
+        trainable, total = model.get_nb_trainable_parameters()
+        return {"trainable": int(trainable), "total": int(total)}
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return {"trainable": trainable, "total": total}

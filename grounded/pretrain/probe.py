@@ -34,26 +34,22 @@ def greedy_answers(
     import torch
 
     model.eval()
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
     answers: list[str] = []
-    try:
-        for i in range(0, len(questions), batch_size):
-            prompts = [format_prompt(q) for q in questions[i : i + batch_size]]
-            enc = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
-            with torch.no_grad():
-                out = model.generate(
-                    **enc,
-                    do_sample=False,
-                    max_new_tokens=max_new_tokens,
-                    pad_token_id=tokenizer.pad_token_id,
-                    eos_token_id=tokenizer.eos_token_id,
-                )
-            new = out[:, enc["input_ids"].shape[1] :]
-            for text in tokenizer.batch_decode(new, skip_special_tokens=True):
-                answers.append(text.split("\n", 1)[0].strip())
-    finally:
-        tokenizer.padding_side = side
+    for i in range(0, len(questions), batch_size):
+        prompts = [format_prompt(q) for q in questions[i : i + batch_size]]
+        enc = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
+        enc = enc.to(model.device)
+        with torch.no_grad():
+            out = model.generate(
+                **enc,
+                do_sample=False,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+        new = out[:, enc["input_ids"].shape[1] :]
+        for text in tokenizer.batch_decode(new, skip_special_tokens=True):
+            answers.append(text.split("\n", 1)[0].strip())
     return answers
 
 

@@ -172,7 +172,7 @@ def pretrain(
         "tokens": tokens,
         "seconds": round(train_seconds, 3),
         "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds > 0 else None,
-        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "num_parameters": model.num_parameters(),
         "vocab_size": len(tokenizer),
         "corpus_documents": len(docs),
         "corpus_tokens": sum(len(ids) for ids in token_ids),

@@ -395,7 +395,8 @@ def _grounding_record(
     batcher: Any,
 ) -> dict[str, Any]:
     """The content of ``grounding.json`` (versions and time are added when writing)."""
-    model = result.model
+    from grounded.model.grounding import trainable_parameters
+
     frame = batcher.frame
     example = ("{question}", "{answer}", ["{fact}"])
     return {
@@ -410,7 +411,7 @@ def _grounding_record(
         "injection": injection.config.to_dict(),
         "adapter": {
             "name": config.adapter.name,
-            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "trainable_parameters": trainable_parameters(result.model)["trainable"],
         },
         "groups": {"file": GROUPS_NAME, "counts": result.groups.counts() if result.groups else {}},
         "prompt_format": {
