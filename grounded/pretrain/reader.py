@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 READER_FILE = "reader.json"
-PACKAGED_READER = Path(__file__).parent / "reader"
+PACKAGED_READER = Path(__file__).parent / "assets" / "reader"
 """The reader shipped with the package (``grounded pretrain KB --init reader``)."""
 PROBE_SEED = 1  # the reading probe's items: held-out pools, a seed training never uses
 
@@ -303,7 +303,7 @@ def pretrain_reader(
     manifest: dict[str, Any] = {
         "format": "grounded-reader",
         "settings": config.model_settings(),
-        "command": reader_command(out.name, config),
+        "command": reader_command(out, config),
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,
