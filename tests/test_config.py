@@ -36,7 +36,7 @@ from grounded.factcheck.data import ClaimDataConfig
 from grounded.injection.config import InjectionConfig
 from grounded.kb import KBBuildConfig
 from grounded.optim import OptimConfig
-from grounded.pretrain.config import PretrainConfig, PretrainOptimConfig
+from grounded.pretrain.config import PretrainConfig, PretrainOptimConfig, ReaderConfig
 from grounded.retrieval import RetrievalConfig
 from grounded.training.adapters import AdapterConfig
 from grounded.training.config import (
@@ -76,6 +76,7 @@ CONFIGS = {
         known_fraction=0.25, optim=PretrainOptimConfig(num_train_epochs=2.5), num_threads=1
     ),
     PretrainOptimConfig: PretrainOptimConfig(gradient_accumulation_steps=4),
+    ReaderConfig: ReaderConfig(max_lines=3, loss_on="all", max_steps=50),
     RetrievalConfig: RetrievalConfig(k=3, mode="dense"),
     TrainConfig: TrainConfig(
         data=DataConfig(p_no_gold=0.0),
@@ -273,6 +274,7 @@ def test_unknown_keys_name_the_closest_valid_one():
 CONFIG_COMMANDS = [
     ("kb build", ["--out", "KB"], "presett", "preset"),
     ("pretrain", ["KB", "--out", "OUT"], "lerning_rate", "learning_rate"),
+    ("pretrain-reader", ["--out", "OUT"], "max_line", "max_lines"),
     ("train", ["KB", "--base", "B", "--out", "OUT"], "feedbak_every", "feedback_every"),
     ("factcheck train", ["KB", "--out", "OUT"], "max_lenght", "max_length"),
     ("factcheck eval", ["KB", "CHECKER"], "max_test_claim", "max_test_claims"),

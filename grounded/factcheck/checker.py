@@ -482,7 +482,7 @@ class FactChecker:
             )
             keep_head = keep_head and bool(label_columns(config.id2label))
         transformers.set_seed(seed)
-        kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False}
+        kwargs: dict[str, Any] = {"local_files_only": True}
         if not keep_head:
             kwargs.update(
                 num_labels=len(LABELS),
@@ -491,7 +491,9 @@ class FactChecker:
                 ignore_mismatched_sizes=True,
             )
         with _quiet_transformers():
-            model = AutoModelForSequenceClassification.from_pretrained(folder, **kwargs)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                folder, trust_remote_code=False, **kwargs
+            )
             tokenizer = AutoTokenizer.from_pretrained(
                 folder, local_files_only=True, trust_remote_code=False
             )

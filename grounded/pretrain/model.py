@@ -58,7 +58,11 @@ def build_model(config: PretrainConfig, tokenizer: PreTrainedTokenizerBase) -> L
 
 
 def pack_documents(
-    documents: Sequence[Sequence[int]], block_size: int, pad_id: int
+    documents: Sequence[Sequence[int]],
+    block_size: int,
+    pad_id: int,
+    *,
+    label_starts: Sequence[int] | None = None,
 ) -> list[dict[str, list[int]]]:
     """Pack token sequences into blocks of exactly ``block_size`` tokens, never splitting one.
 
@@ -68,6 +72,9 @@ def pack_documents(
     pieces. Why not split freely (the usual packing): a question cut from its answer teaches
     nothing; why not one document per row: the documents are ~20 tokens, so padding each to
     the longest would waste most of the compute.
+
+    ``label_starts`` (one per document): tokens before this index of a document get no loss
+    (label :data:`IGNORE_INDEX`), e.g. to train on the answer only; default: every token.
 
     Returns:
         One dict per block with ``input_ids``, ``attention_mask`` and ``labels`` (lists of
@@ -82,28 +89,38 @@ def pack_documents(
         [[1, 5, 2, 1, 6, 2], [1, 7, 7, 2, 0, 0]]
         >>> blocks[1]["labels"]
         [1, 7, 7, 2, -100, -100]
+        >>> pack_documents([[1, 5, 2], [1, 6, 2]], 6, 0, label_starts=[2, 1])[0]["labels"]
+        [-100, -100, 2, -100, 6, 2]
     """
     if block_size < 1:
         raise ValueError(f"`block_size` must be >= 1, got {block_size}")
-    rows: list[list[int]] = []
-    current: list[int] = []
-    for doc in documents:
-        pieces = [list(doc[i : i + block_size]) for i in range(0, len(doc), block_size)]
-        for piece in pieces:
-            if current and len(current) + len(piece) > block_size:
-                rows.append(current)
-                current = []
-            current.extend(piece)
-    if current:
-        rows.append(current)
+    if label_starts is not None and len(label_starts) != len(documents):
+        raise ValueError(
+            f"`label_starts` has {len(label_starts)} entries for {len(documents)} documents"
+        )
+    rows: list[tuple[list[int], list[int]]] = []
+    ids: list[int] = []
+    labels: list[int] = []
+    for d, doc in enumerate(documents):
+        start = label_starts[d] if label_starts is not None else 0
+        doc_labels = [IGNORE_INDEX] * min(start, len(doc)) + list(doc[start:])
+        for i in range(0, len(doc), block_size):
+            piece = list(doc[i : i + block_size])
+            if ids and len(ids) + len(piece) > block_size:
+                rows.append((ids, labels))
+                ids, labels = [], []
+            ids.extend(piece)
+            labels.extend(doc_labels[i : i + block_size])
+    if ids:
+        rows.append((ids, labels))
     blocks = []
-    for row in rows:
+    for row, row_labels in rows:
         n_pad = block_size - len(row)
         blocks.append(
             {
                 "input_ids": row + [pad_id] * n_pad,
                 "attention_mask": [1] * len(row) + [0] * n_pad,
-                "labels": row + [IGNORE_INDEX] * n_pad,
+                "labels": row_labels + [IGNORE_INDEX] * n_pad,
             }
         )
     return blocks

@@ -1,4 +1,6 @@
-"""How much a base model memorized: greedy answers to KB questions, scored by exact match."""
+"""Probes of a base model: what it memorized (KB questions) and whether it reads (evidence).
+
+Greedy answers, scored by exact match."""
 
 from __future__ import annotations
 
@@ -6,8 +8,9 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from grounded.answers import format_answer
+from grounded.answers import format_answer, is_abstention
 from grounded.data.prompts import format_prompt
+from grounded.data.reading import ReadingItem
 from grounded.pretrain.corpus import question_templates
 from kg import EntityId, KnowledgeGraph
 
@@ -25,19 +28,39 @@ def greedy_answers(
 ) -> list[str]:
     """Greedy completions of ``format_prompt(question)``, cut at the first newline and stripped.
 
-    Prompts are left-padded in batches; the model is put in eval mode.
-
     Example:
         >>> greedy_answers(model, tok, ["What is the capital of Mongolia?"])  # doctest: +SKIP
         ['Ulaanbaatar.']
+    """
+    prompts = [format_prompt(q) for q in questions]
+    return greedy_completions(
+        model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size
+    )
+
+
+def greedy_completions(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int = 32,
+    batch_size: int = 64,
+) -> list[str]:
+    """Greedy completions of ``prompts``, cut at the first newline and stripped.
+
+    Prompts are left-padded in batches; the model is put in eval mode.
     """
     import torch
 
     model.eval()
     answers: list[str] = []
-    for i in range(0, len(questions), batch_size):
-        prompts = [format_prompt(q) for q in questions[i : i + batch_size]]
-        enc = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
+    for i in range(0, len(prompts), batch_size):
+        enc = tokenizer(
+            list(prompts[i : i + batch_size]),
+            return_tensors="pt",
+            padding=True,
+            padding_side="left",
+        )
         enc = enc.to(model.device)
         with torch.no_grad():
             out = model.generate(
@@ -51,6 +74,63 @@ def greedy_answers(
         for text in tokenizer.batch_decode(new, skip_special_tokens=True):
             answers.append(text.split("\n", 1)[0].strip())
     return answers
+
+
+def score_reading(items: Sequence[ReadingItem], answers: Sequence[str]) -> dict[str, Any]:
+    """Exact match of ``answers`` against reading items' targets.
+
+    The target of an item is :func:`grounded.answers.format_answer` of its objects: the
+    objects as the evidence gives them, or the abstention phrase when there are none.
+
+    Returns:
+        ``{"accuracy", "correct", "total", "abstained", "examples"}``: ``abstained`` counts
+        answers that are the abstention phrase; ``examples``: the first 5 wrong answers.
+
+    Raises:
+        ValueError: ``items`` and ``answers`` differ in length.
+
+    Example:
+        >>> from grounded.data.reading import ReadingItem
+        >>> items = [ReadingItem("Q?", ["The x of A is B."], ["B"], "A", "x"),
+        ...          ReadingItem("Q?", ["The x of A is B."], [], "C", "x")]
+        >>> r = score_reading(items, ["B.", "B."])
+        >>> r["correct"], r["total"], r["accuracy"], r["abstained"]
+        (1, 2, 0.5, 0)
+    """
+    if len(items) != len(answers):
+        raise ValueError(f"{len(items)} `items` but {len(answers)} `answers`")
+    correct = abstained = 0
+    wrong = []
+    for it, ans in zip(items, answers, strict=True):
+        expected = format_answer(it.objects)
+        ok = ans == expected
+        correct += ok
+        abstained += is_abstention(ans)
+        if not ok and len(wrong) < 5:
+            wrong.append({"question": it.question, "expected": expected, "answer": ans})
+    return {
+        "accuracy": correct / len(items) if items else 0.0,
+        "correct": correct,
+        "total": len(items),
+        "abstained": abstained,
+        "examples": wrong,
+    }
+
+
+def probe_reading(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: Sequence[ReadingItem],
+    *,
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Greedy answers to reading items in the grounded prompt format, scored by exact match.
+
+    See :func:`score_reading` for the result.
+    """
+    prompts = [format_prompt(it.question, it.evidence) for it in items]
+    answers = greedy_completions(model, tokenizer, prompts, batch_size=batch_size)
+    return score_reading(items, answers)
 
 
 def probe_questions(
