@@ -931,3 +931,26 @@ def test_possessive_claims_are_read_with_the_relations_own_templates():
     assert (q.relation, q.subjects) == ("atomic_number", ("Manganese",))
     # the template's own wording still reads
     assert reader.read("The atomic number of Manganese is 25.")[0].objects == ("25",)
+
+
+def test_a_claim_listing_hundreds_of_names_is_judged_item_by_item(tiny_kb):
+    # issue 13: a 6,000-character listing was cut at 500 characters and only the first piece
+    # had its subject; every later item was "not enough info"
+    from grounded.verify.audit import list_pieces
+
+    names = ["China", "Russia", *(f"Invented{i}" for i in range(498)), "Atlantis"]
+    text = "Mongolia borders " + ", ".join(names[:-1]) + " and Atlantis."
+    auditor = Auditor(tiny_kb, config=AuditConfig(max_claim_chars=300))
+    claims = auditor.claims([Document(text)])
+    assert len(claims) > 10
+    assert all(c.text.startswith("Mongolia borders ") for c in claims)
+    listed = [i for c in claims for i in c.text[len("Mongolia borders ") :].rstrip(".").split(", ")]
+    assert "Atlantis" in claims[-1].text and len(" ".join(listed)) >= len(" ".join(names[:-1]))
+    report = auditor.audit([Document(text)])
+    # borders is closed: every piece names a country the KB does not list for Mongolia
+    assert all(v.label == "refuted" for v in report.verdicts), {v.label for v in report.verdicts}
+    # a name of several words stays one item (the linker's mention)
+    assert list_pieces("Mongolia borders South Africa, China and Russia.", 35, [(17, 29)]) == [
+        "Mongolia borders South Africa.",
+        "Mongolia borders China and Russia.",
+    ]

@@ -23,11 +23,50 @@ from grounded.verify.verifier import DECIDED_BY, Verdict, Verifier, VerifierConf
 from kg import SourceFileError
 from kg.io import atomic_write_json, atomic_write_text
 from kg.loaders import decoded_lines, jsonl_objects
-from kg.text import split_sentences
+from kg.text import join_items, list_items, list_separators, split_sentences, strip_end
 
 if TYPE_CHECKING:
     from grounded.factcheck.checker import FactChecker
     from grounded.kb import KnowledgeBase
+
+
+def list_pieces(
+    sentence: str, max_chars: int, mentions: Sequence[tuple[int, int]] = ()
+) -> list[str]:
+    """A long listing sentence cut between its items, each piece with the sentence's lead.
+
+    The lead is the text before the first item: the first item is the linked mention
+    (``mentions``: character spans in ``sentence``) that ends at the first list separator,
+    so a name of several words ("South Korea") stays whole; else the last word before it.
+    Returns ``[]`` when the sentence lists fewer than three items.
+
+    Example:
+        >>> list_pieces("Mongolia borders China, Russia and Atlantis.", 40)
+        ['Mongolia borders China and Russia.', 'Mongolia borders Atlantis.']
+    """
+    seps = list_separators(sentence)
+    if len(seps) < 2:
+        return []
+    first = seps[0][0]
+    start = sentence.rfind(" ", 0, first) + 1
+    start = min(
+        (a for a, b in mentions if a < start < b or (a < first and b == first)), default=start
+    )
+    if start <= 0:
+        return []
+    lead = sentence[:start]
+    items = [strip_end(i).strip() for i in list_items(sentence[start:])]
+    items = [i for i in items if i]
+    if len(items) < 3:
+        return []
+    pieces, group = [], []
+    for item in items:
+        if group and len(lead) + len(join_items([*group, item])) + 1 > max_chars:
+            pieces.append(f"{lead}{join_items(group)}.")
+            group = []
+        group.append(item)
+    pieces.append(f"{lead}{join_items(group)}.")
+    return pieces
 
 
 @dataclass(frozen=True)
@@ -472,19 +511,34 @@ class Auditor:
         "1,234"): a number answers the question. So does a text with no letter at all. In
         other text such sentences ("1." of a numbered list) are dropped; punctuation alone
         always is.
+
+        A sentence longer than ``max_claim_chars`` that lists names ("Mongolia borders A, B,
+        ..., Z.") is cut between its items, and each piece repeats the sentence's lead
+        ("Mongolia borders ..."), so every item is judged with its subject and relation, not
+        only those of the first piece (:func:`list_pieces`). Other long sentences are cut at
+        whitespace.
         """
         out = []
         linker = self.kb.graph.linker
+        limit = self.config.max_claim_chars
         for d, doc in enumerate(docs):
-            protect = [(m.start, m.end) for m in linker.link(doc.text)]
+            mentions = linker.link(doc.text)
+            protect = [(m.start, m.end) for m in mentions]
             keep_numbers = doc.question is not None or not any(ch.isalpha() for ch in doc.text)
             for a, b in split_sentences(
-                doc.text,
-                protect=protect,
-                max_chars=self.config.max_claim_chars,
+                doc.text, protect=protect, max_chars=max(limit, len(doc.text)),
                 keep_numbers=keep_numbers,
-            ):
-                out.append(Claim(doc.text[a:b], doc.question, doc.source, d))
+            ):  # fmt: skip
+                sentence = doc.text[a:b]
+                if len(sentence) <= limit:
+                    out.append(Claim(sentence, doc.question, doc.source, d))
+                    continue
+                spans = [(m.start - a, m.end - a) for m in mentions if a <= m.start < b]
+                pieces = list_pieces(sentence, limit, spans) or [
+                    sentence[x:y]
+                    for x, y in split_sentences(sentence, max_chars=limit, keep_numbers=True)
+                ]
+                out.extend(Claim(p, doc.question, doc.source, d) for p in pieces)
         return out
 
     def audit(self, docs: Sequence[Document], *, show_progress: bool = False) -> AuditReport:
