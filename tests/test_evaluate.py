@@ -354,3 +354,21 @@ def test_quick_demo_on_the_tiny_kb_then_resumes(quick_demo, capsys):
     # other settings in the same folder are refused
     assert main([*argv[:-1], "--seed", "3"]) == 2
     assert "other settings" in capsys.readouterr().err
+
+
+def test_two_identical_quick_runs_give_identical_reports(tmp_path, tiny_kb, tiny_base):
+    # issue 10: the same seed on the same machine gives the same report.json, training
+    # included (thread count fixed by the one_thread fixture, as the CLI does)
+    def run(name):
+        model = tiny_train(tiny_kb, tiny_base, tmp_path / name / "model", "grounded")
+        config = EvaluateConfig(per_group=3, n_boot=50, max_new_tokens=5, plots=False)
+        out = tmp_path / name / "report"
+        evaluate(tiny_kb, tiny_base, {"grounded": model}, out, config, show_progress=False)
+        report = json.loads((out / "report.json").read_text())
+        for key in ("seconds_per_variant", "variants", "command", "created", "versions"):
+            report.pop(key, None)
+        return report, (out / "answers.jsonl").read_text()
+
+    first, second = run("a"), run("b")
+    assert first[0]["metrics"] == second[0]["metrics"]
+    assert first == second
