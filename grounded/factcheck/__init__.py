@@ -31,16 +31,11 @@ if TYPE_CHECKING:
         Predictions,
         alias_notes,
     )
-    from grounded.factcheck.data import (
-        ClaimData,
-        ClaimDataConfig,
-        PairData,
-        build_claim_data,
-        build_pair_data,
-    )
+    from grounded.factcheck.data import ClaimData, ClaimDataConfig, build_claim_data
     from grounded.factcheck.evaluate import evaluate_checker, evaluate_verifier
     from grounded.factcheck.heldout import hide_facts
     from grounded.factcheck.metrics import classification_report, confusion_matrix
+    from grounded.factcheck.mixture import PairData, build_pair_data
     from grounded.factcheck.pairs import PairRecord, read_pairs
     from grounded.factcheck.training import (
         FactCheckerRun,
@@ -60,13 +55,13 @@ _WHERE = {
     "FactChecker": "grounded.factcheck.checker",
     "FactCheckerConfig": "grounded.factcheck.checker",
     "FactCheckerRun": "grounded.factcheck.training",
-    "PairData": "grounded.factcheck.data",
+    "PairData": "grounded.factcheck.mixture",
     "PairRecord": "grounded.factcheck.pairs",
     "Predictions": "grounded.factcheck.checker",
     "TrainLog": "grounded.factcheck.training",
     "alias_notes": "grounded.factcheck.checker",
     "build_claim_data": "grounded.factcheck.data",
-    "build_pair_data": "grounded.factcheck.data",
+    "build_pair_data": "grounded.factcheck.mixture",
     "calibrate": "grounded.factcheck.training",
     "classification_report": "grounded.factcheck.metrics",
     "confusion_matrix": "grounded.factcheck.metrics",

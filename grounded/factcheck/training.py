@@ -27,7 +27,8 @@ from grounded.types import LABELS
 if TYPE_CHECKING:
     from datasets import Dataset
 
-    from grounded.factcheck.data import ClaimDataConfig, PairData
+    from grounded.factcheck.data import ClaimDataConfig
+    from grounded.factcheck.mixture import PairData
     from grounded.kb import KnowledgeBase
 
 
@@ -271,7 +272,7 @@ def train_factchecker(
 ) -> FactCheckerRun:
     """Build training pairs, train a checker, calibrate it on the dev split, and save it.
 
-    The pairs (:func:`grounded.factcheck.data.build_pair_data`): the knowledge base's claims,
+    The pairs (:func:`grounded.factcheck.mixture.build_pair_data`): the knowledge base's claims,
     FactCC-style transformations of its passages and of ``documents``, and labelled
     ``pairs``; balanced per label, with a dev split held out. After training, per-label
     biases are fitted on the dev split (:func:`calibrate`) so every verdict is predicted;
@@ -307,7 +308,8 @@ def train_factchecker(
         >>> run.checker.predict([("Ada won.", "Ada won in 2006.")]).labels  # doctest: +SKIP
         ['supported']
     """
-    from grounded.factcheck.data import ClaimDataConfig, build_pair_data
+    from grounded.factcheck.data import ClaimDataConfig
+    from grounded.factcheck.mixture import build_pair_data
     from grounded.factcheck.pairs import read_pairs
     from grounded.factcheck.transforms import read_texts
     from grounded.kb import KnowledgeBase
