@@ -178,3 +178,42 @@ def list_separators(text: str) -> list[tuple[int, int]]:
 def boundaries(text: str) -> list[tuple[int, int]]:
     """Spans of clause boundaries (comma, semicolon, colon, full stop, parenthesis, dash)."""
     return [m.span() for m in _BOUNDARY.finditer(text)]
+
+
+def list_pieces(
+    sentence: str, max_chars: int, mentions: Sequence[tuple[int, int]] = ()
+) -> list[str]:
+    """A long listing sentence cut between its items, each piece with the sentence's lead.
+
+    The lead is the text before the first item: the first item is the linked mention
+    (``mentions``: character spans in ``sentence``) that ends at the first list separator,
+    so a name of several words ("South Korea") stays whole; else the last word before it.
+    Returns ``[]`` when the sentence lists fewer than three items.
+
+    Example:
+        >>> list_pieces("Mongolia borders China, Russia and Atlantis.", 40)
+        ['Mongolia borders China and Russia.', 'Mongolia borders Atlantis.']
+    """
+    seps = list_separators(sentence)
+    if len(seps) < 2:
+        return []
+    first = seps[0][0]
+    start = sentence.rfind(" ", 0, first) + 1
+    start = min(
+        (a for a, b in mentions if a < start < b or (a < first and b == first)), default=start
+    )
+    if start <= 0:
+        return []
+    lead = sentence[:start]
+    items = [strip_end(i).strip() for i in list_items(sentence[start:])]
+    items = [i for i in items if i]
+    if len(items) < 3:
+        return []
+    pieces, group = [], []
+    for item in items:
+        if group and len(lead) + len(join_items([*group, item])) + 1 > max_chars:
+            pieces.append(f"{lead}{join_items(group)}.")
+            group = []
+        group.append(item)
+    pieces.append(f"{lead}{join_items(group)}.")
+    return pieces

@@ -20,14 +20,14 @@ from grounded.factcheck import (
     confusion_matrix,
     hide_facts,
 )
-from grounded.factcheck.checker import (
+from grounded.factcheck.checker import alias_notes
+from grounded.factcheck.data import graph_label, split_subjects
+from grounded.factcheck.labels import (
     CheckerPrediction,
-    alias_notes,
     canonical_label,
     label_columns,
     probabilities,
 )
-from grounded.factcheck.data import graph_label, split_subjects
 from grounded.factcheck.metrics import format_report, per_class
 from grounded.types import LABELS, AnswerItem
 from grounded.verify import AuditConfig, Auditor, Document, Verifier, VerifierConfig, decide
@@ -936,7 +936,7 @@ def test_possessive_claims_are_read_with_the_relations_own_templates():
 def test_a_claim_listing_hundreds_of_names_is_judged_item_by_item(tiny_kb):
     # issue 13: a 6,000-character listing was cut at 500 characters and only the first piece
     # had its subject; every later item was "not enough info"
-    from grounded.verify.audit import list_pieces
+    from kg.text import list_pieces
 
     names = ["China", "Russia", *(f"Invented{i}" for i in range(498)), "Atlantis"]
     text = "Mongolia borders " + ", ".join(names[:-1]) + " and Atlantis."

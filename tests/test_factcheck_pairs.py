@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from grounded.factcheck import chunking
-from grounded.factcheck.checker import FactChecker, apply_biases
+from grounded.factcheck.checker import FactChecker
+from grounded.factcheck.labels import apply_biases
 from grounded.factcheck.pairs import read_pairs
 from grounded.factcheck.transforms import (
     TRANSFORMS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from grounded.answers import ABSTAIN
-from grounded.factcheck.checker import CheckerPrediction
+from grounded.factcheck.labels import CheckerPrediction
 from grounded.verify import Guard, GuardConfig, Verifier, VerifierConfig
 
 

@@ -25,15 +25,14 @@ from grounded._lazy import lazy_exports
 if TYPE_CHECKING:
     from grounded.factcheck.checker import (
         CheckerOptimConfig,
-        CheckerPrediction,
         FactChecker,
         FactCheckerConfig,
-        Predictions,
         alias_notes,
     )
     from grounded.factcheck.data import ClaimData, ClaimDataConfig, build_claim_data
     from grounded.factcheck.evaluate import evaluate_checker, evaluate_verifier
     from grounded.factcheck.heldout import hide_facts
+    from grounded.factcheck.labels import CheckerPrediction, Predictions
     from grounded.factcheck.metrics import classification_report, confusion_matrix
     from grounded.factcheck.mixture import PairData, build_pair_data
     from grounded.factcheck.pairs import PairRecord, read_pairs
@@ -48,7 +47,7 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "CheckerOptimConfig": "grounded.factcheck.checker",
-    "CheckerPrediction": "grounded.factcheck.checker",
+    "CheckerPrediction": "grounded.factcheck.labels",
     "ClaimData": "grounded.factcheck.data",
     "ClaimDataConfig": "grounded.factcheck.data",
     "Corpus": "grounded.factcheck.transforms",
@@ -57,7 +56,7 @@ _WHERE = {
     "FactCheckerRun": "grounded.factcheck.training",
     "PairData": "grounded.factcheck.mixture",
     "PairRecord": "grounded.factcheck.pairs",
-    "Predictions": "grounded.factcheck.checker",
+    "Predictions": "grounded.factcheck.labels",
     "TrainLog": "grounded.factcheck.training",
     "alias_notes": "grounded.factcheck.checker",
     "build_claim_data": "grounded.factcheck.data",

@@ -34,9 +34,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from grounded.factcheck.checker import DEFAULT_EVIDENCE_K, alias_notes, join_evidence
+from grounded.factcheck.checker import DEFAULT_EVIDENCE_K, alias_notes
 from grounded.factcheck.forms import FORMS, LIST_FORMS, Surface
 from grounded.factcheck.heldout import hide_facts
+from grounded.factcheck.labels import join_evidence
 from grounded.types import LABELS, Label
 from kg import EntityId, KnowledgeGraph, Passage
 from kg.check import judge_objects

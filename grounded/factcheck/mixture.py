@@ -97,7 +97,7 @@ def build_pair_data(
         >>> data = build_pair_data(None, documents=["In 2006, Ada won the prize."] * 3,
         ...                        show_progress=False)  # doctest: +SKIP
     """
-    from grounded.factcheck.checker import canonical_label
+    from grounded.factcheck.labels import canonical_label
     from grounded.factcheck.transforms import Corpus, rows, transform_pairs
 
     config = config or ClaimDataConfig()

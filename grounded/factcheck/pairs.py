@@ -7,7 +7,7 @@ A pair file is JSONL, one object per line::
     {"claim": "...", "evidence": ["first passage", "second passage"], "label": "SUPPORTS"}
 
 ``evidence`` is a string or a list of strings (joined, in order). ``label`` names a verdict
-in any of the spellings :func:`~grounded.factcheck.checker.canonical_label` accepts
+in any of the spellings :func:`~grounded.factcheck.labels.canonical_label` accepts
 (``supported``/``SUPPORTS``/``entailment``, ``refuted``/``REFUTES``/``contradiction``,
 ``not_enough_info``/``NOT ENOUGH INFO``/``neutral``). Other fields (``id``...) are kept.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grounded.factcheck.checker import _LABEL_ALIASES, canonical_label, join_evidence
+from grounded.factcheck.labels import _LABEL_ALIASES, canonical_label, join_evidence
 from grounded.types import Label
 from kg import SourceFileError
 from kg.loaders import jsonl_objects

@@ -240,7 +240,7 @@ def calibrate(checker: FactChecker, dev: Dataset, *, batch_size: int = 64) -> di
     probs = checker.predict_proba(claims, evidence, batch_size=batch_size, calibrated=False)
     gold = [int(x) if not isinstance(x, str) else LABELS.index(x) for x in dev["label"]]
     biases, before, after = fit_biases(probs, gold)
-    from grounded.factcheck.checker import apply_biases
+    from grounded.factcheck.labels import apply_biases
 
     pred = apply_biases(probs, biases).argmax(axis=1)
     g = np.asarray(gold)

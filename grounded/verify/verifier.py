@@ -32,7 +32,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from grounded.answers import is_abstention
-from grounded.factcheck.checker import DEFAULT_EVIDENCE_K, alias_notes, join_evidence
+from grounded.factcheck.checker import DEFAULT_EVIDENCE_K, alias_notes
+from grounded.factcheck.labels import join_evidence
 from grounded.retrieval import Evidence, RetrievalConfig
 from grounded.types import AnswerItem, Label
 from grounded.verify.graph import GraphDecision, decide
