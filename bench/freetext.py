@@ -33,19 +33,15 @@ import shared_data as sd
 import torch
 
 from grounded.config import update_config
-from grounded.factcheck import (
-    ClaimDataConfig,
-    FactChecker,
-    FactCheckerConfig,
-    Verifier,
-    VerifierConfig,
-)
-from grounded.factcheck.checker import alias_notes, join_evidence
+from grounded.factcheck import ClaimDataConfig, FactChecker, FactCheckerConfig
+from grounded.factcheck.checker import alias_notes
 from grounded.factcheck.data import split_subjects
+from grounded.factcheck.labels import join_evidence
 from grounded.factcheck.metrics import classification_report
 from grounded.factcheck.training import balanced_accuracy, train_factchecker
 from grounded.retrieval import RetrievalConfig
 from grounded.types import LABELS
+from grounded.verify import Verifier, VerifierConfig
 from kg.io import atomic_write_json, atomic_write_text
 
 TARGETS = {

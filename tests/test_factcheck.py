@@ -601,6 +601,12 @@ def test_silent_graph_and_fact_only_evidence_is_not_enough_info(tiny_kb):
         assert x.confidence == 1.0 and "no passage" in x.reason
         assert x.evidence and all(e.kind == "fact" for e in x.evidence)
     assert no_fact.reason.startswith("the graph has no 'capital' for 'China'")
+    # no passage is about China: its other facts are the evidence, and nothing is retrieved
+    assert "no passage of the knowledge base is about 'China'" in no_fact.reason
+    assert {e.triple.subject for e in no_fact.evidence} == {"China"}
+    alone = Verifier(view, sure, VerifierConfig(evidence_k=5))
+    assert alone.verify(["The capital of China is Shanghai."])[0].label == "not_enough_info"
+    assert alone.timings["retrieval"] == 0.0
     assert (no_fact.subject, no_fact.relation) == ("China", "capital")
     assert "many-valued and open" in open_unlisted.reason
     assert "The capital of China is Beijing." not in [e.text for e in no_fact.evidence]

@@ -270,7 +270,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 """Named bundles of settings: ``grounded pretrain --preset quick`` or ``from_preset("quick")``."""
 
 
-LOSS_ON = ("answer", "all")
+LOSS_ON = ("answer", "question", "all")
 
 
 @dataclass
@@ -293,7 +293,7 @@ class ReaderConfig:
         >>> ReaderConfig(loss_on="everything")
         Traceback (most recent call last):
         ...
-        ValueError: `loss_on` must be one of ['answer', 'all'], got 'everything'
+        ValueError: `loss_on` must be one of ['answer', 'question', 'all'], got 'everything'
     """
 
     seed: int = field(default=0, metadata={"help": "Seed of the data, the init and training."})
@@ -331,7 +331,9 @@ class ReaderConfig:
     loss_on: str = field(
         default="answer",
         metadata={
-            "help": "Tokens that carry the loss: `answer` (after `Answer:`) or `all`.",
+            "help": "Tokens that carry the loss: `answer` (after `Answer:`), `question` (the "
+            "question and the answer: copying the subject's name from the evidence is reading "
+            "too) or `all`.",
             "choices": list(LOSS_ON),
         },
     )

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from grounded.answers import format_answer
 from grounded.config import update_config
-from grounded.data.prompts import format_prompt
+from grounded.data.prompts import QUESTION_PREFIX, format_prompt
 from grounded.data.reading import (
     ReadingItem,
     generic_english,
@@ -149,7 +149,7 @@ class ReadingBlocks:
             if used + len(ids) > c.block_size and docs:
                 return docs, starts
             docs.append(ids)
-            starts.append(len(tok(prompt)["input_ids"]) if c.loss_on == "answer" else 0)
+            starts.append(_loss_start(tok, prompt, c.loss_on))
             used += len(ids)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
@@ -159,6 +159,15 @@ class ReadingBlocks:
         pad = self.tokenizer.pad_token_id
         block = pack_documents(docs, self.config.block_size, pad, label_starts=starts)[0]
         return {k: torch.tensor(v) for k, v in block.items()}
+
+
+def _loss_start(tok: PreTrainedTokenizerBase, prompt: str, loss_on: str) -> int:
+    """Index of the first token of a document that carries the loss."""
+    if loss_on == "answer":
+        return len(tok(prompt)["input_ids"])
+    if loss_on == "question":
+        return len(tok(prompt[: prompt.rindex(QUESTION_PREFIX)].rstrip())["input_ids"])
+    return 0
 
 
 def reader_command(out: str | Path, config: ReaderConfig) -> str:

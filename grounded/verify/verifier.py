@@ -42,6 +42,7 @@ from kg.claims import ClaimReader, Reading
 if TYPE_CHECKING:
     from grounded.factcheck.checker import FactChecker
     from grounded.kb import KnowledgeBase
+    from kg.types import Triple
 
 DecidedBy = Literal["graph", "checker", "none"]
 DECIDED_BY: tuple[DecidedBy, ...] = ("graph", "checker", "none")
@@ -226,6 +227,9 @@ class Verifier:
         self.alias_notes = notes
         self.reader = ClaimReader(kb.graph)
         self.retriever = kb.retriever_for(RetrievalConfig(k=self.evidence_k))
+        # Every passage names the entities it is about: a subject no passage names has only
+        # graph facts to be read about, whatever retrieval would return.
+        self._passages_linked = all(p.entities for p in kb.passages)
         self.timings: dict[str, float] = dict.fromkeys(
             ("linking", "relations", "retrieval", "checker"), 0.0
         )
@@ -431,6 +435,21 @@ class Verifier:
                     job, "no checker: " + (job.pending_reason or "undecided")
                 )
             return
+        if self.config.silence_is_nei and self._passages_linked:
+            # Silent on a subject no passage is about: not enough info without retrieval, as
+            # the evidence could hold only the graph's own facts (keeps the graph path fast).
+            rest = []
+            for job in jobs:
+                d = job.decision
+                if d is not None and d.silent and not self.kb.passages_by_entity.get(d.subject):
+                    facts = self.kb.graph.facts(d.subject)[: self.evidence_k]
+                    why = f"no passage of the knowledge base is about {d.subject!r}"
+                    job.verdict = self._silent_verdict(job, d, self._as_evidence(facts), why)
+                else:
+                    rest.append(job)
+            jobs = rest
+            if not jobs:
+                return
         texts = [f"{j.question} {j.claim}" if j.question else j.claim for j in jobs]
         t0 = time.perf_counter()
         evidence = self.retriever.retrieve_batch(texts)
@@ -503,7 +522,11 @@ class Verifier:
         )
 
     def _silent_verdict(
-        self, job: _Job, d: GraphDecision | None, retrieved: list[Evidence]
+        self,
+        job: _Job,
+        d: GraphDecision | None,
+        retrieved: list[Evidence],
+        why: str | None = None,
     ) -> Verdict:
         """Not enough info: the graph is silent (or does not name the subject) and the
         evidence holds only its own facts."""
@@ -533,8 +556,12 @@ class Verifier:
             d.relation,
             d.reading.objects,
             None,
-            f"{d.reason}; the {len(retrieved)} retrieved item(s) are knowledge-base facts, no "
-            "passage: nothing the graph has not checked",
+            f"{d.reason}; "
+            + (
+                why
+                or f"the {len(retrieved)} retrieved item(s) are knowledge-base facts, no passage"
+            )
+            + ": nothing the graph has not checked",
         )
 
     def _undecided(self, job: _Job, reason: str) -> Verdict:
@@ -554,9 +581,12 @@ class Verifier:
         )
 
     def _fact_evidence(self, d: GraphDecision) -> list[Evidence]:
+        return self._as_evidence(d.facts)
+
+    def _as_evidence(self, facts: Sequence[Triple]) -> list[Evidence]:
         out = []
         index = self.kb.index
-        for t in d.facts:
+        for t in facts:
             try:
                 rid = index.id_of(t.key)
             except KeyError:
