@@ -32,7 +32,7 @@ import numpy as np
 import shared_data as sd
 import torch
 
-from grounded.config import update_config
+from grounded.config import to_dict, update_config
 from grounded.factcheck import ClaimDataConfig, FactChecker, FactCheckerConfig
 from grounded.factcheck.checker import alias_notes
 from grounded.factcheck.data import split_subjects
@@ -103,7 +103,7 @@ def run_freetext(args: Any) -> None:
             checker=str(out),
             data=data.stats(),
             train=log.to_dict(),
-            settings={"checker": checker_config.__dict__, "claims": data_config.__dict__},
+            settings={"checker": to_dict(checker_config), "claims": to_dict(data_config)},
         )
     info["calibration"] = checker.metadata.get("calibration")
     info["train_seconds"] = round(time.perf_counter() - t0, 1)

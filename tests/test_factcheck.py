@@ -13,6 +13,7 @@ from grounded.answers import ABSTAIN, is_abstention
 from grounded.cli.main import main
 from grounded.config import update_config
 from grounded.factcheck import (
+    CheckerOptimConfig,
     ClaimDataConfig,
     FactChecker,
     FactCheckerConfig,
@@ -382,6 +383,31 @@ def test_training_changes_parameters_and_lowers_loss(tiny_checker, tiny_bert_dir
     assert log.steps == 30 and len(log.losses) == 30
     assert np.mean(log.losses[-5:]) < np.mean(log.losses[:5])
     assert checker.metadata["train"]["optim"]["max_steps"] == 30
+
+
+def test_training_keeps_the_best_epoch_on_dev(tiny_bert_dir, tiny_claims):
+    """Three epochs, the dev split scored after each: the checker returned is the epoch with
+    the best dev balanced accuracy (recomputed here from its own predictions)."""
+    from grounded.factcheck import train_checker
+    from grounded.factcheck.training import balanced_accuracy
+
+    rows = tiny_claims.dataset["train"]
+    train, dev = rows.select(range(16)), rows.select(range(16, len(rows)))
+    optim = CheckerOptimConfig(
+        num_train_epochs=3, learning_rate=1e-3, per_device_train_batch_size=8, warmup_steps=0.0
+    )
+    config = FactCheckerConfig(base_model=str(tiny_bert_dir), max_length=64, optim=optim)
+    checker, log = train_checker(train, config, dev=dev, show_progress=False)
+    record = checker.metadata["train_log"]
+    scores = [d["balanced_accuracy"] for d in record["dev_by_epoch"]]
+    assert [d["epoch"] for d in record["dev_by_epoch"]] == [1.0, 2.0, 3.0] and log.steps == 6
+    best = record["dev_by_epoch"][scores.index(max(scores))]
+    assert record["kept_epoch"] == best["epoch"]
+    probs = checker.predict(list(zip(dev["claim"], dev["evidence"], strict=True))).probabilities
+    assert balanced_accuracy(dev["label"], probs.argmax(1)) == pytest.approx(max(scores), abs=1e-4)
+    # without a dev split (or with best_epoch off) the last epoch is kept and nothing is scored
+    last, _ = train_checker(train, config, show_progress=False)
+    assert "dev_by_epoch" not in last.metadata["train_log"]
 
 
 def test_training_is_deterministic(tiny_checker, tiny_claims):

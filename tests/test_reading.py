@@ -187,6 +187,15 @@ def test_blocks_are_seeded_curriculum_and_answer_only_loss(tiny_reader):
     assert text.strip().endswith(".") or text.strip().endswith(ABSTAIN)
     docs, starts = blocks.documents(7)
     assert tok.decode(docs[0][: starts[0]], skip_special_tokens=True).endswith("Answer:")
+    # `question`: the loss starts where the question does, after the evidence
+    asked = ReadingBlocks(
+        tok, ReaderConfig(max_steps=10, **{**settings, "loss_on": "question"}), 100
+    )
+    docs, starts = asked.documents(7)
+    head = tok.decode(docs[0][: starts[0]], skip_special_tokens=True)
+    tail = tok.decode(docs[0][starts[0] :], skip_special_tokens=True)
+    assert head.startswith("Evidence") and "Question" not in head
+    assert tail.lstrip().startswith("Question:") and "Answer:" in tail
 
 
 def test_tiny_reader_reads_fresh_items(tiny_reader):

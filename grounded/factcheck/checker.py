@@ -155,6 +155,13 @@ class FactCheckerConfig:
         metadata={"help": "the optimiser (transformers.TrainingArguments' names)"},
     )
     eval_batch_size: int = field(default=64, metadata={"help": "Pairs per prediction batch."})
+    best_epoch: bool = field(
+        default=True,
+        metadata={
+            "help": "With a dev split, score it after every epoch and keep the epoch with the "
+            "best balanced accuracy (Trainer's load_best_model_at_end), not the last one."
+        },
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the new head and the data order."})
     device: str = field(default="cpu", metadata={"help": "Torch device: cpu or cuda."})
 

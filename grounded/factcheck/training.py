@@ -76,10 +76,15 @@ def train_checker(
     config: FactCheckerConfig | None = None,
     *,
     checker: FactChecker | None = None,
+    dev: Dataset | None = None,
     callbacks: Sequence[Any] | None = None,
     show_progress: bool = True,
 ) -> tuple[FactChecker, TrainLog]:
     """Fine-tune a checker on (claim, evidence, label) rows with :class:`transformers.Trainer`.
+
+    With a ``dev`` split and ``config.best_epoch``, the dev pairs are scored after every
+    epoch (balanced accuracy of the top label) and the best epoch's weights are kept
+    (``load_best_model_at_end``): more epochs cannot make the returned checker worse on dev.
 
     Args:
         train: a ``datasets.Dataset`` with string columns ``claim`` and ``evidence`` and a
@@ -87,6 +92,7 @@ def train_checker(
             by :func:`grounded.factcheck.build_claim_data`.
         config: settings; defaults if None.
         checker: continue training this checker instead of starting from ``config.base_model``.
+        dev: rows like ``train`` to choose the best epoch on (never trained on), or None.
         callbacks: ``transformers.TrainerCallback`` objects (progress, checkpoints, early stop).
         show_progress: show the Trainer's progress bar.
 
@@ -132,33 +138,71 @@ def train_checker(
         tokenized = train.map(
             encode, batched=True, remove_columns=train.column_names, desc="tokenizing"
         )
+        select = config.best_epoch and dev is not None and len(dev) > 0
+        dev_tokenized = (
+            dev.map(encode, batched=True, remove_columns=dev.column_names, desc="tokenizing dev")
+            if select
+            else None
+        )
+    per_epoch = (
+        {
+            "eval_strategy": "epoch",
+            "save_strategy": "epoch",
+            "save_only_model": True,
+            "save_total_limit": 1,
+            "load_best_model_at_end": True,
+            "metric_for_best_model": "balanced_accuracy",
+            "greater_is_better": True,
+            "per_device_eval_batch_size": config.eval_batch_size,
+        }
+        if select
+        else {"save_strategy": "no"}
+    )
     with tempfile.TemporaryDirectory(prefix="grounded-checker-") as tmp:
         args = config.optim.training_arguments(
             tmp,
             seed=config.seed,
-            save_strategy="no",
             use_cpu=config.device == "cpu",
             disable_tqdm=not show_progress,
             dataloader_pin_memory=False,
             train_sampling_strategy="group_by_length",
+            **per_epoch,
         )
         trainer = Trainer(
             model=checker.model,
             args=args,
             train_dataset=tokenized,
+            eval_dataset=dev_tokenized,
             data_collator=DataCollatorWithPadding(tokenizer),
             processing_class=tokenizer,
+            compute_metrics=_dev_metrics if select else None,
             callbacks=list(callbacks) if callbacks else None,
         )
         t0 = time.perf_counter()
         with _quiet_transformers():
             result = trainer.train()
         seconds = time.perf_counter() - t0
-    losses = tuple(float(e["loss"]) for e in trainer.state.log_history if "loss" in e)
+    history = trainer.state.log_history
+    losses = tuple(float(e["loss"]) for e in history if "loss" in e)
     checker.model.eval()
     log = TrainLog(result.global_step, seconds, losses, float(result.training_loss), len(train))
-    checker.metadata.update(train=config.to_dict(), train_log=log.to_dict())
+    record = log.to_dict()
+    dev_scores = [
+        {"epoch": round(float(e["epoch"]), 3), "balanced_accuracy": round(e[key], 4)}
+        for e in history
+        if (key := "eval_balanced_accuracy") in e
+    ]
+    if dev_scores:
+        best = max(dev_scores, key=lambda d: d["balanced_accuracy"])
+        record.update(dev_by_epoch=dev_scores, kept_epoch=best["epoch"])
+    checker.metadata.update(train=config.to_dict(), train_log=record)
     return checker, log
+
+
+def _dev_metrics(pred: Any) -> dict[str, float]:
+    """Balanced accuracy of the top label on the dev split (Trainer's ``compute_metrics``)."""
+    logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+    return {"balanced_accuracy": balanced_accuracy(pred.label_ids, np.argmax(logits, axis=-1))}
 
 
 # -- calibration ---------------------------------------------------------------------------------
@@ -332,7 +376,9 @@ def train_factchecker(
     data = build_pair_data(
         kb, data_config, documents=texts, pairs=records, show_progress=show_progress
     )
-    checker, log = train_checker(data.train, checker_config, show_progress=show_progress)
+    checker, log = train_checker(
+        data.train, checker_config, dev=data.dev, show_progress=show_progress
+    )
     if len(data.dev):
         calibrate(checker, data.dev, batch_size=checker_config.eval_batch_size)
     checker.metadata.update(data=to_dict(data_config), pair_stats=data.stats())
