@@ -102,7 +102,7 @@ def run_freetext(args: Any) -> None:
         info.update(
             checker=str(out),
             data=data.stats(),
-            train=log.to_dict(),
+            train=checker.metadata.get("train_log", log.to_dict()),
             settings={"checker": to_dict(checker_config), "claims": to_dict(data_config)},
         )
     info["calibration"] = checker.metadata.get("calibration")
@@ -333,6 +333,14 @@ def markdown(results: dict[str, Any]) -> str:
         tr = info["train"]
         lines.append(
             f"Training: {tr['steps']} steps over {tr['examples']} pairs, {tr['seconds']} s."
+        )
+    if info.get("train", {}).get("dev_by_epoch"):
+        by = ", ".join(
+            f"{d['epoch']:g}: {d['balanced_accuracy']}" for d in info["train"]["dev_by_epoch"]
+        )
+        lines.append(
+            f"Dev balanced accuracy by epoch (top label): {by}; kept epoch "
+            f"{info['train']['kept_epoch']:g}."
         )
     if info.get("calibration"):
         lines.append(f"Calibration: {info['calibration']}.")

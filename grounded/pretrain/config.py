@@ -319,7 +319,7 @@ class ReaderConfig:
         },
     )
     p_unanswerable: float = field(
-        default=0.2, metadata={"help": "Share of items the evidence does not answer."}
+        default=0.1, metadata={"help": "Share of items the evidence does not answer."}
     )
     p_famous: float = field(
         default=0.1,
@@ -329,7 +329,7 @@ class ReaderConfig:
         default=0.1, metadata={"help": "Probability of two or three answer lines."}
     )
     loss_on: str = field(
-        default="answer",
+        default="question",
         metadata={
             "help": "Tokens that carry the loss: `answer` (after `Answer:`), `question` (the "
             "question and the answer: copying the subject's name from the evidence is reading "
@@ -337,9 +337,9 @@ class ReaderConfig:
             "choices": list(LOSS_ON),
         },
     )
-    max_steps: int = field(default=4000, metadata={"help": "Optimizer steps to run."})
+    max_steps: int = field(default=8000, metadata={"help": "Optimizer steps to run."})
     batch_size: int = field(default=16, metadata={"help": "Sequences per optimizer step."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW)."})
+    learning_rate: float = field(default=2e-3, metadata={"help": "Peak learning rate (AdamW)."})
     lr_scheduler: str = field(
         default="cosine",
         metadata={"help": "Learning-rate schedule after warmup.", "choices": list(LR_SCHEDULERS)},
