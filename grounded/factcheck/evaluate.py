@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from grounded.factcheck.metrics import classification_report
 from grounded.types import LABELS
-from grounded.verify.verifier import DECIDED_BY, Verifier, VerifierConfig
+from grounded.verify.verdict import DECIDED_BY
+from grounded.verify.verifier import Verifier, VerifierConfig
 
 if TYPE_CHECKING:
     from datasets import Dataset

@@ -1,6 +1,7 @@
 """Verification against a knowledge base: verdicts, the guard and the audit.
 
 - :mod:`~grounded.verify.graph`: the graph's decision on a claim read with :mod:`kg.claims`;
+- :mod:`~grounded.verify.verdict`: the verdict on one claim (label, path, evidence, reason);
 - :mod:`~grounded.verify.verifier`: combined verdicts (graph first, then the neural checker
   of :mod:`grounded.factcheck`), also the :class:`grounded.types.AnswerJudge` the trainer's
   feedback and the evaluator use;
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
     from grounded.verify.audit import AuditConfig, Auditor, AuditReport, Claim, Document
     from grounded.verify.graph import GraphDecision, decide
     from grounded.verify.guard import Guard, GuardConfig, GuardedAnswer
-    from grounded.verify.verifier import Verdict, Verifier, VerifierConfig
+    from grounded.verify.verdict import Verdict
+    from grounded.verify.verifier import Verifier, VerifierConfig
 
 _WHERE = {
     "AuditConfig": "grounded.verify.audit",
@@ -33,7 +35,7 @@ _WHERE = {
     "Guard": "grounded.verify.guard",
     "GuardConfig": "grounded.verify.guard",
     "GuardedAnswer": "grounded.verify.guard",
-    "Verdict": "grounded.verify.verifier",
+    "Verdict": "grounded.verify.verdict",
     "Verifier": "grounded.verify.verifier",
     "VerifierConfig": "grounded.verify.verifier",
     "decide": "grounded.verify.graph",

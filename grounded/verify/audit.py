@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grounded.types import LABELS
-from grounded.verify.verifier import DECIDED_BY, Verdict, Verifier, VerifierConfig
+from grounded.verify.verdict import DECIDED_BY, Verdict
+from grounded.verify.verifier import Verifier, VerifierConfig
 from kg import SourceFileError
 from kg.io import atomic_write_json, atomic_write_text
 from kg.loaders import decoded_lines, jsonl_objects

@@ -37,7 +37,8 @@ from grounded.answers import ABSTAIN, answer_text, format_answer, is_abstention
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
-    from grounded.verify.verifier import Verdict, Verifier
+    from grounded.verify.verdict import Verdict
+    from grounded.verify.verifier import Verifier
 
 GuardMode = Literal["abstain", "revise"]
 GUARD_MODES: tuple[GuardMode, ...] = ("abstain", "revise")
