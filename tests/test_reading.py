@@ -97,6 +97,26 @@ def test_held_out_pools_never_meet_training_pools():
         assert q not in train_questions
 
 
+def test_made_up_relation_share_moves_training_only():
+    """`p_made_up` raises the share of made-up relation words on the training side; the
+    held-out side (the probe) draws exactly as before, so probe scores stay comparable."""
+    from grounded.data.reading import _NOUNS, _VERBS
+
+    real = {n.replace("_", " ") for n in _NOUNS} | {v for v, _ in _VERBS}
+
+    def share(p: float | None) -> float:
+        rng = random.Random(0)
+        items = [synthetic_reading_item(rng, 3, p_made_up=p) for _ in range(1000)]
+        return sum(it.relation not in real for it in items) / len(items)
+
+    assert 0.30 < share(None) < 0.40 and share(0.9) > 0.85 and share(0.0) == 0.0
+    for p in (None, 0.0, 0.9):
+        held = synthetic_reading_item(random.Random(3), 5, held_out=True, p_made_up=p)
+        assert held == synthetic_reading_item(random.Random(3), 5, held_out=True)
+    with pytest.raises(ValueError, match="p_made_up_relation"):
+        ReaderConfig(p_made_up_relation=1.5)
+
+
 def test_probe_sets_shape():
     sets = reading_probe_sets(10)
     assert [len(v) for v in sets.values()] == [10, 10, 10]

@@ -275,8 +275,12 @@ class _Rel:
 class _Pools:
     """The word pools and phrasings of one side (training or held-out)."""
 
-    def __init__(self, held_out: bool) -> None:
+    def __init__(self, held_out: bool, p_made_up: float | None = None) -> None:
         self.held_out = held_out
+        # Share of relations that are made-up words. None: the measured mix (35%, drawn
+        # as before); the held-out side (the probe) always keeps it, so its items and
+        # scores stay comparable across routes.
+        self.p_made_up = None if held_out else p_made_up
         self.nouns = _NOUNS_HELD_OUT if held_out else _NOUNS
         self.verbs = _VERBS_HELD_OUT if held_out else _VERBS
         self.noun_statements = _NOUN_STATEMENTS_HELD_OUT if held_out else _NOUN_STATEMENTS
@@ -300,16 +304,26 @@ class _Pools:
         return self.syllable(rng) + self.syllable(rng) + rng.choice(self.made_up_end)
 
     def relation(self, rng: random.Random) -> _Rel:
-        x = rng.random()
-        if x < 0.45:
-            return _Rel(rng.choice(self.nouns).replace("_", " "))
-        if x < 0.7:
-            return _Rel(self.made_up_word(rng))
-        if x < 0.9:
+        # Nouns are 70% of relations, verbs 30%; 35% of each made up, or `p_made_up`.
+        if self.p_made_up is None:
+            x = rng.random()
+            if x < 0.45:
+                return _Rel(rng.choice(self.nouns).replace("_", " "))
+            if x < 0.7:
+                return _Rel(self.made_up_word(rng))
+            if x < 0.9:
+                third, base = rng.choice(self.verbs)
+                return _Rel(third, base)
+            base = self.made_up_word(rng)
+            return _Rel(base + "s", base)
+        noun = rng.random() < 0.7
+        if rng.random() >= self.p_made_up:
+            if noun:
+                return _Rel(rng.choice(self.nouns).replace("_", " "))
             third, base = rng.choice(self.verbs)
             return _Rel(third, base)
-        base = self.made_up_word(rng)
-        return _Rel(base + "s", base)
+        word = self.made_up_word(rng)
+        return _Rel(word) if noun else _Rel(word + "s", word)
 
     def subject(self, rng: random.Random, p_famous: float) -> str:
         return rng.choice(_FAMOUS) if rng.random() < p_famous else self.name(rng)
@@ -352,6 +366,7 @@ def synthetic_reading_item(
     p_famous: float = 0.1,
     p_multi: float = 0.0,
     gold_position: int | None = None,
+    p_made_up: float | None = None,
 ) -> ReadingItem:
     """One domain-agnostic reading item with ``lines`` evidence lines.
 
@@ -369,6 +384,9 @@ def synthetic_reading_item(
         p_famous: probability that a subject is a well-known name (counterfactual evidence).
         p_multi: probability of two or three answer lines (a many-valued relation).
         gold_position: index of the (first) gold line; None: anywhere.
+        p_made_up: share of made-up relation words on the training side (None: 0.35). A
+            relation the model has seen before must carry no signal: with few made-up
+            relations a reader learns "unfamiliar relation → I don't know" (README, R4).
 
     Raises:
         ValueError: ``lines`` < 1, or ``unanswerable`` is not None, "subject" or "relation".
@@ -379,7 +397,7 @@ def synthetic_reading_item(
         raise ValueError(
             f"`unanswerable` must be None, 'subject' or 'relation', got {unanswerable!r}"
         )
-    pools = _Pools(held_out)
+    pools = _Pools(held_out, p_made_up)
     names: set = set()
     words: set = set()
     subject = _distinct(rng, lambda r: pools.subject(r, p_famous), names)

@@ -321,6 +321,13 @@ class ReaderConfig:
     p_unanswerable: float = field(
         default=0.1, metadata={"help": "Share of items the evidence does not answer."}
     )
+    p_made_up_relation: float | None = field(
+        default=None,
+        metadata={
+            "help": "Share of relations that are made-up words (default: 0.35). Higher leaves "
+            "the model fewer familiar relation words to lean on (README, R4 and R5)."
+        },
+    )
     p_famous: float = field(
         default=0.1,
         metadata={"help": "Probability a subject is a well-known name (counterfactual evidence)."},
@@ -398,6 +405,9 @@ class ReaderConfig:
         for name in ("curriculum_fraction", "p_unanswerable", "p_famous", "p_multi"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1], got {getattr(self, name)}")
+        made_up = self.p_made_up_relation
+        if made_up is not None and not 0.0 <= made_up <= 1.0:
+            raise ValueError(f"`p_made_up_relation` must be in [0, 1] or unset, got {made_up}")
         if self.loss_on not in LOSS_ON:
             raise ValueError(f"`loss_on` must be one of {list(LOSS_ON)}, got {self.loss_on!r}")
         if self.lr_scheduler not in LR_SCHEDULERS:

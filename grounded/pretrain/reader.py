@@ -143,6 +143,7 @@ class ReadingBlocks:
                 unanswerable=kind,
                 p_famous=c.p_famous,
                 p_multi=c.p_multi,
+                p_made_up=c.p_made_up_relation,
             )
             prompt = format_prompt(it.question, it.evidence)
             ids = tok(f"{prompt} {format_answer(it.objects)}")["input_ids"] + [tok.eos_token_id]
