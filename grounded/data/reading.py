@@ -386,7 +386,7 @@ def synthetic_reading_item(
         gold_position: index of the (first) gold line; None: anywhere.
         p_made_up: share of made-up relation words on the training side (None: 0.35). A
             relation the model has seen before must carry no signal: with few made-up
-            relations a reader learns "unfamiliar relation → I don't know" (README, R4).
+            relations a reader learns to abstain on any unfamiliar relation (README, R4).
 
     Raises:
         ValueError: ``lines`` < 1, or ``unanswerable`` is not None, "subject" or "relation".
