@@ -31,7 +31,7 @@ from grounded.config import (
 )
 from grounded.demo import DemoConfig
 from grounded.evaluation.runner import EvaluateConfig
-from grounded.factcheck.checker import CheckerOptimConfig, FactCheckerConfig
+from grounded.factcheck.config import CheckerOptimConfig, FactCheckerConfig
 from grounded.factcheck.data import ClaimDataConfig
 from grounded.injection.config import InjectionConfig
 from grounded.kb import KBBuildConfig

@@ -20,7 +20,7 @@ from kg.io import OVERWRITE_NOTE
 
 @register_command("factcheck")
 def register(sub: argparse._SubParsersAction) -> None:
-    from grounded.factcheck.checker import FactCheckerConfig
+    from grounded.factcheck.config import FactCheckerConfig
     from grounded.factcheck.data import ClaimDataConfig
 
     fc = sub.add_parser(
@@ -142,7 +142,7 @@ def _print_scores(scores: dict[str, Any]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from grounded.factcheck.checker import FactCheckerConfig
+    from grounded.factcheck.config import FactCheckerConfig
     from grounded.factcheck.data import ClaimDataConfig
     from grounded.factcheck.training import train_factchecker
     from grounded.kb import KnowledgeBase

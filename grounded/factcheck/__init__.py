@@ -23,12 +23,8 @@ from typing import TYPE_CHECKING
 from grounded._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from grounded.factcheck.checker import (
-        CheckerOptimConfig,
-        FactChecker,
-        FactCheckerConfig,
-        alias_notes,
-    )
+    from grounded.factcheck.checker import FactChecker, alias_notes
+    from grounded.factcheck.config import CheckerOptimConfig, FactCheckerConfig
     from grounded.factcheck.data import ClaimData, ClaimDataConfig, build_claim_data
     from grounded.factcheck.evaluate import evaluate_checker, evaluate_verifier
     from grounded.factcheck.heldout import hide_facts
@@ -46,13 +42,13 @@ if TYPE_CHECKING:
     from grounded.factcheck.transforms import Corpus, transform_pairs
 
 _WHERE = {
-    "CheckerOptimConfig": "grounded.factcheck.checker",
+    "CheckerOptimConfig": "grounded.factcheck.config",
     "CheckerPrediction": "grounded.factcheck.labels",
     "ClaimData": "grounded.factcheck.data",
     "ClaimDataConfig": "grounded.factcheck.data",
     "Corpus": "grounded.factcheck.transforms",
     "FactChecker": "grounded.factcheck.checker",
-    "FactCheckerConfig": "grounded.factcheck.checker",
+    "FactCheckerConfig": "grounded.factcheck.config",
     "FactCheckerRun": "grounded.factcheck.training",
     "PairData": "grounded.factcheck.mixture",
     "PairRecord": "grounded.factcheck.pairs",

@@ -21,7 +21,8 @@ import numpy as np
 
 from grounded.config import to_dict
 from grounded.factcheck import chunking
-from grounded.factcheck.checker import FactChecker, FactCheckerConfig, _quiet_transformers
+from grounded.factcheck.checker import FactChecker, _quiet_transformers
+from grounded.factcheck.config import FactCheckerConfig
 from grounded.types import LABELS
 
 if TYPE_CHECKING:
