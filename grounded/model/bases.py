@@ -40,8 +40,8 @@ from __future__ import annotations
 import base64
 import importlib.metadata as md
 import importlib.util
-import logging
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +56,6 @@ from kg.manifest import (
     read_manifest,
     write_manifest,
 )
-
-logger = logging.getLogger(__name__)
 
 BaseKind = Literal["folder", "gguf"]
 CONVERTED_KIND = "grounded-converted-base"
@@ -335,7 +333,8 @@ def convert_gguf(
 
     source, out = Path(source), Path(out)
     sha256 = sha256 or sha256_file(source)
-    logger.info("converting %s into %s (once)", source, out)
+    # Said on stderr, not only logged: the first run waits half a minute for it.
+    print(f"converting {source} into {out} (once; later runs load that folder)", file=sys.stderr)
     kwargs = {"gguf_file": source.name, "trust_remote_code": False}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.parent, **kwargs)
