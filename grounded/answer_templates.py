@@ -33,12 +33,15 @@ class TemplateReading:
         objects: the stated objects (``statement``, ``negated``).
         subject: the asked subject, or the one the sentence names (``other_pair``).
         relation: the asked relation, or the one the sentence states (``other_pair``).
+        wholes: what the sentence says the objects are part of ("Western Asia, part of
+            Asia"): a person takes the answer as right when either level is the KB's.
     """
 
     kind: Literal["statement", "negated", "other_pair"]
     objects: tuple[str, ...]
     subject: str
     relation: str
+    wholes: tuple[str, ...] = ()
 
 
 _PRONOUN_SUBJECT = re.compile(
@@ -90,7 +93,7 @@ _ECHO_RULES: tuple[tuple[re.Pattern, tuple[str, ...]], ...] = (
     # {subject}", "The currency used in {subject} is {object}"
     (re.compile(rf"{_WH}{_NOUN}{_AUX}(?P<rest>.*{_S}.*)$", re.I),
      ("{{object}} {aux} {rest}", "{{object}} {aux} a {noun} {rest}",
-      "The {noun} {rest} {aux} {{object}}")),
+      "The {noun} {rest} {aux} {{object}}", "The {noun} that {aux} {rest} {aux} {{object}}")),
     # "How big is {subject}" → "{subject} is {object}"
     (re.compile(rf"^how\s+\w+\s+{_AUX}{_S}(?:\s.*)?$", re.I),
      ("{{subject}} {aux} {{object}}",)),
@@ -118,8 +121,28 @@ def echo_templates(question: str) -> list[str]:
     for rule, forms in _ECHO_RULES:
         m = rule.match(body)
         if m:
-            return [f.format(**m.groupdict()) for f in forms]
+            out = [f.format(**m.groupdict()) for f in forms]
+            of = _OF_SUBJECT.match(m.groupdict().get("rest") or "")
+            if of and m.groupdict().get("aux"):  # "In {subject}, the currency is {object}"
+                out.append(f"In {{subject}}, the {of['noun']} {m['aux']} {{object}}")
+            return out
     return []
+
+
+_OF_SUBJECT = re.compile(r"^(?:the\s+)(?P<noun>[\w\s-]+?)\s+of\s+\{subject\}$", re.IGNORECASE)
+_PART_OF = re.compile(
+    r"^(?P<part>.+?),?\s+(?:which\s+is\s+)?(?:a\s+)?part\s+of\s+(?P<whole>.+)$", re.IGNORECASE
+)
+_NOUN_OF = re.compile(r"^(?:the\s+)?[\w-]+\s+of\s+(?P<name>.+)$", re.IGNORECASE)
+
+
+def _unwrapped(reader: ClaimReader, text: str, relation: str) -> str:
+    """``text`` without a noun that only introduces the name ("the continent of Africa" →
+    "Africa") when the name is an object of ``relation`` and the whole is not."""
+    m = _NOUN_OF.match(strip_end(text))
+    if m and not reader.known(strip_end(text), relation) and reader.known(m["name"], relation):
+        return m["name"]
+    return text
 
 
 def _names_subject(reader: ClaimReader, slot: str, side: str, asked: set[str]) -> bool:
@@ -158,13 +181,19 @@ def template_reading(
             slot = _NOT.sub("", slot, count=1)
         if side_o != "start":
             slot = HEDGE.sub("", slot, count=1)  # "approximately 945,087 square kilometres"
+        wholes: tuple[str, ...] = ()
+        part_of = _PART_OF.match(slot) if side_o == "end" else None
+        if part_of:  # "Western Asia, part of Asia": the place and what holds it
+            slot = part_of["part"]
+            wholes = reader.objects_of(part_of["whole"], side_o, p.relation)
         objects = reader.objects_of(slot, side_o, p.relation)
         if not objects:
             continue
+        objects = tuple(_unwrapped(reader, o, p.relation) for o in objects)
+        wholes = tuple(_unwrapped(reader, o, p.relation) for o in wholes)
         if p.relation == relation and _names_subject(reader, m["subject"], side_s, asked):
-            return TemplateReading(
-                "negated" if negated else "statement", objects, subject, relation
-            )
+            kind = "negated" if negated else "statement"
+            return TemplateReading(kind, objects, subject, relation, wholes)
         if other is None:
             named, ids = reader.subject_of(m["subject"], side_s)
             if ids:  # about another entity of the graph, or another relation of this one

@@ -290,6 +290,8 @@ class AnswerReading:
             ``statement`` the objects as written).
         subject: the subject the sentence names (``statement``, ``other_pair``).
         relation: the relation the sentence states (``statement``, ``other_pair``).
+        wholes: what the sentence says the objects are part of ("Western Asia, part of
+            Asia"); the answer is right when the objects, or these, are the KB's.
     """
 
     read_as: ReadAs
@@ -297,6 +299,7 @@ class AnswerReading:
     text: str = ""
     subject: str = ""
     relation: str = ""
+    wholes: tuple[str, ...] = ()
 
 
 _QUOTED = re.compile(r"^[\"“](?P<inner>[^\"”]+)[\"”]")  # '"Arabic" in the context of ...'
@@ -362,7 +365,9 @@ def read_answer(
         found = template_reading(kg, subject, relation, body) or found
     if found is not None and found.kind != "other_pair":
         text = join_items(list(found.objects))
-        return AnswerReading(found.kind, found.objects, text, found.subject, found.relation)
+        return AnswerReading(
+            found.kind, found.objects, text, found.subject, found.relation, found.wholes
+        )
     listed = _COLON_LIST.match(strip_end(body))
     if listed:
         head = listed["head"]
@@ -460,8 +465,14 @@ def _judge_reading(
 ) -> Judgement:
     """The graph's judgement of the objects a reading states (see :func:`read_answer`)."""
     if reading.read_as == "statement" and len(reading.objects) > 1:
-        return judge_objects(kg, subject, relation, list(reading.objects))
-    return judge_against_graph(kg, subject, relation, reading.text)
+        judgement = judge_objects(kg, subject, relation, list(reading.objects))
+    else:
+        judgement = judge_against_graph(kg, subject, relation, reading.text)
+    if judgement.result != "supported" and reading.wholes:
+        wider = judge_objects(kg, subject, relation, list(reading.wholes))
+        if wider.result == "supported":
+            return wider
+    return judgement
 
 
 def _kb_object(claimed: str, kb_objects: Sequence[str], kg: KnowledgeGraph) -> str:

@@ -110,8 +110,14 @@ def test_the_labelled_files_are_what_the_readme_says():
 
 
 def test_scorer_agrees_with_the_labels_of_real_answers(countries):
-    rate, misses = _agreement(countries, _rows("real_answers.jsonl"))
+    # 270 answers the scorer was developed on and 120 labelled after it was written (each
+    # file's figure is in the report: python tests/test_real_answers.py)
+    rows = _rows("real_answers.jsonl") + _rows("real_answers_heldout.jsonl")
+    rate, misses = _agreement(countries, rows)
     assert rate >= MIN_AGREEMENT, f"agreement {rate:.3f}; disagreements:\n" + "\n".join(misses)
+    # the costly mistake never happens: a wrong or unreadable answer scored correct
+    credited = [m for m in misses if "→ correct]" in m]
+    assert not credited, "\n".join(credited)
 
 
 def test_scorer_agrees_with_the_labels_of_hand_written_answers(books):
@@ -138,8 +144,10 @@ if __name__ == "__main__":  # the figures of the report: python tests/test_real_
     from kg.presets import get_preset
 
     src = get_preset("countries")
+    world = KnowledgeGraph(src.triples, src.schema, src.aliases)
     graphs = {
-        "real_answers.jsonl": KnowledgeGraph(src.triples, src.schema, src.aliases),
+        "real_answers.jsonl": world,
+        "real_answers_heldout.jsonl": world,
         "hand_answers.jsonl": KnowledgeGraph([Triple(*f) for f in BOOK_FACTS], BOOKS),
     }
     for name, graph in graphs.items():

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from grounded.answers import ABSTAIN, answer_text, format_answer, is_abstention
+from grounded.answers import ABSTAIN, answer_text, format_answer, is_abstention, read_answer
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
@@ -134,11 +134,31 @@ class Guard:
                 f"`questions` ({len(questions)}) and `answers` ({len(answers)}) must pair up"
             )
         stated = [i for i, a in enumerate(answers) if a.strip() and not is_abstention(a)]
-        found = self.verifier.verify([answers[i] for i in stated], [questions[i] for i in stated])
+        claims = [self.claim(questions[i], answers[i]) for i in stated]
+        found = self.verifier.verify(claims, [questions[i] for i in stated])
         out: list[Verdict | None] = [None] * len(answers)
         for i, v in zip(stated, found, strict=True):
             out[i] = v
         return out
+
+    def claim(self, question: str, answer: str) -> str:
+        """What the verifier checks of ``answer``: the objects it states about the question's
+        own (subject, relation), as :func:`grounded.answers.read_answer` reads them (so the
+        guard, the evaluator and the feedback judge read an answer alike: "The countries
+        that border X are A and B." is the claim "A and B."); the answer as written when it
+        states none of that pair (a sentence about another pair stays itself, and
+        :meth:`apply` turns it away), or when the question cannot be read."""
+        graph = self.verifier.kb.graph
+        for asked in self.verifier.reader.read_question(question):
+            holders = [s for s in asked.subjects if graph.objects(s, asked.relation)]
+            subject = holders[0] if len(holders) == 1 else asked.subject
+            reading = read_answer(graph, subject, asked.relation, answer)
+            if reading.read_as == "statement":
+                return format_answer(list(reading.objects))
+            if reading.read_as == "object" and reading.text:
+                return reading.text
+            return answer
+        return answer
 
     def apply(
         self,
