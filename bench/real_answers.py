@@ -12,6 +12,7 @@ Usage::
     python -m grounded kb build --preset countries --out /tmp/ans/kb
     python bench/real_answers.py /tmp/ans/kb /work/cache/smollm2-hf /tmp/ans/rows.jsonl \
         --per-group 45
+    python bench/real_answers.py KB BASE OUT --variants --model runs/m   # a trained model
 """
 
 from __future__ import annotations
@@ -34,15 +35,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out")
     p.add_argument("--per-group", type=int, default=45)
     p.add_argument("--variants", nargs="*", default=["base", "rag"])
+    p.add_argument("--model", default="", help="a trained model folder, answered as `trained`")
     p.add_argument("--max-new-tokens", type=int, default=24)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     kb = KnowledgeBase.load(args.kb)
-    groups = build_groups(kb, load_pretrain_split(args.base), seed=args.seed)
+    if args.model:  # the trained model's own groups, as the evaluator uses them
+        from grounded.evaluation.runner import shared_groups
+
+        groups = shared_groups({"trained": args.model})
+    else:
+        groups = build_groups(kb, load_pretrain_split(args.base), seed=args.seed)
     questions = build_questions(kb.graph, groups, per_group=args.per_group, seed=args.seed)
     rows = []
-    for variant in args.variants:
-        model = GroundedModel.from_base(args.base, kb, text_evidence=variant == "rag")
+    variants = list(args.variants) + (["trained"] if args.model else [])
+    for variant in variants:
+        if variant == "trained":
+            model = GroundedModel.from_pretrained(args.model, kb, base=args.base)
+        else:
+            model = GroundedModel.from_base(args.base, kb, text_evidence=variant == "rag")
         examples, _ = model.examples([q.question for q in questions])
         texts = generate_texts(
             model.model, model.batcher, examples, max_new_tokens=args.max_new_tokens

@@ -19,6 +19,16 @@ pair. An answer is
 
 For an out-of-KB question (no object in the KB) any stated answer is a hallucination and
 abstaining is the right behaviour.
+
+Answers are read as a person reads them (:func:`read_answer`): a bare object ("Pago
+Pago."), a lead-in ("The answer is: Baku."), or a sentence that a template of the schema
+reads as stating the object about the question's own subject and relation ("The capital of
+American Samoa is Pago Pago.", "X's capital is Y.", "The languages of X are A and B.",
+and the sentences that echo the question: :mod:`grounded.answer_templates`). A sentence
+about another subject or relation answers nothing: it is no abstention (the model did not
+say it does not know) and not correct, so the evaluator counts it a hallucination, the
+graph judge ``not_enough_info`` (it states nothing to refute about the pair), and the guard
+turns it away. ``tests/data/`` holds hand-labelled real answers that keep this honest.
 """
 
 from __future__ import annotations

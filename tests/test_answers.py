@@ -121,6 +121,14 @@ def test_guard_revises_only_to_the_questions_own_pair(tiny_kb):
     (t,) = guard.apply([question], ["The capital of China is Beijing."])
     assert (t.action, t.text) == ("revised", "Ulaanbaatar.")
     assert "does not answer the question" in t.reason
+    # a question about a subject the KB does not name is not answered by another pair's fact
+    (u,) = Guard(Verifier(tiny_kb)).apply(
+        ["What is the capital of Atlantis?"], ["The capital of China is Beijing."]
+    )
+    assert u.action == "abstained" and "does not answer the question" in u.reason
+    # a sentence that only denies an object states no answer: turned away, not kept
+    (n,) = guard.apply([question], ["The capital of Mongolia is not Beijing."])
+    assert n.action == "revised" and "negated" in n.reason
     # a question the KB cannot read gets no correction from the answer's own pair
     (h,) = guard.apply(["Who wrote the anthem?"], ["The capital of China is Moscow."])
     assert h.action == "abstained" and h.text == ABSTAIN
