@@ -344,6 +344,7 @@ def _score(
                 "gold": list(q.gold),
                 "answer": a.text,
                 "outcome": scored.outcome,
+                "read_as": scored.read_as,
                 "decided_by": "exact",
                 "gold_in_evidence": (
                     any(
@@ -361,12 +362,14 @@ def _score(
         r
         for r in rows
         if r["outcome"] == "hallucination"
+        and r["read_as"] == "object"
         and r["gold"]
         and len(r["answer"].split()) >= config.free_text_words
     ]
     if judge is not None and free:
-        # A sentence ("The capital of Mongolia is Ulaanbaatar, a large city.") the exact
-        # match cannot read: the checker reads it in the context of its question.
+        # Free text no template reads ("Estonia is a Baltic country bordering Russia."): the
+        # checker reads it in the context of its question. A sentence a template read (about
+        # this pair or another) was decided by the graph and stays so.
         labels = judge.judge_answers([AnswerItem(r["question"], r["answer"]) for r in free])
         for r, label in zip(free, labels, strict=True):
             r["decided_by"] = "checker"
