@@ -245,21 +245,21 @@ def throughput(
     server: Server, args: argparse.Namespace, questions: list[str], label: str
 ) -> list[dict[str, Any]]:
     rows = []
-    before = server.health()["served"]
     for clients in args.clients:
+        before = server.health()["served"]
         n = max(args.requests_per_client * clients, args.min_requests)
         row = load(server, questions, clients, n, args.max_tokens, args.level_time_limit_s)
+        after = server.health()["served"]
+        batches = after.get("batches", 0) - before.get("batches", 0)
+        jobs = after.get("batched_jobs", 0) - before.get("batched_jobs", 0)
+        row["mean_batch_size"] = round(jobs / batches, 2) if batches else None
         rows.append({"setting": label, **row})
         print(
             f"  {label:<26} {clients:>2} clients: {row['rps']:>7} req/s, p50 "
-            f"{row['p50_ms']} ms, p99 {row['p99_ms']} ms ({row['ok']}/{row['requests']} ok)",
+            f"{row['p50_ms']} ms, p99 {row['p99_ms']} ms ({row['ok']}/{row['requests']} ok, "
+            f"mean batch {row['mean_batch_size']})",
             flush=True,
         )
-    after = server.health()["served"]
-    batches = after.get("batches", 0) - before.get("batches", 0)
-    jobs = after.get("batched_jobs", 0) - before.get("batched_jobs", 0)
-    for r in rows:
-        r["mean_batch_size"] = round(jobs / batches, 2) if batches else None
     return rows
 
 

@@ -49,6 +49,9 @@ log = logging.getLogger("grounded.serve")
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+SHORT_TEXT = 4096
+"""Characters tokenized on the event loop itself; longer texts go to a thread."""
+
 DRAIN_LIMIT = 64 * 1024 * 1024
 """An oversized body is read (and dropped) up to this much, so the client reads its 413
 instead of a reset connection; beyond it the connection is closed."""
@@ -58,6 +61,14 @@ def api_key_from_env(config: ServeConfig) -> str | None:
     """The API key in the environment variable the config names; None when unset or empty."""
     key = os.environ.get(config.api_key_env, "")
     return key or None
+
+
+async def off_loop(count: Any, text: str) -> int:
+    """``count(text)``: inline for a short text (a thread hop costs more than tokenizing
+    it), in a thread for a long one (up to ``max_body_bytes``), so the loop never stalls."""
+    if len(text) <= SHORT_TEXT:
+        return count(text)
+    return await asyncio.to_thread(count, text)
 
 
 def create_app(engine: Engine, config: ServeConfig, api_key: str | None = None) -> Starlette:
@@ -136,7 +147,7 @@ def create_app(engine: Engine, config: ServeConfig, api_key: str | None = None) 
         body = await read_json(request)
         req = parse_chat(body, served, config.max_tokens)
         max_new = req.max_tokens or engine.model.max_new_tokens
-        n_prompt = await asyncio.to_thread(engine.prompt_tokens, req.question)
+        n_prompt = await off_loop(engine.prompt_tokens, req.question)
         limit = engine.prompt_limit(max_new)
         if n_prompt > limit:
             positions = engine.context_positions
@@ -153,7 +164,7 @@ def create_app(engine: Engine, config: ServeConfig, api_key: str | None = None) 
         check_capacity()
         result: ChatResult = await asyncio.wrap_future(engine.submit_chat(req.question, max_new))
         said = result.guarded.original if result.guarded is not None else result.answer.text
-        n_out = await asyncio.to_thread(engine.count_tokens, said)
+        n_out = await off_loop(engine.count_tokens, said)
         usage = {"prompt_tokens": n_prompt, "completion_tokens": n_out,
                  "total_tokens": n_prompt + n_out}  # fmt: skip
         finish = "length" if n_out >= max_new else "stop"
@@ -290,11 +301,15 @@ def serve(engine: Engine, config: ServeConfig, api_key: str | None = None) -> No
 
 
 def uvicorn_config(app: Starlette, config: ServeConfig) -> Any:
-    """uvicorn's settings for ``app``: graceful shutdown waits for every request in flight."""
+    """uvicorn's settings for ``app``: graceful shutdown waits for every request in flight; a
+    request head slower than ``read_timeout_s`` gets 408."""
     import uvicorn
+
+    from grounded.serve.connection import head_timeout_protocol
 
     return uvicorn.Config(
         app,
+        http=head_timeout_protocol(config.read_timeout_s),
         host=config.host,
         port=config.port,
         log_level=config.log_level,

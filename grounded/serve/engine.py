@@ -91,7 +91,10 @@ class Engine:
         self._tok_lock = threading.Lock()
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self.stats: Counter[str] = Counter()
+        # Every key exists from the start: /health copies the counter while the worker counts.
+        self.stats: Counter[str] = Counter(
+            dict.fromkeys(("batches", "batched_jobs", "chat", "audit", "failed_batches"), 0)
+        )
         self.started = time.time()
 
     # -- loading -----------------------------------------------------------------------------
