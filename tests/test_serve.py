@@ -172,6 +172,35 @@ def test_audit_gives_the_verdicts_of_grounded_audit(server, artifacts):
     assert [row["label"] for row in rows] == ["supported", "refuted"]
 
 
+def test_audit_many_equals_one_audit_per_request(tiny_kb):
+    from grounded.verify.audit import Auditor, Document
+
+    auditor = Auditor(tiny_kb)
+    first = [Document("The capital of Mongolia is Beijing. Mongolia borders China.")]
+    second = [Document("Canberra.", "What is the capital of Australia?"), Document("Bern.")]
+    together = auditor.audit_many([first, second])
+    for docs, report in zip((first, second), together, strict=True):
+        alone = auditor.audit(docs)
+        assert report.to_dict()["rows"] == alone.to_dict()["rows"]
+        assert report.totals() == alone.totals()
+    assert [r.documents for r in together] == [1, 2]
+
+
+def test_text_parts_and_system_messages_are_read():
+    from grounded.serve.protocol import ApiError, parse_chat
+
+    body = {"model": "m", "messages": [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": [{"type": "text", "text": "What is the capital "},
+                                     {"type": "text", "text": "of Chad? "}]},
+    ], "stream": True, "max_completion_tokens": 7}  # fmt: skip
+    req = parse_chat(body, "m", 100)
+    assert (req.question, req.max_tokens, req.stream) == ("What is the capital of Chad?", 7, True)
+    with pytest.raises(ApiError) as info:
+        parse_chat({**body, "max_tokens": 101}, "m", 100)
+    assert info.value.status == 400 and info.value.param == "max_tokens"
+
+
 def test_models_and_health(server, client):
     url, engine = server
     assert [m.id for m in client.models.list().data] == ["tiny-grounded"]
