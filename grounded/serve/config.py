@@ -39,7 +39,10 @@ class ServeConfig:
     )
     batch_window_ms: float = field(
         default=10.0,
-        metadata={"help": "How long the first waiting request waits for others to join its batch."},
+        metadata={
+            "help": "How long a batch waits for more requests after each arrival (at most 4 "
+            "windows in all)."
+        },
     )
     max_batch_size: int = field(
         default=32,

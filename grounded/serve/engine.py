@@ -3,7 +3,8 @@ them and answers queued requests in batches.
 
 The HTTP layer (:mod:`grounded.serve.app`) never touches the model: it submits a job and
 awaits its future, so the event loop stays free while the worker generates. The worker takes
-the first waiting job, waits up to ``batch_window_ms`` for more (up to ``max_batch_size``),
+the first waiting job, waits ``batch_window_ms`` for more (each arrival extends the wait,
+up to :data:`MAX_WINDOWS` windows; at most ``max_batch_size`` jobs),
 then answers the chat jobs with one :meth:`GroundedModel.answer` call per ``max_tokens``
 value, verifies all their answers in one guard pass (the checker's batches shared across
 requests), and audits all audit jobs in one :meth:`Auditor.audit_many` call.
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
     from grounded.verify.audit import Auditor, AuditReport, Document
     from grounded.verify.guard import Guard, GuardedAnswer
     from grounded.verify.verdict import Verdict
+
+
+MAX_WINDOWS = 4
+"""The longest a batch waits to fill, in batch windows (``batch_window_ms``)."""
 
 
 @dataclass
@@ -223,7 +228,10 @@ class Engine:
             if first is None:
                 return
             jobs, stop = [first], False
-            deadline = time.monotonic() + window
+            # Each arrival extends the wait by a window (a burst of clients answered by the
+            # last batch comes back over a few ms), never beyond MAX_WINDOWS windows in all.
+            start = time.monotonic()
+            deadline = start + window
             while len(jobs) < size:
                 left = deadline - time.monotonic()
                 try:
@@ -234,6 +242,7 @@ class Engine:
                     stop = True
                     break
                 jobs.append(job)
+                deadline = min(time.monotonic() + window, start + MAX_WINDOWS * window)
             self._process(jobs)
             if stop:
                 return
