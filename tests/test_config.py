@@ -38,6 +38,7 @@ from grounded.kb import KBBuildConfig
 from grounded.optim import OptimConfig
 from grounded.pretrain.config import PretrainConfig, PretrainOptimConfig, ReaderConfig
 from grounded.retrieval import RetrievalConfig
+from grounded.serve.config import ServeConfig
 from grounded.training.adapters import AdapterConfig
 from grounded.training.config import (
     ConstraintConfig,
@@ -78,6 +79,7 @@ CONFIGS = {
     PretrainOptimConfig: PretrainOptimConfig(gradient_accumulation_steps=4),
     ReaderConfig: ReaderConfig(max_lines=3, loss_on="all", max_steps=50),
     RetrievalConfig: RetrievalConfig(k=3, mode="dense"),
+    ServeConfig: ServeConfig(guard="revise", port=9000, batch_window_ms=2.5, api_key_env="KEY"),
     TrainConfig: TrainConfig(
         data=DataConfig(p_no_gold=0.0),
         injection=InjectionConfig(modes=["text"]),
@@ -281,6 +283,7 @@ CONFIG_COMMANDS = [
     ("audit", ["KB", "--text", "x"], "evidence_shwn", "evidence_shown"),
     ("evaluate", ["KB", "--base", "B", "--out", "OUT"], "per_grup", "per_group"),
     ("demo", ["--out", "OUT"], "variant", "variants"),
+    ("serve", ["KB", "--model", "M"], "batch_window", "batch_window_ms"),
 ]
 
 

@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "grounded.cli.factcheck",
     "grounded.cli.kb",
     "grounded.cli.pretrain",
+    "grounded.cli.serve",
     "grounded.cli.train",
 )
 
@@ -42,6 +43,7 @@ examples:
   grounded generate runs/countries/grounded "What is the capital of Mongolia?"
   grounded evaluate runs/countries/kb --base runs/countries/base --out runs/countries/report \
       --model sft=runs/countries/sft --model grounded=runs/countries/grounded
+  grounded serve runs/countries/kb --model runs/countries/grounded --guard revise
   grounded demo --out runs/demo           # all of the above, on the embedded countries data
 
 Every subcommand takes --help; settings can also come from a YAML file (--config).

@@ -505,19 +505,29 @@ class Auditor:
 
     def audit(self, docs: Sequence[Document], *, show_progress: bool = False) -> AuditReport:
         """Verify every claim of ``docs`` in batches and build the report."""
+        return self.audit_many([docs], show_progress=show_progress)[0]
+
+    def audit_many(
+        self, batches: Sequence[Sequence[Document]], *, show_progress: bool = False
+    ) -> list[AuditReport]:
+        """One report per list of documents, all their claims verified in shared batches.
+
+        The reports equal those of :meth:`audit` on each list alone, except ``timings``:
+        each report carries the timings of the whole call (a server answering several audit
+        requests at once fills the checker's batches across them).
+        """
         from tqdm.auto import tqdm
 
         before = dict(self.verifier.timings)
         t0 = time.perf_counter()
-        claims = self.claims(docs)
+        claims = [self.claims(docs) for docs in batches]
         splitting = time.perf_counter() - t0
+        flat = [c for cs in claims for c in cs]
         verdicts: list[Verdict] = []
         size = self.config.claims_per_batch
-        with tqdm(
-            total=len(claims), desc="auditing", unit="claim", disable=not show_progress
-        ) as bar:
-            for i in range(0, len(claims), size):
-                chunk = claims[i : i + size]
+        with tqdm(total=len(flat), desc="auditing", unit="claim", disable=not show_progress) as bar:
+            for i in range(0, len(flat), size):
+                chunk = flat[i : i + size]
                 verdicts += self.verifier.verify(
                     [c.text for c in chunk], [c.question for c in chunk]
                 )
@@ -525,9 +535,16 @@ class Auditor:
         timings = {"splitting": splitting}
         timings.update({k: v - before.get(k, 0.0) for k, v in self.verifier.timings.items()})
         timings["total"] = time.perf_counter() - t0
-        return AuditReport(
-            claims, verdicts, len(docs), self._info(), timings, self.config.seed, self.config.n_boot
-        )
+        info, reports, start = self._info(), [], 0
+        for docs, cs in zip(batches, claims, strict=True):
+            mine = verdicts[start : start + len(cs)]
+            start += len(cs)
+            reports.append(
+                AuditReport(
+                    cs, mine, len(docs), info, dict(timings), self.config.seed, self.config.n_boot
+                )
+            )
+        return reports
 
     def audit_text(self, text: str, *, source: str = "text") -> AuditReport:
         """Audit one free text."""
