@@ -445,7 +445,22 @@ class ClaimReader:
         return "" if is_filler(tail) else tail
 
     def _readable(self, text: str) -> bool:
-        return bool(self.read(text))
+        """A statement template reads ``text`` from its start (filler aside), so ``text`` can
+        stand as a clause of its own."""
+        for p in self.statements:
+            m = p.regex.search(text)
+            if m is None or not is_filler(text[: m.start()]):
+                continue
+            slot = m["subject"]
+            surface, subjects = self.subject_of(slot, p.sides["subject"])
+            if not subjects:
+                continue
+            if p.sides["subject"] == "start":
+                head = slot.lower().rfind(surface.lower())
+                if head < 0 or not is_filler(slot[:head]):
+                    continue
+            return True
+        return False
 
     def _antecedent(self, text: str) -> str | None:
         """What "which" after ``text`` refers to: the object its reading ends with, else its
@@ -554,7 +569,8 @@ class ClaimReader:
             )
             item = text[starts[i] : ends[j]].strip()
             if not self.known(item, relation):
-                item = unqualified(item) or item
+                bare = unqualified(item)
+                item = "" if not bare and is_filler(item) else bare or item
             if item:
                 items.append(item)
             i = j + 1

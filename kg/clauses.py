@@ -294,6 +294,15 @@ def coordinated(
         ante = antecedent(left)
         if ante is None or not _CONTENT.search(right):
             continue
+        comma = right.find(",")
+        if comma > 0 and not readable(left) and _CONTENT.search(right[comma + 1 :]):
+            # embedded: "Mongolia, which borders Atlantis, is in Asia" is "Mongolia is in
+            # Asia" and "Mongolia borders Atlantis"
+            main = f"{left} {right[comma + 1 :].strip()}"
+            head = coordinated(
+                main, readable, antecedent, protect=protect, first_is_answer=first_is_answer
+            )
+            return [*head, Clause(f"{ante} {right[:comma]}", "relative")]
         head = coordinated(
             left, readable, antecedent, protect=protect, first_is_answer=first_is_answer
         )
