@@ -45,10 +45,14 @@ SEPARATED = {
 }
 CASES = [
     *[("second clause", None, T + sep.format(F), "refuted", "China") for sep in SEPARATED.values()],
-    *[("second clause (true)", None, T + sep.format(F_TRUE), "supported", "")
-      for sep in SEPARATED.values()],  # fmt: skip
-    *[("second clause", CAPITAL, T + sep.format(F), "refuted", "China")
-      for sep in SEPARATED.values()],  # fmt: skip
+    *[
+        ("second clause (true)", None, T + sep.format(F_TRUE), "supported", "")
+        for sep in SEPARATED.values()
+    ],
+    *[
+        ("second clause", CAPITAL, T + sep.format(F), "refuted", "China")
+        for sep in SEPARATED.values()
+    ],
     ("relative clause", None, T + ", which borders Atlantis.", "not_enough_info", "Atlantis"),
     ("relative clause", CAPITAL, T + ", which borders Atlantis.", "not_enough_info", "Atlantis"),
     ("relative clause", None, "Mongolia, which borders Atlantis, is in Asia.", "refuted", ""),
@@ -98,9 +102,7 @@ def test_guard_never_keeps_a_false_clause(verifier, case):
 
 
 def test_audit_cli_flags_every_false_text(tiny_kb, tmp_path):
-    lines = [
-        {"question": q, "answer": t} if q else {"text": t} for _, q, t, _, _ in CASES
-    ]
+    lines = [{"question": q, "answer": t} if q else {"text": t} for _, q, t, _, _ in CASES]
     path = tmp_path / "outputs.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
     printed = io.StringIO()
