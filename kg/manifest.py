@@ -369,3 +369,92 @@ def _json_type(value: Any) -> str:
     return {dict: "object", list: "list", str: "string", int: "integer", float: "number"}.get(
         type(value), "null" if value is None else type(value).__name__
     )
+
+
+def artifact_kind(folder: str | Path) -> str | None:
+    """The kind an artifact folder declares (``manifest.json``, else ``grounding.json`` or
+    ``report.json``), or None when it declares none (not an artifact of grounded)."""
+    folder = Path(folder)
+    for name in (MANIFEST_NAME, "grounding.json", "report.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            kind = json.loads(path.read_text(encoding="utf-8")).get("kind")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(kind, str):
+            return kind
+    return None
+
+
+def check_destination(
+    out: str | Path,
+    kind: str | Collection[str],
+    *,
+    overwrite: bool,
+    inputs: Mapping[str, str | Path | None] | None = None,
+    markers: Mapping[str, str] | None = None,
+) -> Path:
+    """Check, before any work, that a command may write its artifact to ``out``.
+
+    ``out`` may be new or empty. An existing folder with files is replaced only with
+    ``overwrite``, and only when it is an artifact of the same ``kind`` (read from its
+    manifest): a typo in ``--out`` never deletes a folder of user files or another artifact.
+    No ``out`` may be, or hold, an input the command reads (``inputs``: what → path), as
+    writing there would delete it (``train run/kb --out run --overwrite``).
+
+    Args:
+        out: the destination folder.
+        kind: the artifact kind(s) the command writes (``grounded-model``...).
+        overwrite: the user asked to replace an existing artifact.
+        inputs: what the command reads, by name (``knowledge base``) → path (None: unused).
+        markers: file name → kind, for artifacts whose record has no ``kind`` key.
+
+    Raises:
+        ValueError: ``out`` is or holds an input; or ``overwrite`` would replace a folder
+            that is not a ``kind`` artifact.
+        FileExistsError: ``out`` holds files and ``overwrite`` is False.
+        NotADirectoryError: ``out`` is a file.
+    """
+    out = Path(out)
+    kinds = {kind} if isinstance(kind, str) else set(kind)
+    refuse_inputs_inside(out, inputs or {})
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"`--out` {out} is a file; give a folder path")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(
+                f"`--out` {out} exists; pass `--overwrite` (or `overwrite=True`) to replace it, "
+                "or give another folder"
+            )
+        found = artifact_kind(out) or next(
+            (k for name, k in (markers or {}).items() if (out / name).is_file()), None
+        )
+        if found not in kinds:
+            what = f"a {found!r} artifact" if found else "files that are no artifact of this kind"
+            raise ValueError(
+                f"`--overwrite` replaces only a {' or '.join(sorted(kinds))} folder; `--out` "
+                f"{out} holds {what} (no matching manifest.json): give a new or empty folder"
+            )
+    return out
+
+
+def refuse_inputs_inside(
+    folder: str | Path, inputs: Mapping[str, str | Path | None], flag: str = "--out"
+) -> None:
+    """Raise if ``folder`` (a destination a command may replace) is or holds an input.
+
+    Raises:
+        ValueError: naming the input and the fix.
+    """
+    target = Path(folder).resolve()
+    for what, path in inputs.items():
+        if path is None or str(path) == "":
+            continue
+        source = Path(path).resolve()
+        if source == target or target in source.parents:
+            raise ValueError(
+                f"`{flag}` {folder} is or holds the {what} {path} that this command reads; "
+                f"writing there would delete it: give another `{flag}` folder"
+            )

@@ -22,6 +22,7 @@ from grounded.data.groups import EntityGroups, build_groups
 from grounded.data.prompts import format_example, resolve_prompt_format
 from grounded.training.config import TrainConfig
 from kg.io import atomic_directory, atomic_write_json
+from kg.manifest import check_destination, refuse_inputs_inside
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
@@ -219,7 +220,7 @@ def _train(
     from grounded.injection.layer import get_injection
     from grounded.kb import KnowledgeBase
     from grounded.losses.registry import get_constraint
-    from grounded.model.artifacts import load_base, load_pretrain_split
+    from grounded.model.artifacts import MODEL_KIND, load_base, load_pretrain_split
     from grounded.model.batch import Batcher
     from grounded.model.generate import generate_texts
     from grounded.model.grounding import GroundingModel
@@ -230,9 +231,12 @@ def _train(
     config = config or TrainConfig()
     retrieval = config.retrieval
     out = Path(out)
-    if out.exists() and not config.overwrite:
-        raise FileExistsError(f"{out} exists; pass `--overwrite` (or `overwrite=True`)")
+    # Never replace the KB or the base this run reads, nor a folder of another kind.
+    inputs = {"knowledge base": kb.path if isinstance(kb, KnowledgeBase) else kb, "base": base}
+    inputs["checker"] = checker
+    check_destination(out, MODEL_KIND, overwrite=config.overwrite, inputs=inputs)
     ckpt = checkpoint_dir(out, config)
+    refuse_inputs_inside(ckpt, inputs, "--checkpoint-dir")
     args = training_arguments(config, ckpt, show_progress=show_progress)
     last = _checkpoint_to_resume(ckpt, config, remove_old=args.should_save)
     if not isinstance(kb, KnowledgeBase):

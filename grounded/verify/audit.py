@@ -92,6 +92,9 @@ class AuditConfig:
             raise ValueError(f"`n_boot` must be >= 1, got {self.n_boot}")
 
 
+AUDIT_KIND = "grounded-audit"
+"""The ``kind`` of an audit's ``report.json`` (so ``--out`` never replaces another artifact)."""
+
 # -- reading input files -------------------------------------------------------------------------
 Reader = Callable[[Path, AuditConfig], list[Document]]
 READERS: dict[str, Reader] = {}
@@ -357,6 +360,7 @@ class AuditReport:
     def to_dict(self) -> dict[str, Any]:
         total = self.timings.get("total", 0.0)
         return {
+            "kind": AUDIT_KIND,
             **self.info,
             "totals": self.totals(),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
