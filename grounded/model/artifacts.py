@@ -77,10 +77,13 @@ def load_base(base: str | Path, *, dtype: Any = None) -> tuple[Any, Any]:
     Raises:
         FileNotFoundError: ``base`` is not a folder, or a file its manifest lists is missing.
         ValueError: a file differs from its checksum, the tokenizer reads every word as
-            unknown (its vocabulary file is missing), or a weight is NaN or infinite.
+            unknown (its vocabulary file is missing), a weight is NaN or infinite, the
+            weights are pickles only, or the folder needs code of its own.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from grounded.model.loadable import no_remote_code, refuse_pickled
 
     path = Path(base)
     if not path.is_dir():
@@ -89,13 +92,16 @@ def load_base(base: str | Path, *, dtype: Any = None) -> tuple[Any, Any]:
             "(the default one is written by `grounded pretrain --out DIR`)"
         )
     verify_if_ours(path, BASE_KIND, BASE_FORMAT_VERSION, markers=BASE_MARKERS, fix=BASE_FIX)
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    refuse_pickled(path, "`base`")
+    with no_remote_code(path, "`base`"):
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     check_tokenizer(tokenizer, path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    lm = AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype or torch.float32, trust_remote_code=False
-    )
+    with no_remote_code(path, "`base`"):
+        lm = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype or torch.float32, trust_remote_code=False
+        )
     return tokenizer, lm
 
 
