@@ -41,7 +41,9 @@ from kg.io import atomic_write_json, checksums, sha256_file
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_KEYS = frozenset({"kind", "format_version", "versions", "created", "checksums"})
+MANIFEST_KEYS = frozenset(
+    {"kind", "format_version", "versions", "created", "checksums", "identity"}
+)
 """The keys :func:`write_manifest` writes for every kind."""
 DEFAULT_FIX = "rebuild the artifact, or restore the folder from a backup"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -228,8 +230,47 @@ def write_manifest(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "checksums": sums,
     }
+    manifest["identity"] = identity_digest(manifest)
     atomic_write_json(folder / MANIFEST_NAME, manifest)
     return manifest
+
+
+_NOT_IDENTITY = frozenset({"created", "checksums", "identity"})
+
+
+def identity_digest(manifest: Mapping[str, Any], keys: Iterable[str] | None = None) -> dict:
+    """``{"keys": [...], "sha256": ...}``: the sha256 of the manifest's own fields.
+
+    The files are covered by ``checksums``; this covers what the manifest says about them
+    (kind, format version, library versions, encoder name and dimension, index settings...),
+    so an edit of one is found on load instead of silently believed. ``keys`` (default:
+    every key but ``created``, ``checksums`` and ``identity``) are recorded, so a field a
+    newer grounded adds later is not part of the digest.
+    """
+    names = sorted(set(manifest) - _NOT_IDENTITY if keys is None else keys)
+    payload = json.dumps({k: manifest.get(k) for k in names}, sort_keys=True, ensure_ascii=True)
+    return {"keys": names, "sha256": hashlib.sha256(payload.encode("utf-8")).hexdigest()}
+
+
+def check_identity(data: Mapping[str, Any], mpath: Path, fix: str = DEFAULT_FIX) -> None:
+    """Raise when the manifest's fields differ from its ``identity`` digest (a manifest
+    written before the digest existed has none and is accepted).
+
+    Raises:
+        ArtifactError: naming the manifest and the fix.
+    """
+    found = data.get("identity")
+    if found is None:
+        return
+    keys = found.get("keys") if isinstance(found, dict) else None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise ArtifactError(f"{mpath}: `identity` is damaged; {fix}")
+    if identity_digest(data, keys) != found:
+        raise ArtifactError(
+            f"{mpath}: its fields ({', '.join(keys[:8])}{', ...' if len(keys) > 8 else ''}) "
+            f"were edited after it was written (they no longer match `identity`); a manifest "
+            f"must describe its files as they were built: {fix}"
+        )
 
 
 def read_manifest(
@@ -289,6 +330,7 @@ def read_manifest(
                 f"{mpath}: the checksum of {name!r} is {digest!r}, not a sha256 hex digest; "
                 f"the manifest is damaged: {fix}"
             )
+    check_identity(data, mpath, fix)  # cheap: also when the files are verified elsewhere
     if verify:
         verify_checksums(folder, sums, fix=fix)
     return data

@@ -79,3 +79,32 @@ def test_generate_with_another_base_names_both(tiny_kb, tiny_base, tmp_path):
     message = str(err.value)
     assert str(other) in message and str(tiny_base) in message and "differs" in message
     assert len(message) < 600
+
+
+@pytest.mark.parametrize(
+    ("manifest", "field", "value"),
+    [
+        ("manifest.json", "kind", "grounded-model"),
+        ("index/manifest.json", "encoder.name", "another-encoder"),
+        ("index/manifest.json", "encoder.dimension", 768),
+        ("manifest.json", "versions.grounded", "0.0.1"),
+    ],
+)
+def test_manifest_identity_fields_are_checked(tiny_kb, tmp_path, manifest, field, value):
+    """Editing what a manifest says about its files (issue 20) is found on load."""
+    from grounded.kb import KnowledgeBase
+    from kg.manifest import ArtifactError
+
+    kb = tmp_path / "kb"
+    shutil.copytree(tiny_kb.path, kb)
+    KnowledgeBase.load(kb)  # the copy loads as it is
+    path = kb / manifest
+    data = json.loads(path.read_text(encoding="utf-8"))
+    *parents, leaf = field.split(".")
+    node = data
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ArtifactError, match="grounded-kb|identity|edited"):
+        KnowledgeBase.load(kb)
