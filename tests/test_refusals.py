@@ -106,5 +106,5 @@ def test_manifest_identity_fields_are_checked(tiny_kb, tmp_path, manifest, field
         node = node[p]
     node[leaf] = value
     path.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(ArtifactError, match="grounded-kb|identity|edited"):
+    with pytest.raises(ArtifactError, match=r"grounded-kb|identity|edited"):
         KnowledgeBase.load(kb)
