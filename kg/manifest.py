@@ -440,9 +440,8 @@ def check_destination(
 ) -> Path:
     """Check, before any work, that a command may write its artifact to ``out``.
 
-    ``out`` may be new or empty. An existing folder with files is replaced only with
-    ``overwrite``, and only when it is an artifact of the same ``kind`` (read from its
-    manifest): a typo in ``--out`` never deletes a folder of user files or another artifact.
+    ``out`` may be new. An existing folder is replaced only with ``overwrite``, and only
+    when it is empty or an artifact of the same ``kind`` (read from its manifest): a typo in ``--out`` never deletes a folder of user files or another artifact.
     No ``out`` may be, or hold, an input the command reads (``inputs``: what → path), as
     writing there would delete it (``train run/kb --out run --overwrite``).
 
@@ -464,12 +463,14 @@ def check_destination(
     refuse_inputs_inside(out, inputs or {})
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"`--out` {out} is a file; give a folder path")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir():
         if not overwrite:
             raise FileExistsError(
                 f"`--out` {out} exists; pass `--overwrite` (or `overwrite=True`) to replace it, "
                 "or give another folder"
             )
+        if not any(out.iterdir()):
+            return out  # an empty folder holds nothing to lose
         found = artifact_kind(out) or next(
             (k for name, k in (markers or {}).items() if (out / name).is_file()), None
         )

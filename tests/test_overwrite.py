@@ -116,7 +116,9 @@ def test_kb_build_never_deletes_its_source_files(run, capsys):
 def test_check_destination_rules(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert check_destination(empty, "grounded-model", overwrite=False) == empty
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        check_destination(empty, "grounded-model", overwrite=False)
+    assert check_destination(empty, "grounded-checker", overwrite=True) == empty
     assert check_destination(tmp_path / "new", "grounded-model", overwrite=False)
     full = tmp_path / "full"
     full.mkdir()

@@ -313,6 +313,8 @@ def _train(
         groups.save(ckpt / GROUPS_NAME)
         atomic_write_json(ckpt / "train_config.json", config.to_dict())
     kept_rounds = _trim_feedback_log(ckpt, _step_of(last)) if args.should_save else 0
+    # Rounds run before a resume: the summary lists every round, as the files do.
+    earlier_rounds = _logged_rounds(ckpt) if kept_rounds else []
     feedback = None
     if config.feedback.every > 0:
         feedback = FeedbackLoop(
@@ -365,7 +367,7 @@ def _train(
         world_size=args.world_size,
         resumed_from=_step_of(last),
         log_history=list(trainer.state.log_history),
-        feedback=list(trainer.feedback_history),
+        feedback=[*earlier_rounds, *trainer.feedback_history],
         groups=groups,
         model=trainer.accelerator.unwrap_model(trainer.model),
         tokenizer=tokenizer,
@@ -537,6 +539,15 @@ def _check_resume_settings(ckpt: Path, config: TrainConfig) -> None:
 
 def _step_of(checkpoint: str | None) -> int | None:
     return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else None
+
+
+def _logged_rounds(ckpt: Path) -> list[dict[str, Any]]:
+    """The feedback rounds logged in ``ckpt``, as the trainer records them (no generations)."""
+    path = ckpt / FEEDBACK_LOG
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [{k: v for k, v in r.items() if k != "generations"} for r in rows]
 
 
 def _trim_feedback_log(ckpt: Path, step: int | None) -> int:
