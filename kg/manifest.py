@@ -441,8 +441,8 @@ def check_destination(
     """Check, before any work, that a command may write its artifact to ``out``.
 
     ``out`` may be new. An existing folder is replaced only with ``overwrite``, and only
-    when it is empty or an artifact of the same ``kind`` (read from its manifest): a typo in ``--out`` never deletes a folder of user files or another artifact.
-    No ``out`` may be, or hold, an input the command reads (``inputs``: what → path), as
+    when it is empty or an artifact of the same ``kind`` (read from its manifest): a typo
+    in ``--out`` never deletes a folder of user files or another artifact. No ``out`` may be, or hold, an input the command reads (``inputs``: what → path), as
     writing there would delete it (``train run/kb --out run --overwrite``).
 
     Args:
