@@ -442,8 +442,9 @@ def check_destination(
 
     ``out`` may be new. An existing folder is replaced only with ``overwrite``, and only
     when it is empty or an artifact of the same ``kind`` (read from its manifest): a typo
-    in ``--out`` never deletes a folder of user files or another artifact. No ``out`` may be, or hold, an input the command reads (``inputs``: what → path), as
-    writing there would delete it (``train run/kb --out run --overwrite``).
+    in ``--out`` never deletes a folder of user files or another artifact. No ``out`` may
+    be, or hold, an input the command reads (``inputs``: what → path), as writing there
+    would delete it (``train run/kb --out run --overwrite``).
 
     Args:
         out: the destination folder.
