@@ -182,7 +182,7 @@ def test_resume_with_feedback_rounds_reproduces_the_uninterrupted_run(tmp_path, 
     assert resumed.resumed_from == 4
     # this process ran the rounds from the checkpoint on; the summary lists every round,
     # those before the resume included (issue 20), as the straight run's does
-    assert [r["step"] for r in resumed.feedback] == [2, 4, 6, 8]
+    assert [r["step"] for r in resumed.feedback] == [0, 2, 4, 6, 8]
     assert resumed.feedback == straight.feedback
     a = dict(straight.model.named_parameters())
     for n, p in resumed.model.named_parameters():
