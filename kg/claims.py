@@ -420,8 +420,12 @@ class ClaimReader:
         cleaned = join_enumeration(strip_markup(text))
         protect = [(m.start, m.end) for m in self.kg.linker.link(cleaned)]
         out: list[Clause] = []
-        for piece in split_clauses(cleaned, protect=protect):
-            spans = [(m.start, m.end) for m in self.kg.linker.link(piece)]
+        pieces = split_clauses(cleaned, protect=protect)
+        for piece in pieces:
+            if piece == cleaned:
+                spans = protect  # one clause: the mentions are those of the whole text
+            else:
+                spans = [(m.start, m.end) for m in self.kg.linker.link(piece)]
             first = answer and not any(not is_filler(c.text) for c in out)
             out.extend(
                 coordinated(

@@ -128,7 +128,7 @@ def worst_of(
     k, base = min(pool, key=lambda iv: _SEVERITY[iv[1].label]) if pool else (0, judged[0])
     if len(judged) == 1 and not unread:
         return replace(base, claim=claim, question=question)
-    if not pool:
+    if not pool or len(judged) == 1:
         reason = base.reason
     elif base.label == "supported" and len(pool) > 1:
         reason = f"all {len(pool)} judged clauses are supported; clause {k + 1}: {base.reason}"

@@ -264,7 +264,7 @@ class Verifier:
         pending = [(c.text, c.kind) for c in clauses]
         while pending:
             text, kind = pending.pop(0)
-            if is_filler(text) or is_abstention(text):
+            if is_filler(text) or (text != job.claim and is_abstention(text)):
                 out.append(_Job(text, unread=True))
                 continue
             sub = _Job(text) if main is not None else _Job(text, job.question, job.given)
