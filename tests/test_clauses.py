@@ -187,7 +187,7 @@ def test_clause_splitting_and_markup():
     assert unqualified("and possibly Atlantis") == "Atlantis"
 
 
-def _periodic(tmp_path):
+def _periodic(tmp_path, typed=False):
     (tmp_path / "t.tsv").write_text(
         "subject\trelation\tobject\nCarbon\tsymbol\tC\nCarbon\tatomic_number\t6\n"
         "Oxygen\tsymbol\tO\nOxygen\tatomic_number\t8\nCarbon\tdiscovered_by\tLavoisier\n",
@@ -195,7 +195,8 @@ def _periodic(tmp_path):
     )
     (tmp_path / "a.tsv").write_text("entity\talias\nCarbon\tC\nOxygen\tO\n", encoding="utf-8")
     rels = [
-        {"name": "symbol", "template": "The symbol of {subject} is {object}.", "functional": True},
+        {"name": "symbol", "template": "The symbol of {subject} is {object}.", "functional": True,
+         **({"object_type": "symbol"} if typed else {})},
         {"name": "atomic_number", "template": "The atomic number of {subject} is {object}.",
          "functional": True},
         {"name": "discovered_by", "template": "{subject} was discovered by {object}.",
@@ -205,9 +206,11 @@ def _periodic(tmp_path):
     return tmp_path / "t.tsv", tmp_path / "r.json", tmp_path / "a.tsv"
 
 
-def test_alias_equal_to_a_literal_object_is_no_conflict(tmp_path):
-    """A periodic table: each element's symbol is its alias and a literal object."""
-    triples, relations, aliases = _periodic(tmp_path)
+@pytest.mark.parametrize("typed", [False, True])
+def test_alias_equal_to_a_literal_object_is_no_conflict(tmp_path, typed):
+    """A periodic table: each element's symbol is its alias and a value of its own facts
+    (with or without an object type on ``symbol``)."""
+    triples, relations, aliases = _periodic(tmp_path, typed)
     source = load_source(triples, relations, aliases=aliases)
     reader = ClaimReader(KnowledgeGraph.from_source(source))
     from grounded.verify.graph import decide
@@ -217,8 +220,14 @@ def test_alias_equal_to_a_literal_object_is_no_conflict(tmp_path):
         ("The symbol of C is C.", "supported"),
         ("The atomic number of C is 8.", "contradicted"),
         ("The symbol of Oxygen is C.", "contradicted"),
+        ("The atomic number of C is 6.", "supported"),
     ]:
         assert decide(reader, reader.read(text)[0]).result == result, text
+    # the symbol given as another element's alias still names two things: refused
+    aliases.write_text("entity\talias\nCarbon\tC\nOxygen\tC\n", encoding="utf-8")
+    if typed:
+        with pytest.raises(SourceFileError, match="alias 'C' of 'Oxygen'"):
+            load_source(triples, relations, aliases=aliases)
 
 
 def test_lookalike_names_refused_and_ambiguous_when_merged(tmp_path, encoder):

@@ -163,3 +163,13 @@ def test_trained_checker_weights_follow_the_umask(tiny_checker):
     assert weights
     for w in weights:
         assert stat.S_IMODE(os.stat(w).st_mode) == 0o666 & ~umask(), w
+
+
+def test_demo_never_writes_over_an_input(run, tiny_base, capsys):
+    """`demo --base OUT/base`: the demo would pretrain into OUT/base; it refuses first."""
+    shutil.copytree(tiny_base, run / "base")
+    before = _files(run)
+    _refused(["demo", "--out", str(run), "--checker", str(run / "models" / "c"), "--quick",
+              "--kb", str(run / "kb"), "--base", str(run / "base"), "--overwrite"], capsys,
+             "checker")  # fmt: skip
+    assert _files(run) == before
