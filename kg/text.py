@@ -25,7 +25,7 @@ _HAS_DIGIT = re.compile(r"\d")
 _LEAD_IN = re.compile(
     r"^\s*(?:(?:i\s+(?:think|believe|guess)|probably|maybe|perhaps)\s*,?\s*)?"
     r"(?:it\s+is|it's|it\s+was|they\s+are|they're|that\s+is|that's|that\s+would\s+be|"
-    r"the\s+answer\s+is|answer\s*:)\s+",
+    r"the\s+answer(?:\s+to\s+(?:this|the|your)\s+question)?\s+is\s*:?|answer\s*:)\s+",
     re.IGNORECASE,
 )
 _LIST_SEPARATOR = re.compile(
@@ -111,7 +111,8 @@ def _after_abbreviation(text: str, dot: int) -> bool:
     if i > 0 and text[i - 1] in "'’":  # "John's." is a possessive, not an initial
         return False
     word = text[i:dot].lower()
-    return len(word) == 1 or word in _ABBREVIATIONS
+    # "U.S." and "D.C." are initials too: a dot inside the word
+    return len(word) == 1 or "." in word or word in _ABBREVIATIONS
 
 
 def _chunks(text: str, a: int, b: int, max_chars: int) -> list[tuple[int, int]]:

@@ -36,6 +36,48 @@ CASES = {
     "Zulu, English.": ("correct", "supported", "kept"),
     "Klingon.": ("hallucination", "not_enough_info", "abstained"),
     "Zulu, English and Klingon.": ("hallucination", "refuted", "abstained"),
+    # issue 17: an instruct model answers in sentences
+    "The languages of South Africa are Zulu and English.": ("correct", "supported", "kept"),
+    "South Africa's languages are Zulu and English.": ("correct", "supported", "kept"),
+    "Zulu is spoken in South Africa.": ("correct", "supported", "kept"),
+    "The languages that are spoken in South Africa are Zulu and English.": (
+        "correct",
+        "supported",
+        "kept",
+    ),  # the question's echo
+    "The answer is: Zulu and English.": ("correct", "supported", "kept"),
+    "I don't know much, but it is Zulu.": ("correct", "supported", "kept"),
+    "The languages of South Africa are Zulu and Klingon.": (
+        "hallucination",
+        "refuted",
+        "abstained",
+    ),
+    # about another subject or another relation: answers nothing
+    "Mongolian is spoken in Mongolia.": ("hallucination", "not_enough_info", "abstained"),
+    "The languages of Mongolia are Zulu and English.": (
+        "hallucination",
+        "not_enough_info",
+        "abstained",
+    ),
+    "The capital of South Africa is Pretoria.": ("hallucination", "not_enough_info", "abstained"),
+    # the ways a model says it does not know
+    "The facts do not say which languages are spoken in South Africa.": (
+        "abstain",
+        "not_enough_info",
+        "kept",
+    ),
+    "There is no information about the languages of South Africa.": (
+        "abstain",
+        "not_enough_info",
+        "kept",
+    ),
+    "I'm not sure.": ("abstain", "not_enough_info", "kept"),
+    "I couldn't find that in the provided facts.": ("abstain", "not_enough_info", "kept"),
+    "The provided facts don't mention South Africa's languages.": (
+        "abstain",
+        "not_enough_info",
+        "kept",
+    ),
 }
 
 
@@ -50,10 +92,11 @@ def test_evaluator_feedback_judge_and_guard_agree(tiny_kb, answer):
     graph = tiny_kb.graph
     scored = score_answer(graph, "South Africa", "language", answer)
     assert scored.outcome == outcome
-    (judged,) = GraphJudge(tiny_kb).judge_answers(
-        [AnswerItem(QUESTION, answer, "South Africa", "language")]
-    )
+    item = AnswerItem(QUESTION, answer, "South Africa", "language")
+    (judged,) = GraphJudge(tiny_kb).judge_answers([item])
     assert judged == label
+    # the feedback judge with a checker (graph first) reads the pair the same way
+    assert Verifier(tiny_kb).judge_answers([item]) == [label]
     # the guard reads the answer from its question alone (no pair handed over)
     (guarded,) = Guard(Verifier(tiny_kb), GuardConfig("abstain")).apply([QUESTION], [answer])
     assert guarded.action == action
@@ -78,6 +121,14 @@ def test_guard_revises_only_to_the_questions_own_pair(tiny_kb):
     (t,) = guard.apply([question], ["The capital of China is Beijing."])
     assert (t.action, t.text) == ("revised", "Ulaanbaatar.")
     assert "does not answer the question" in t.reason
+    # a question about a subject the KB does not name is not answered by another pair's fact
+    (u,) = Guard(Verifier(tiny_kb)).apply(
+        ["What is the capital of Atlantis?"], ["The capital of China is Beijing."]
+    )
+    assert u.action == "abstained" and "does not answer the question" in u.reason
+    # a sentence that only denies an object states no answer: turned away, not kept
+    (n,) = guard.apply([question], ["The capital of Mongolia is not Beijing."])
+    assert n.action == "revised" and "negated" in n.reason
     # a question the KB cannot read gets no correction from the answer's own pair
     (h,) = guard.apply(["Who wrote the anthem?"], ["The capital of China is Moscow."])
     assert h.action == "abstained" and h.text == ABSTAIN

@@ -152,17 +152,28 @@ def test_free_text_answers_go_to_the_judge_only(tiny_kb):
             return ["supported" for _ in items]
 
     groups = build_groups(tiny_kb, None, seed=0, out_of_kb=2)
-    qs = [q for q in build_questions(tiny_kb.graph, groups) if q.group == "unknown"][:3]
+    qs = [q for q in build_questions(tiny_kb.graph, groups) if q.group == "unknown"][:4]
     gold = qs[0].gold[0]
+    # a sentence a template reads is decided by the graph, however long
+    template = tiny_kb.graph.schema[qs[3].relation].template
+    stated = template.format(subject=qs[3].subject, object="the Very Far Away Place")
     answers = [
         Answer(qs[0].question, f"{gold}."),  # exact match: correct, judge not asked
         Answer(qs[1].question, "Paris."),  # short and wrong: hallucination, judge not asked
         Answer(qs[2].question, "Well, I think that it is most likely somewhere far away."),
+        Answer(qs[3].question, stated),
     ]
     judge = Judge()
     scored = _score(tiny_kb, "v", qs, answers, judge, EvaluateConfig())
-    assert [r["outcome"] for r in scored] == ["correct", "hallucination", "correct"]
-    assert [r["decided_by"] for r in scored] == ["exact", "exact", "checker"]
+    assert len(stated.split()) >= EvaluateConfig().free_text_words
+    assert [r["outcome"] for r in scored] == [
+        "correct",
+        "hallucination",
+        "correct",
+        "hallucination",
+    ]
+    assert [r["decided_by"] for r in scored] == ["exact", "exact", "checker", "exact"]
+    assert [r["read_as"] for r in scored] == ["object", "object", "object", "statement"]
     assert len(judge.seen) == 1 and judge.seen[0].question == qs[2].question
 
 

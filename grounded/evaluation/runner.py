@@ -43,6 +43,7 @@ from kg.io import atomic_write_text
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
+    from grounded.model.bases import ResolvedBase
     from grounded.types import AnswerJudge
 
 GROUPS_FILE = "groups.json"
@@ -153,17 +154,41 @@ def shared_groups(models: Mapping[str, str | Path]) -> EntityGroups | None:
     return groups
 
 
-def _answerer(name: str, path: str | Path | None, base: str | Path, kb: KnowledgeBase) -> Any:
+def baseline_prompt(models: Mapping[str, str | Path]) -> tuple[str, str | None]:
+    """The prompt format and system prompt the baselines use: those the trained ``models``
+    recorded when they all agree (so every variant reads the same prompts), else the
+    training defaults (``auto`` and :data:`~grounded.data.prompts.SYSTEM_PROMPT`)."""
+    from grounded.data.prompts import SYSTEM_PROMPT
+    from grounded.model.artifacts import read_grounding
+    from grounded.model.generate import recorded_prompt_format, recorded_system_prompt
+
+    seen = set()
+    for path in models.values():
+        g = read_grounding(path)
+        seen.add((recorded_prompt_format(g), recorded_system_prompt(g)))
+    return seen.pop() if len(seen) == 1 else ("auto", SYSTEM_PROMPT)
+
+
+def _answerer(
+    name: str,
+    path: str | Path | None,
+    base: ResolvedBase,
+    kb: KnowledgeBase,
+    prompt: tuple[str, str | None],
+) -> Any:
     from grounded.model.generate import GroundedModel
 
     if path is None:
-        return GroundedModel.from_base(base, kb, text_evidence=name == "rag")
+        fmt, system = prompt
+        return GroundedModel.from_base(
+            base, kb, text_evidence=name == "rag", prompt_format=fmt, system_prompt=system
+        )
     return GroundedModel.from_pretrained(path, kb, base=base)
 
 
 def evaluate(
     kb: KnowledgeBase | str | Path,
-    base: str | Path,
+    base: str | Path | ResolvedBase,
     models: Mapping[str, str | Path],
     out: str | Path,
     config: EvaluateConfig | None = None,
@@ -173,12 +198,15 @@ def evaluate(
     command: str | None = None,
     show_progress: bool = True,
     log: Callable[[str], None] | None = None,
+    base_cache: str | Path | None = None,
 ) -> EvalResult:
     """Evaluate the baselines and the trained ``models`` on the same questions.
 
     Args:
         kb: the knowledge base (object or folder) the models were trained against.
-        base: the base model folder (the baselines use it; trained models load on it).
+        base: the base model (the baselines use it; trained models load on it): a folder,
+            a ``.gguf`` file, a name such as ``smollm2``, or a resolved one (see
+            :func:`~grounded.model.bases.resolve_base`).
         models: variant name → trained model folder (``sft``, ``raft``, ``grounded``,
             ``no_constraint``, ``no_feedback``, ``no_embedding``, or any name).
         out: the report folder (``report.json``, ``report.md``, ``answers.jsonl``, plots).
@@ -188,6 +216,8 @@ def evaluate(
         command: the command line to record in the report.
         show_progress: progress bars.
         log: where progress lines go (default: stderr).
+        base_cache: where a GGUF base is converted to (default: ``$GROUNDED_CACHE/bases``,
+            else ``~/.cache/grounded/bases``).
 
     Raises:
         ValueError: no variant to evaluate, a variant named twice, or models trained on
@@ -198,8 +228,10 @@ def evaluate(
 
     from grounded.kb import KnowledgeBase
     from grounded.model.artifacts import load_pretrain_split
+    from grounded.model.bases import resolve_base
 
     config = config or EvaluateConfig()
+    base = resolve_base(base, cache_dir=base_cache)  # once: every variant loads this folder
     log = log or (lambda s: print(s, file=sys.stderr))
     kb = kb if isinstance(kb, KnowledgeBase) else KnowledgeBase.load(kb)
     clash = sorted(set(config.baselines) & set(models))
@@ -245,9 +277,10 @@ def evaluate(
     timings: dict[str, float] = {}
     evidence_cache: dict[str, list] = {}
     recorded: dict[str, dict] = {}
+    prompt = baseline_prompt(models)
     for name in tqdm(ordered(variants), desc="variants", disable=not show_progress):
         t0 = time.perf_counter()
-        model = _answerer(name, variants[name], base, kb)
+        model = _answerer(name, variants[name], base, kb, prompt)
         recorded[name] = variant_settings(model.grounding, model.modes)
         texts = [q.question for q in questions]
         key = model.retrieval_key
@@ -311,6 +344,7 @@ def _score(
                 "gold": list(q.gold),
                 "answer": a.text,
                 "outcome": scored.outcome,
+                "read_as": scored.read_as,
                 "decided_by": "exact",
                 "gold_in_evidence": (
                     any(
@@ -328,12 +362,14 @@ def _score(
         r
         for r in rows
         if r["outcome"] == "hallucination"
+        and r["read_as"] == "object"
         and r["gold"]
         and len(r["answer"].split()) >= config.free_text_words
     ]
     if judge is not None and free:
-        # A sentence ("The capital of Mongolia is Ulaanbaatar, a large city.") the exact
-        # match cannot read: the checker reads it in the context of its question.
+        # Free text no template reads ("Estonia is a Baltic country bordering Russia."): the
+        # checker reads it in the context of its question. A sentence a template read (about
+        # this pair or another) was decided by the graph and stays so.
         labels = judge.judge_answers([AnswerItem(r["question"], r["answer"]) for r in free])
         for r, label in zip(free, labels, strict=True):
             r["decided_by"] = "checker"
@@ -380,7 +416,7 @@ def _guarded(
 
 def _report(
     kb: KnowledgeBase,
-    base: str | Path,
+    base: ResolvedBase,
     variants: Mapping[str, str | Path | None],
     groups: EntityGroups,
     questions: list[EvalQuestion],
@@ -410,7 +446,8 @@ def _report(
         "kind": "grounded-evaluation",
         "command": command or " ".join(shlex.quote(a) for a in sys.argv),
         "kb": {"path": str(kb.path), "name": kb.name, "checksum": kb.checksum},
-        "base_model": str(base),
+        "base_model": base.spec,
+        "base": base.record(),
         "variants": {v: (str(p) if p is not None else "baseline") for v, p in variants.items()},
         "settings": dataclasses.asdict(config),
         "groups": {

@@ -33,7 +33,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from grounded.answers import ABSTAIN, answer_text, format_answer, is_abstention
+from grounded.answers import (
+    ABSTAIN,
+    UNANSWERED,
+    AnswerReading,
+    answer_text,
+    format_answer,
+    is_abstention,
+    read_answer,
+    score_answer,
+)
+from kg.normalize import normalize
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
@@ -134,11 +144,45 @@ class Guard:
                 f"`questions` ({len(questions)}) and `answers` ({len(answers)}) must pair up"
             )
         stated = [i for i, a in enumerate(answers) if a.strip() and not is_abstention(a)]
-        found = self.verifier.verify([answers[i] for i in stated], [questions[i] for i in stated])
+        asked = [questions[i] for i in stated]
+        claims = [self.claim(questions[i], answers[i]) for i in stated]
+        found = self.verifier.verify(claims, asked)
+        # The pair's claim is what the answer states about the question; every other clause
+        # of the answer is judged too (issue 20: a false clause anywhere is never kept).
+        whole = self.verifier.verify([answers[i] for i in stated], asked)
         out: list[Verdict | None] = [None] * len(answers)
-        for i, v in zip(stated, found, strict=True):
-            out[i] = v
+        for i, v, w in zip(stated, found, whole, strict=True):
+            out[i] = _with_other_clauses(answers[i], v, w)
         return out
+
+    def reading(self, question: str, answer: str) -> tuple[str, str, AnswerReading] | None:
+        """(subject, relation, reading) of ``answer`` for the pair ``question`` asks about, as
+        :func:`grounded.answers.read_answer` reads it (the evaluator's and the feedback
+        judge's reading); None when the question names no pair of the graph."""
+        graph = self.verifier.kb.graph
+        for asked in self.verifier.reader.read_question(question):
+            holders = [s for s in asked.subjects if graph.objects(s, asked.relation)]
+            subject = holders[0] if len(holders) == 1 else asked.subject
+            return subject, asked.relation, read_answer(graph, subject, asked.relation, answer)
+        return None
+
+    def claim(self, question: str, answer: str) -> str:
+        """What the verifier checks of ``answer``: the objects it states about the question's
+        own (subject, relation) (so the guard, the evaluator and the feedback judge read an
+        answer alike: "The countries that border X are A and B." is the claim "A and B.";
+        "Y1, part of Y2" the level the KB holds); the answer as written when it states none
+        of that pair (:meth:`apply` turns it away), or when the question cannot be read."""
+        found = self.reading(question, answer)
+        if found is None:
+            return answer
+        subject, relation, reading = found
+        if reading.read_as == "statement":
+            scored = score_answer(self.verifier.kb.graph, subject, relation, answer)
+            objects = scored.matched if scored.outcome == "correct" else reading.objects
+            return format_answer(list(objects))
+        if reading.read_as == "object" and reading.text:
+            return reading.text
+        return answer
 
     def apply(
         self,
@@ -172,6 +216,9 @@ class Guard:
         if verdict is None:
             return GuardedAnswer(question, answer, answer, "kept", None, "the model abstained")
         off_topic = self._answers_another_question(question, verdict)
+        found = self.reading(question, answer)
+        if found is not None and found[2].read_as in UNANSWERED:
+            off_topic = off_topic or f"the answer states nothing about it ({found[2].read_as})"
         if verdict.label == "supported" and not off_topic:
             return GuardedAnswer(question, answer, answer, "kept", "supported", verdict.reason)
         why = f"{verdict.label} ({verdict.decided_by}): {verdict.reason}"
@@ -192,6 +239,10 @@ class Guard:
         graph = self.verifier.kb.graph
         asked = self.verifier.reader.read_question(question)
         if not asked:
+            unnamed = self.verifier.reader.unnamed_subject("", question)
+            if unnamed and normalize(unnamed) != normalize(verdict.subject):
+                # "What is the currency of Banav?" answered with India's currency
+                return f"the answer is about {verdict.relation!r} of {verdict.subject!r}"
             return ""  # the question cannot be read: nothing to compare with
         subjects = set(graph.resolve(verdict.subject)) | {verdict.subject}
         if any(r.relation == verdict.relation and subjects & set(r.subjects) for r in asked):
@@ -226,3 +277,17 @@ class Guard:
             if objects:
                 return list(dict.fromkeys(objects))
         return []
+
+
+def _with_other_clauses(answer: str, pair: Verdict, whole: Verdict) -> Verdict:
+    """``pair`` (the verdict on what the answer states about the question's pair) combined
+    with the verdicts on the answer's other clauses (``whole``, the answer read clause by
+    clause): the worst one decides (:func:`~grounded.verify.verdict.worst_of`)."""
+    from grounded.verify.verdict import worst_of
+
+    if not whole.clauses:
+        return pair
+    others = list(whole.clauses[1:])
+    counted = [True] + [c.claim not in whole.unread for c in others]
+    unread = [u for u in whole.unread if all(u != c.claim for c in others)]
+    return worst_of(answer, pair.question, [pair, *others], counted, unread)

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from grounded.answers import is_abstention
+from grounded.answers import UNANSWERED, format_answer, is_abstention, read_answer
 from grounded.factcheck.checker import DEFAULT_EVIDENCE_K, alias_notes
 from grounded.factcheck.labels import join_evidence
 from grounded.retrieval import Evidence, RetrievalConfig
@@ -207,17 +207,40 @@ class Verifier:
         return self._run([_Job(c, q or None) for c, q in zip(claims, qs, strict=True)])
 
     def judge(self, items: Sequence[AnswerItem]) -> list[Verdict]:
-        """Verdicts on answers to knowledge-base questions (see :meth:`judge_answers`)."""
-        jobs = [
-            _Job(
-                it.answer,
-                it.question or None,
+        """Verdicts on answers to knowledge-base questions (see :meth:`judge_answers`).
+
+        An item that names its (subject, relation) is read by
+        :func:`grounded.answers.read_answer`, as the evaluator and the graph judge read it:
+        a sentence about another pair, or one that denies an object, states nothing about
+        this one (not enough info); a sentence about this pair is checked by its objects.
+        """
+        jobs = []
+        for it in items:
+            given = (
                 (it.subject, it.relation)
                 if it.subject and it.relation and it.relation in self.kb.graph.schema
-                else None,
+                else None
             )
-            for it in items
-        ]
+            job = _Job(it.answer, it.question or None, given)
+            if given is not None:
+                reading = read_answer(self.kb.graph, given[0], given[1], it.answer)
+                if reading.read_as in UNANSWERED:
+                    job.verdict = Verdict(
+                        it.answer,
+                        "not_enough_info",
+                        1.0,
+                        "none",
+                        question=job.question,
+                        subject=reading.subject or None,
+                        relation=reading.relation or None,
+                        reason="the answer states nothing about the question's subject and "
+                        f"relation ({reading.read_as})",
+                    )
+                elif reading.read_as == "statement":
+                    job.claim = format_answer(list(reading.objects))
+                elif reading.read_as == "object" and reading.text:
+                    job.claim = reading.text  # without lead-ins and hedges that state nothing
+            jobs.append(job)
         return self._run(jobs)
 
     def judge_answers(self, items: Sequence[AnswerItem]) -> list[Label]:
@@ -236,7 +259,8 @@ class Verifier:
         jobs = [j for g in groups for j in g if not j.unread]
         fallback: list[tuple[_Job, list]] = []
         for job in jobs:
-            self._read(job, fallback)
+            if job.verdict is None:
+                self._read(job, fallback)
         self.timings["linking"] += time.perf_counter() - t0
         if fallback:
             self._fallback(fallback)
