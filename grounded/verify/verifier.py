@@ -279,8 +279,8 @@ class Verifier:
         own. In an answer, a later clause, and in any text a relative clause or a left-over
         tail, is judged only when a template reads it; otherwise it is reported as unread.
         """
-        if not _CONTENT.search(job.claim) or is_abstention(job.claim):
-            return [job]
+        if job.verdict is not None or not _CONTENT.search(job.claim) or is_abstention(job.claim):
+            return [job]  # decided already (an answer about another pair), empty or abstaining
         answer = job.question is not None or job.given is not None
         clauses = self.reader.clauses(job.claim, answer=answer)
         out: list[_Job] = []
