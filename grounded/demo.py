@@ -189,6 +189,14 @@ def run_demo(
                 f"{out} holds a demo run with other settings ({marker}); pass `--overwrite` to "
                 "redo it, or choose another `--out`"
             )
+    # No folder the demo (re)writes may be, or hold, an input it was given (issue 20).
+    from kg.manifest import refuse_inputs_inside
+
+    inputs = {"knowledge base": config.kb, "base": config.base, "checker": config.checker}
+    written = [out / "models", out / "report"]
+    written += [out / name for name in ("kb", "base", "checker") if not getattr(config, name)]
+    for folder in written:
+        refuse_inputs_inside(folder, inputs)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(marker, record)
     quiet_flag = ["--quiet"] if quiet else []

@@ -17,6 +17,7 @@ import hashlib
 import os
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from kg import KnowledgeGraph, KnowledgeSource, Triple, review_source
 from kg.io import OVERWRITE_NOTE, atomic_directory, checksums, dumps_json
 from kg.loaders import load_passages
-from kg.manifest import ArtifactError, digest, read_manifest, write_manifest
+from kg.manifest import ArtifactError, artifact_kind, digest, read_manifest, write_manifest
 
 if TYPE_CHECKING:
     from grounded.retrieval import HybridRetriever, RetrievalConfig
@@ -420,11 +421,15 @@ class KBBuildConfig:
             )
 
 
-def check_out_folder(out: str | Path, *, overwrite: bool) -> Path:
+def check_out_folder(
+    out: str | Path, *, overwrite: bool, inputs: Sequence[str | Path] = ()
+) -> Path:
     """Check, before any work, that a knowledge base can be written to ``out``.
 
-    ``overwrite`` replaces only an existing knowledge base (a folder with a manifest.json)
-    or an empty folder: a folder of other files is never deleted by a typo in ``--out``.
+    ``overwrite`` replaces only an existing knowledge base (a folder whose manifest.json
+    says ``grounded-kb``) or an empty folder: a folder of other files, or another artifact,
+    is never deleted by a typo in ``--out``; nor is a folder that holds one of ``inputs``
+    (the source files the build reads).
 
     Raises:
         NotADirectoryError: ``out``, or a folder above it, is a file.
@@ -433,6 +438,13 @@ def check_out_folder(out: str | Path, *, overwrite: bool) -> Path:
         PermissionError: the folder that would hold ``out`` is not writable.
     """
     out = Path(out)
+    target = out.resolve()
+    for path in inputs:
+        if path and (target == Path(path).resolve() or target in Path(path).resolve().parents):
+            raise ValueError(
+                f"`out` {out} holds the input file {path} that the build reads; writing there "
+                "would delete it: give another `--out` folder (nothing was written)"
+            )
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(
             f"`out` {out} is a file, not a folder; give a new folder path (nothing was written)"
@@ -449,9 +461,10 @@ def check_out_folder(out: str | Path, *, overwrite: bool) -> Path:
             raise FileExistsError(
                 f"{out} exists; pass `--overwrite` (CLI) or `overwrite=True` to replace it"
             )
-        if not (out / "manifest.json").is_file() and any(out.iterdir()):
+        if any(out.iterdir()) and artifact_kind(out) != KB_KIND:
             raise ValueError(
-                f"`out` {out} is a folder that holds no knowledge base (no manifest.json); "
+                f"`out` {out} is a folder that holds no knowledge base (no manifest.json of "
+                f"kind {KB_KIND!r}; found {artifact_kind(out)!r}); "
                 "`--overwrite` replaces only a knowledge base: give a new or empty folder"
             )
     elif not os.access(parent, os.W_OK | os.X_OK):
@@ -501,7 +514,9 @@ def build_kb(
     """
     from index import Encoder
 
-    check_out_folder(config.out, overwrite=config.overwrite)
+    inputs = [*(config.triples or []), config.relations, config.aliases, config.passages]
+    inputs += [config.entities, config.encoder]
+    check_out_folder(config.out, overwrite=config.overwrite, inputs=[p for p in inputs if p])
     if config.encoder and not Path(config.encoder).is_dir():
         what = "a file" if Path(config.encoder).exists() else "missing"
         raise NotADirectoryError(

@@ -27,6 +27,8 @@ class Check:
         claimed: the object as claimed.
         kb_objects: what the graph holds for (subject, relation).
         reason: one sentence a person reads.
+        ambiguous: the entities the subject's name means when several hold facts of the
+            relation and they disagree on the claim (the result is then ``unknown``).
     """
 
     result: CheckResult
@@ -35,6 +37,7 @@ class Check:
     claimed: str
     kb_objects: tuple[EntityId, ...] = field(default=())
     reason: str = ""
+    ambiguous: tuple[EntityId, ...] = ()
 
 
 def _matches(kg: KnowledgeGraph, claimed: str, kb_object: EntityId) -> bool:
@@ -53,9 +56,9 @@ def check_claim(kg: KnowledgeGraph, subject: str, relation: str, obj: str) -> Ch
     Names resolve through aliases, case- and accent-insensitively. A functional relation
     with another object contradicts; a many-valued relation contradicts only when marked
     ``closed`` in the schema (its list of objects is complete), else a missing object is
-    ``unknown``. A subject naming several entities is supported if any supports it and
-    contradicted only if all contradict; candidates without any fact of ``relation`` are set aside
-    when another candidate has one.
+    ``unknown``. A subject naming several entities is read as those that have facts of
+    ``relation`` (the others are set aside); when several have and they disagree (one
+    supports, another contradicts), the claim is ``unknown`` and ``ambiguous`` names them.
 
     Raises:
         KeyError: ``relation`` is not in the schema.
@@ -118,6 +121,19 @@ def check_claim(kg: KnowledgeGraph, subject: str, relation: str, obj: str) -> Ch
                     f"{relation!r} is many-valued and open: {obj!r} is not listed for {s!r}",
                 )
             )
+    if len(with_relation) > 1 and len({c.result for c in checks}) > 1:
+        # A merged name ("Mongolia" and a look-alike "Mоngolia", kept with
+        # --allow-alias-merge) whose entities disagree: no reading of it can be trusted.
+        return Check(
+            "unknown",
+            None,
+            relation,
+            obj,
+            tuple(dict.fromkeys(o for c in checks for o in c.kb_objects)),
+            f"ambiguous: {subject!r} names {len(with_relation)} entities with {relation!r} "
+            f"facts ({', '.join(repr(s) for s in with_relation[:4])}) that disagree on {obj!r}",
+            tuple(with_relation),
+        )
     for wanted in ("supported",):
         for c in checks:
             if c.result == wanted:

@@ -23,6 +23,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kg import EntityId, KnowledgeGraph, normalize
+from kg.clauses import (
+    Clause,
+    coordinated,
+    is_filler,
+    join_enumeration,
+    split_clauses,
+    strip_joiner,
+    strip_markup,
+)
 from kg.text import (
     boundaries,
     list_separators,
@@ -44,6 +53,28 @@ _PRONOUN = re.compile(
     r"^(?:it|its|they|their|them|he|she|his|her|this|that|these|those|which|what|who)\b",
     re.IGNORECASE,
 )
+
+
+# Hedges and additions before a list item ("and also Atlantis", "possibly Atlantis"): the
+# item is still stated, so it is judged.
+_QUALIFIER = re.compile(
+    r"^(?:(?:also|possibly|probably|perhaps|maybe|likely|even|presumably|arguably|"
+    r"certainly|definitely|surely|plus|including|especially|notably|then|finally|lastly|"
+    r"and|or|as\s+well\s+as|along\s+with|together\s+with|not\s+to\s+mention|"
+    r"i\s+(?:think|believe|guess))\b[\s,]*)+",
+    re.IGNORECASE,
+)
+_TRAILING_QUALIFIER = re.compile(r"(?:[\s,]+(?:too|as\s+well|also|probably|perhaps|maybe))+$", re.I)
+
+
+def unqualified(item: str) -> str:
+    """A list item without the hedges around it: "and possibly Atlantis" → "Atlantis".
+
+    Example:
+        >>> unqualified("and also Atlantis"), unqualified("Atlantis too")
+        ('Atlantis', 'Atlantis')
+    """
+    return _TRAILING_QUALIFIER.sub("", _QUALIFIER.sub("", item.strip())).strip()
 
 
 def _name_like(text: str) -> bool:
@@ -366,6 +397,87 @@ class ClaimReader:
             return slot
         return None
 
+    # -- clauses ---------------------------------------------------------------------------------
+    def clauses(self, text: str, *, answer: bool = False) -> list[Clause]:
+        """The clauses of ``text``, each to be judged on its own (see :mod:`kg.clauses`).
+
+        Markup is stripped and numbered or bulleted lists are joined ("1. China 2. Russia"
+        reads "China, Russia"); the text is split at sentence ends, semicolons, dashes,
+        parentheses and line breaks, then before coordinated clauses that a template reads
+        ("..., and the capital of Peru is Tokyo") and relative clauses ("..., which borders
+        Atlantis", read as "N'Djamena borders Atlantis"). Text a reading leaves unread is
+        found by :meth:`unread_tail`.
+
+        Args:
+            text: a claim or an answer.
+            answer: ``text`` answers a question, so its first clause may be a bare object.
+
+        Example:
+            >>> [c.text for c in reader.clauses("The capital of Chad is N'Djamena; the "
+            ...  "capital of Peru is Tokyo.")]  # doctest: +SKIP
+            ["The capital of Chad is N'Djamena", 'the capital of Peru is Tokyo.']
+        """
+        cleaned = join_enumeration(strip_markup(text))
+        protect = [(m.start, m.end) for m in self.kg.linker.link(cleaned)]
+        out: list[Clause] = []
+        pieces = split_clauses(cleaned, protect=protect)
+        for piece in pieces:
+            if piece == cleaned:
+                spans = protect  # one clause: the mentions are those of the whole text
+            else:
+                spans = [(m.start, m.end) for m in self.kg.linker.link(piece)]
+            first = answer and not any(not is_filler(c.text) for c in out)
+            out.extend(
+                coordinated(
+                    piece, self._readable, self._antecedent, protect=spans, first_is_answer=first
+                )
+            )
+        return out
+
+    def unread_tail(self, text: str, reading: Reading) -> str:
+        """The text after the last name ``reading`` read in ``text``, when it states something
+        ("..., but Atlantis is its twin"); ``""`` when it is empty or filler ("I think")."""
+        low = text.lower()
+        end = 0
+        for part in (reading.subject, *reading.objects):
+            i = low.rfind(part.lower()) if part else -1
+            if i >= 0:
+                end = max(end, i + len(part))
+        if end == 0:
+            return ""
+        tail = strip_joiner(text[end:])
+        return "" if is_filler(tail) else tail
+
+    def _readable(self, text: str) -> bool:
+        """A statement template reads ``text`` from its start (filler aside), so ``text`` can
+        stand as a clause of its own."""
+        for p in self.statements:
+            m = p.regex.search(text)
+            if m is None or not is_filler(text[: m.start()]):
+                continue
+            slot = m["subject"]
+            surface, subjects = self.subject_of(slot, p.sides["subject"])
+            if not subjects:
+                continue
+            if p.sides["subject"] == "start":
+                head = slot.lower().rfind(surface.lower())
+                if head < 0 or not is_filler(slot[:head]):
+                    continue
+            return True
+        return False
+
+    def _antecedent(self, text: str) -> str | None:
+        """What "which" after ``text`` refers to: the object its reading ends with, else its
+        last named entity, else ``text`` itself when it is a short name."""
+        readings = self.read(text)
+        if readings and readings[0].objects:
+            return readings[0].objects[-1]
+        mentions = self.kg.linker.link(text)
+        if mentions:
+            return mentions[-1].surface
+        short = strip_end(text)
+        return short if _name_like(short) else None
+
     # -- slots -------------------------------------------------------------------------------
     def known(self, text: str, relation: str | None = None) -> bool:
         """True if ``text`` names an entity, or an object of ``relation`` (literal values)."""
@@ -460,6 +572,9 @@ class ClaimReader:
                 i,
             )
             item = text[starts[i] : ends[j]].strip()
+            if not self.known(item, relation):
+                bare = unqualified(item)
+                item = "" if not bare and is_filler(item) else bare or item
             if item:
                 items.append(item)
             i = j + 1

@@ -25,6 +25,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -209,7 +210,9 @@ def atomic_directory(path: str | Path, *, overwrite: bool = True) -> Iterator[Pa
     and a write killed there leaves the old folder parked, which the next write into
     the same parent folder puts back (:func:`sweep_leftovers`).
 
-    The folder gets the permissions of the user's umask (``0o777 & ~umask``).
+    The folder gets the permissions of the user's umask (``0o777 & ~umask``), and so do
+    the files written into it: a library that creates files private (safetensors writes
+    weights ``0o600``) is brought back to ``0o666 & ~umask`` like every other file.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
@@ -227,6 +230,7 @@ def atomic_directory(path: str | Path, *, overwrite: bool = True) -> Iterator[Pa
     try:
         os.chmod(tmp, 0o777 & ~umask())
         yield tmp
+        follow_umask(tmp)
         if not path.exists():
             os.replace(tmp, path)
         elif _exchange(tmp, path):
@@ -243,6 +247,22 @@ def atomic_directory(path: str | Path, *, overwrite: bool = True) -> Iterator[Pa
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def follow_umask(folder: str | Path) -> None:
+    """Give every file under ``folder`` at least the permissions the umask allows
+    (``0o666 & ~umask``; folders ``0o777 & ~umask``), widening files that a library wrote
+    private (safetensors: ``0o600``). Executable bits and wider modes are kept."""
+    mask = umask()
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            p = os.path.join(root, name)
+            os.chmod(p, os.stat(p).st_mode & 0o7777 | (0o777 & ~mask))
+        for name in files:
+            p = os.path.join(root, name)
+            mode = os.lstat(p).st_mode
+            if stat.S_ISREG(mode):
+                os.chmod(p, mode & 0o7777 | (0o666 & ~mask))
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

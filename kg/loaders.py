@@ -468,7 +468,8 @@ def load_source(
         facts, schema, alias_map, passage_list, name=name, report=report, entity_types=types
     )
     refused = review_source(source, where=where)
-    if refused and not allow_alias_merge:
+    same_names = [m for m in source.report.merges if m["kind"] == "names"]
+    if (refused or same_names) and not allow_alias_merge:
         raise SourceFileError(
             [
                 (
@@ -477,12 +478,33 @@ def load_source(
                     f"{', '.join(repr(e) for e in m['entities'] if e != m['alias_of'])}",
                 )
                 for m in refused
+            ]
+            + [
+                (
+                    *_split_where(m["where"][0] if m["where"] else str(triples[0])),
+                    "entities "
+                    + " and ".join(
+                        f"{e!r}" + (f" ({w})" if w else "")
+                        for e, w in zip(
+                            m["entities"], _padded(m["where"], m["entities"]), strict=True
+                        )
+                    )
+                    + " are the same name once width, case, accents and look-alike letters "
+                    "are folded (NFKC): write one spelling",
+                )
+                for m in same_names
             ],
-            hint="an alias that names another entity makes every mention of that entity "
-            "ambiguous; remove it, or pass `--allow-alias-merge` (allow_alias_merge=True) to "
-            "keep the name shared",
+            hint="a name shared by two entities (an alias that names another entity, or two "
+            "spellings of one name) makes every mention of it ambiguous; remove the alias or "
+            "fix the spelling, or pass `--allow-alias-merge` (allow_alias_merge=True) to keep "
+            "the name shared (claims on it are then judged not enough info when its entities "
+            "disagree)",
         )
     return source
+
+
+def _padded(values: list[str], like: list[str]) -> list[str]:
+    return [*values, *[""] * (len(like) - len(values))]
 
 
 def _split_where(where: str) -> tuple[str, int]:

@@ -41,7 +41,9 @@ from kg.io import atomic_write_json, checksums, sha256_file
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_KEYS = frozenset({"kind", "format_version", "versions", "created", "checksums"})
+MANIFEST_KEYS = frozenset(
+    {"kind", "format_version", "versions", "created", "checksums", "identity"}
+)
 """The keys :func:`write_manifest` writes for every kind."""
 DEFAULT_FIX = "rebuild the artifact, or restore the folder from a backup"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -228,8 +230,47 @@ def write_manifest(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "checksums": sums,
     }
+    manifest["identity"] = identity_digest(manifest)
     atomic_write_json(folder / MANIFEST_NAME, manifest)
     return manifest
+
+
+_NOT_IDENTITY = frozenset({"created", "checksums", "identity"})
+
+
+def identity_digest(manifest: Mapping[str, Any], keys: Iterable[str] | None = None) -> dict:
+    """``{"keys": [...], "sha256": ...}``: the sha256 of the manifest's own fields.
+
+    The files are covered by ``checksums``; this covers what the manifest says about them
+    (kind, format version, library versions, encoder name and dimension, index settings...),
+    so an edit of one is found on load instead of silently believed. ``keys`` (default:
+    every key but ``created``, ``checksums`` and ``identity``) are recorded, so a field a
+    newer grounded adds later is not part of the digest.
+    """
+    names = sorted(set(manifest) - _NOT_IDENTITY if keys is None else keys)
+    payload = json.dumps({k: manifest.get(k) for k in names}, sort_keys=True, ensure_ascii=True)
+    return {"keys": names, "sha256": hashlib.sha256(payload.encode("utf-8")).hexdigest()}
+
+
+def check_identity(data: Mapping[str, Any], mpath: Path, fix: str = DEFAULT_FIX) -> None:
+    """Raise when the manifest's fields differ from its ``identity`` digest (a manifest
+    written before the digest existed has none and is accepted).
+
+    Raises:
+        ArtifactError: naming the manifest and the fix.
+    """
+    found = data.get("identity")
+    if found is None:
+        return
+    keys = found.get("keys") if isinstance(found, dict) else None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise ArtifactError(f"{mpath}: `identity` is damaged; {fix}")
+    if identity_digest(data, keys) != found:
+        raise ArtifactError(
+            f"{mpath}: its fields ({', '.join(keys[:8])}{', ...' if len(keys) > 8 else ''}) "
+            f"were edited after it was written (they no longer match `identity`); a manifest "
+            f"must describe its files as they were built: {fix}"
+        )
 
 
 def read_manifest(
@@ -289,6 +330,7 @@ def read_manifest(
                 f"{mpath}: the checksum of {name!r} is {digest!r}, not a sha256 hex digest; "
                 f"the manifest is damaged: {fix}"
             )
+    check_identity(data, mpath, fix)  # cheap: also when the files are verified elsewhere
     if verify:
         verify_checksums(folder, sums, fix=fix)
     return data
@@ -371,3 +413,94 @@ def _json_type(value: Any) -> str:
     return {dict: "object", list: "list", str: "string", int: "integer", float: "number"}.get(
         type(value), "null" if value is None else type(value).__name__
     )
+
+
+def artifact_kind(folder: str | Path) -> str | None:
+    """The kind an artifact folder declares (``manifest.json``, else ``grounding.json`` or
+    ``report.json``), or None when it declares none (not an artifact of grounded)."""
+    folder = Path(folder)
+    for name in (MANIFEST_NAME, "grounding.json", "report.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            kind = json.loads(path.read_text(encoding="utf-8")).get("kind")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(kind, str):
+            return kind
+    return None
+
+
+def check_destination(
+    out: str | Path,
+    kind: str | Collection[str],
+    *,
+    overwrite: bool,
+    inputs: Mapping[str, str | Path | None] | None = None,
+    markers: Mapping[str, str] | None = None,
+) -> Path:
+    """Check, before any work, that a command may write its artifact to ``out``.
+
+    ``out`` may be new. An existing folder is replaced only with ``overwrite``, and only
+    when it is empty or an artifact of the same ``kind`` (read from its manifest): a typo
+    in ``--out`` never deletes a folder of user files or another artifact. No ``out`` may
+    be, or hold, an input the command reads (``inputs``: what → path), as writing there
+    would delete it (``train run/kb --out run --overwrite``).
+
+    Args:
+        out: the destination folder.
+        kind: the artifact kind(s) the command writes (``grounded-model``...).
+        overwrite: the user asked to replace an existing artifact.
+        inputs: what the command reads, by name (``knowledge base``) → path (None: unused).
+        markers: file name → kind, for artifacts whose record has no ``kind`` key.
+
+    Raises:
+        ValueError: ``out`` is or holds an input; or ``overwrite`` would replace a folder
+            that is not a ``kind`` artifact.
+        FileExistsError: ``out`` holds files and ``overwrite`` is False.
+        NotADirectoryError: ``out`` is a file.
+    """
+    out = Path(out)
+    kinds = {kind} if isinstance(kind, str) else set(kind)
+    refuse_inputs_inside(out, inputs or {})
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"`--out` {out} is a file; give a folder path")
+    if out.is_dir():
+        if not overwrite:
+            raise FileExistsError(
+                f"`--out` {out} exists; pass `--overwrite` (or `overwrite=True`) to replace it, "
+                "or give another folder"
+            )
+        if not any(out.iterdir()):
+            return out  # an empty folder holds nothing to lose
+        found = artifact_kind(out) or next(
+            (k for name, k in (markers or {}).items() if (out / name).is_file()), None
+        )
+        if found not in kinds:
+            what = f"a {found!r} artifact" if found else "files that are no artifact of this kind"
+            raise ValueError(
+                f"`--overwrite` replaces only a {' or '.join(sorted(kinds))} folder; `--out` "
+                f"{out} holds {what} (no matching manifest.json): give a new or empty folder"
+            )
+    return out
+
+
+def refuse_inputs_inside(
+    folder: str | Path, inputs: Mapping[str, str | Path | None], flag: str = "--out"
+) -> None:
+    """Raise if ``folder`` (a destination a command may replace) is or holds an input.
+
+    Raises:
+        ValueError: naming the input and the fix.
+    """
+    target = Path(folder).resolve()
+    for what, path in inputs.items():
+        if path is None or str(path) == "":
+            continue
+        source = Path(path).resolve()
+        if source == target or target in source.parents:
+            raise ValueError(
+                f"`{flag}` {folder} is or holds the {what} {path} that this command reads; "
+                f"writing there would delete it: give another `{flag}` folder"
+            )

@@ -167,11 +167,19 @@ def review_source(
             )
     owners: dict[tuple, set[EntityId]] = defaultdict(set)
     alias_merges: list[dict] = []
+    # An alias that is a value of the entity's own facts ("Carbon symbol C", alias "C") names
+    # that value, not another thing: no conflict, unless the value is itself a subject or
+    # was given a type in the entities file.
+    subjects = {t.subject for t in source.triples}
+    own_values: dict[EntityId, set[EntityId]] = defaultdict(set)
+    for t in source.triples:
+        if t.object not in subjects and t.object not in source.entity_types:
+            own_values[t.subject].add(t.object)
     for entity, aliases in source.aliases.items():
         for alias in aliases:
             key = name_key(alias)
             owners[key].add(entity)
-            others = sorted(by_key.get(key, set()) - {entity})
+            others = sorted(by_key.get(key, set()) - {entity} - own_values[entity])
             if others:
                 loc = where.get(("alias", f"{entity}\t{alias}"))
                 alias_merges.append(

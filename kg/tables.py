@@ -215,11 +215,11 @@ def table_rows(
             twice = sorted({c for c in header if header.count(c) > 1})
             problems = []
             if missing:
-                problems.append(f"lacks column(s) {missing}")
+                problems.append(f"lacks column(s) {_short(missing, 200)}")
             if unknown:
-                problems.append(f"has unknown column(s) {unknown}")
+                problems.append(f"has unknown column(s) {_short(unknown, 200)}")
             if twice:
-                problems.append(f"names column(s) {twice} twice")
+                problems.append(f"names column(s) {_short(twice, 200)} twice")
             if problems:
                 errors.append(
                     (

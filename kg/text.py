@@ -29,7 +29,9 @@ _LEAD_IN = re.compile(
     re.IGNORECASE,
 )
 _LIST_SEPARATOR = re.compile(
-    r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&)\s+|\s*;\s*|\s*/\s*", re.IGNORECASE
+    r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|&|as\s+well\s+as|along\s+with|together\s+with)\s+"
+    r"|\s*;\s*|\s*/\s*",
+    re.IGNORECASE,
 )
 _BOUNDARY = re.compile(r"\s*(?:[,;:]|\.(?=\s)|\s\(|\s[-–—]\s)\s*")
 

@@ -239,6 +239,9 @@ def test_kb_checksum_follows_its_files(tiny_kb, artifacts, encoder, tmp_path):
         GroundedModel.from_pretrained(artifacts["model"].folder, changed, device="cpu")
 
     edit_manifest(folder, lambda m: m.update(checksum="0" * 64))
+    with pytest.raises(ValueError, match=r"manifest\.json: its fields .* were edited"):
+        KnowledgeBase.load(folder, encoder=encoder, verify=False)  # issue 20: identity
+    edit_manifest(folder, lambda m: m.pop("identity"))  # as a manifest from before it
     with pytest.raises(ValueError, match=r"manifest\.json: `checksum` 000000000000… is not"):
         KnowledgeBase.load(folder, encoder=encoder, verify=False)
 
@@ -357,9 +360,11 @@ def test_auto_map_code_never_runs(artifacts, tiny_base, kind, tmp_path, monkeypa
 
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "model_type": "evil"}))
-    with pytest.raises(ValueError, match="trust_remote_code"):
+    # issue 20: grounded's own refusal, without transformers' "pass trust_remote_code=True"
+    with pytest.raises(ValueError, match="never runs code") as err:
         load(folder)  # only the folder's code could load it: refused
     assert not marker.exists()
+    assert "trust_remote_code=True" not in str(err.value)
 
 
 def test_every_auto_from_pretrained_passes_trust_remote_code_false():
@@ -555,10 +560,15 @@ def test_format_1_folders_without_kind_still_load(tiny_kb, encoder, tmp_path):
     from grounded.kb import KnowledgeBase
 
     folder = copy(tiny_kb.path, tmp_path)
-    edit_manifest(folder, lambda m: (m.pop("kind"), m.update(format_version=1)))
+    # format-1 folders predate the identity digest
+    edit_manifest(folder, lambda m: (m.pop("kind"), m.pop("identity"), m.update(format_version=1)))
     edit_manifest(
         folder / "index",
-        lambda m: (m.pop("kind"), m.update(format_version=1, type="grounded.FactIndex")),
+        lambda m: (
+            m.pop("kind"),
+            m.pop("identity"),
+            m.update(format_version=1, type="grounded.FactIndex"),
+        ),
     )
     kb = KnowledgeBase.load(folder, encoder=encoder)
     assert kb.checksum == tiny_kb.checksum and len(kb.index) == len(tiny_kb.index)

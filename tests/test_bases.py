@@ -218,6 +218,7 @@ def test_a_damaged_converted_folder_is_detected_and_converted_again(gguf_file, t
     # a manifest recording another source is not trusted either
     manifest = json.loads((base.folder / "manifest.json").read_text())
     manifest["source"]["sha256"] = "f" * 64
+    manifest.pop("identity")  # as a manifest from before the identity digest (issue 20)
     (base.folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.warns(UserWarning, match="converted from a source with sha256 ffffffffffff"):
         resolve_base(path, cache_dir=tmp_path)

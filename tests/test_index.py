@@ -243,10 +243,14 @@ def edit_manifest(folder, **changes):
 
 def test_manifest_version_and_unknown_keys(tmp_path):
     out = FactIndex.build(records(5), HashEncoder(), show_progress=False).save(tmp_path / "i")
+    edit_manifest(out, count=6)  # issue 20: the manifest's own fields are checked
+    with pytest.raises(ValueError, match="were edited after it was written"):
+        FactIndex.load(out, HashEncoder())
+    edit_manifest(out, count=5)
     edit_manifest(out, shiny_new_field=1)
     with pytest.warns(UserWarning, match="shiny_new_field"):
         FactIndex.load(out, HashEncoder())
-    edit_manifest(out, format_version=99)
+    edit_manifest(out, format_version=99, identity=None)  # as from before the digest
     with pytest.raises(ValueError, match="`format_version` 99, newer"):
         FactIndex.load(out, HashEncoder())
     edit_manifest(out, format_version=2, kind="grounded-kb")

@@ -138,7 +138,7 @@ def test_symbolic_check(graph, claim, expected):
     assert check_claim(graph, *claim).result == expected
 
 
-def test_check_ambiguous_subject_any_supports(graph):
+def test_check_ambiguous_subject(graph):
     c = check_claim(graph, "Mexico", "capital", "Mexico City")
     assert c.result == "supported" and c.subject == "Mexico"
     c = check_claim(graph, "Mexico", "capital", "Manila")
@@ -149,9 +149,14 @@ def test_check_ambiguous_subject_any_supports(graph):
         SCHEMA,
         {"Georgia (US)": ["Georgia"]},
     )
-    assert check_claim(two, "Georgia", "capital", "Atlanta").result == "supported"
-    assert check_claim(two, "Georgia", "capital", "Tbilisi").result == "supported"
+    # Both entities hold a capital and they disagree: the shared name cannot be trusted
+    # (issue 20: a merged name is never supported where it is ambiguous).
+    for capital in ("Atlanta", "Tbilisi"):
+        c = check_claim(two, "Georgia", "capital", capital)
+        assert c.result == "unknown" and set(c.ambiguous) == {"Georgia", "Georgia (US)"}
+        assert c.reason.startswith("ambiguous: 'Georgia' names 2 entities")
     assert check_claim(two, "Georgia", "capital", "Savannah").result == "contradicted"
+    assert check_claim(two, "Georgia (US)", "capital", "Atlanta").result == "supported"
 
 
 def test_check_unknown_relation_names_schema(graph):

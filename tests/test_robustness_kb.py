@@ -428,7 +428,14 @@ def test_fullwidth_and_mixed_script_names_are_reported(tmp_path):
         "subject\trelation\tobject\nIron\tsymbol\tFe\nＩｒｏｎ\tatomic_mass\t55.85\n"
         "Оxygen\tsymbol\tO\n",  # a Cyrillic "О"
     )
-    source = load_source(triples, tmp_path / "r.json")
+    # Two spellings of one name are refused at build, naming both lines (issue 20) ...
+    with pytest.raises(
+        SourceFileError,
+        match=rf"'Iron' \({triples}:2\) and 'Ｉｒｏｎ' \({triples}:3\) are the same name",
+    ):
+        load_source(triples, tmp_path / "r.json")
+    # ... unless the merge is asked for; the report still lists them.
+    source = load_source(triples, tmp_path / "r.json", allow_alias_merge=True)
     merges = [(m["kind"], m["entities"], m["where"]) for m in source.report.merges]
     assert merges == [("names", ["Iron", "Ｉｒｏｎ"], [f"{triples}:2", f"{triples}:3"])]
     assert source.report.mixed_script == ["Оxygen"]

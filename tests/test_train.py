@@ -180,9 +180,10 @@ def test_resume_with_feedback_rounds_reproduces_the_uninterrupted_run(tmp_path, 
         tiny_kb, tiny_base, out, dataclasses.replace(config, resume=True), show_progress=False
     )
     assert resumed.resumed_from == 4
-    # this process ran the rounds from the checkpoint on; they match the straight run's
-    assert [r["step"] for r in resumed.feedback] == [4, 6, 8]
-    assert resumed.feedback == straight.feedback[-3:]
+    # this process ran the rounds from the checkpoint on; the summary lists every round,
+    # those before the resume included (issue 20), as the straight run's does
+    assert [r["step"] for r in resumed.feedback] == [0, 2, 4, 6, 8]
+    assert resumed.feedback == straight.feedback
     a = dict(straight.model.named_parameters())
     for n, p in resumed.model.named_parameters():
         if p.requires_grad:

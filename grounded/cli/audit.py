@@ -59,7 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _audit(args: argparse.Namespace) -> int:
     from grounded.kb import KnowledgeBase
-    from grounded.verify.audit import AuditConfig, Auditor, Document, read_documents
+    from grounded.verify.audit import (
+        AUDIT_KIND,
+        AuditConfig,
+        Auditor,
+        Document,
+        read_documents,
+    )
     from grounded.verify.verifier import VerifierConfig
 
     if (args.question is None) != (args.answer is None):
@@ -76,6 +82,17 @@ def _audit(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"`--out` {out} already holds a report; pass `--overwrite` to replace it, or "
                 "give another folder"
+            )
+        from kg.manifest import artifact_kind, refuse_inputs_inside
+
+        refuse_inputs_inside(
+            out, {"knowledge base": args.kb, "input": args.input, "checker": args.checker}
+        )
+        found = artifact_kind(out)
+        if found not in (None, AUDIT_KIND):
+            raise UsageError(
+                f"`--out` {out} holds a {found!r} artifact, not an audit report; give another "
+                "folder (nothing was written)"
             )
     yaml_values = load_yaml(args.config) if args.config else {}
     origin = args.config or "--config"

@@ -96,6 +96,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     check_yaml_keys(yaml_values, [EvaluateConfig], origin, extra={"model"})
     models = parse_models(list(yaml_values.pop("model", [])) + args.model)
     config = build_config(EvaluateConfig, args, yaml_values, origin=origin)
+    from kg.manifest import artifact_kind, refuse_inputs_inside
+
+    inputs = {"knowledge base": args.kb, "base": args.base, "checker": args.checker}
+    inputs.update({f"model {name!r}": folder for name, folder in models.items()})
+    refuse_inputs_inside(args.out, inputs)
+    found = artifact_kind(args.out) if Path(args.out).is_dir() else None
+    if found not in (None, "grounded-evaluation"):
+        raise UsageError(
+            f"`--out` {args.out} holds a {found!r} artifact, not an evaluation report; give "
+            "another folder (nothing was written)"
+        )
     result = evaluate(
         args.kb, args.base, models, args.out, config, checker=args.checker,
         show_progress=not args.quiet, base_cache=args.base_cache,

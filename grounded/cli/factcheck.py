@@ -157,8 +157,12 @@ def _train(args: argparse.Namespace) -> int:
     data_config = build_config(ClaimDataConfig, args, yaml_values, origin=origin)
     checker_config = build_config(FactCheckerConfig, args, yaml_values, origin=origin)
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass `--overwrite` to replace it")
+    from grounded.factcheck.checker import CHECKER_KIND
+    from kg.manifest import check_destination
+
+    inputs = {"knowledge base": args.kb, "documents": args.documents, "pairs": args.pairs}
+    inputs["base model"] = checker_config.base_model
+    check_destination(out, CHECKER_KIND, overwrite=args.overwrite, inputs=inputs)
     show = not args.quiet
     t0 = time.perf_counter()
     kb = KnowledgeBase.load(args.kb) if args.kb else None
@@ -182,7 +186,7 @@ def _train(args: argparse.Namespace) -> int:
                 f"  calibration biases {cal['biases']}; dev balanced accuracy "
                 f"{cal['balanced_accuracy_before']:.3f} → {cal['balanced_accuracy_after']:.3f}"
             )
-    checker.save_pretrained(out, overwrite=args.overwrite)
+    checker.save_pretrained(out, overwrite=True)  # allowed by check_destination above
     if scores is not None:
         _print_scores(scores)
     print(

@@ -200,6 +200,7 @@ class FactChecker:
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
         from grounded.model.artifacts import BASE_KIND, check_tokenizer
+        from grounded.model.loadable import no_remote_code, refuse_pickled
         from index import default_encoder_path
 
         path = Path(base) if base else default_encoder_path()
@@ -207,7 +208,11 @@ class FactChecker:
             raise FileNotFoundError(f"`base_model` {str(path)!r} does not exist")
         verify_if_ours(path, (CHECKER_KIND, BASE_KIND), 1, markers=(CHECKER_FILE,))
         folder = _model_folder(path)
-        config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+        refuse_pickled(folder, "`base_model`")
+        with no_remote_code(folder, "`base_model`"):
+            config = AutoConfig.from_pretrained(
+                folder, local_files_only=True, trust_remote_code=False
+            )
         keep_head = False
         with contextlib.suppress(ValueError):
             keep_head = any(
@@ -253,6 +258,7 @@ class FactChecker:
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
         from grounded.model.artifacts import check_finite, check_tokenizer
+        from grounded.model.loadable import no_remote_code, refuse_pickled
 
         path = Path(path)
         if not (path / "config.json").is_file() and not (path / CHECKER_FILE).is_file():
@@ -269,7 +275,11 @@ class FactChecker:
             check_record(
                 metadata, path / CHECKER_FILE, version=CHECKER_FORMAT_VERSION, fix=CHECKER_FIX
             )
-        config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+        refuse_pickled(path, "checker")
+        with no_remote_code(path, "checker"):
+            config = AutoConfig.from_pretrained(
+                path, local_files_only=True, trust_remote_code=False
+            )
         if not any(a.endswith("ForSequenceClassification") for a in config.architectures or ()):
             raise ValueError(
                 f"{path} holds a {config.architectures} checkpoint, not a sequence classifier; "

@@ -91,7 +91,8 @@ def load_base(
         FileNotFoundError: ``base`` is not a folder, a .gguf file or a known name (or a named
             base is not installed), or a file its manifest lists is missing.
         ValueError: a file differs from its checksum, the tokenizer reads every word as
-            unknown (its vocabulary file is missing), or a weight is NaN or infinite.
+            unknown (its vocabulary file is missing), a weight is NaN or infinite, the
+            weights are pickles only, or the folder needs code of its own.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -102,6 +103,7 @@ def load_base(
         CONVERTED_KIND,
         resolve_base,
     )
+    from grounded.model.loadable import no_remote_code, refuse_pickled
 
     resolved = resolve_base(base, cache_dir=cache_dir)
     path = resolved.folder
@@ -110,13 +112,16 @@ def load_base(
             path, (BASE_KIND, CONVERTED_KIND), max(BASE_FORMAT_VERSION, CONVERSION_VERSION),
             markers=BASE_MARKERS, known=CONVERTED_KEYS, fix=BASE_FIX,
         )  # fmt: skip
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    refuse_pickled(path, "`base`")
+    with no_remote_code(path, "`base`"):
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     check_tokenizer(tokenizer, path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    lm = AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype or torch.float32, trust_remote_code=False
-    )
+    with no_remote_code(path, "`base`"):
+        lm = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype or torch.float32, trust_remote_code=False
+        )
     return tokenizer, lm
 
 

@@ -190,7 +190,8 @@ class GroundedModel:
             FileNotFoundError: the folder, a file its manifest lists, the base model or the
                 KB is missing.
             ValueError: a file differs from its checksum (changed, truncated), a JSON file is
-                damaged, or a weight is NaN or infinite.
+                damaged, a weight is NaN or infinite, or ``base`` is not the base the model
+                was trained with (its adapter does not fit).
         """
         from peft import PeftModel
 
@@ -224,7 +225,17 @@ class GroundedModel:
             warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
             # An adapter folder is data (JSON + safetensors): peft runs no code from it and
             # takes no `trust_remote_code`.
-            lm = PeftModel.from_pretrained(lm, str(model_dir))
+            try:
+                lm = PeftModel.from_pretrained(lm, str(model_dir))
+            except RuntimeError as e:
+                if "size mismatch" not in str(e):
+                    raise
+                raise ValueError(
+                    f"base {base or grounding['base_model']} differs from the base "
+                    f"{grounding['base_model']} that {model_dir} was trained with (its adapter "
+                    "weights do not fit the layers); pass that base with `--base`, or leave "
+                    "`--base` out"
+                ) from None
         model = GroundingModel(lm, injection)
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         return cls(model, tokenizer, kb, grounding)  # type: ignore[arg-type]

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 READER_FILE = "reader.json"
+READER_KIND = "grounded-reader"
 PACKAGED_READER = Path(__file__).parent / "assets" / "reader"
 """The reader shipped with the package (``grounded pretrain KB --init reader``)."""
 PROBE_SEED = 1  # the reading probe's items: held-out pools, a seed training never uses
@@ -224,7 +225,9 @@ def pretrain_reader(
     out = Path(out)
     ckpt = checkpoints_dir(out)
     last = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
-    _check_destination(out, ckpt, last, config)  # type: ignore[arg-type]
+    _check_destination(  # type: ignore[arg-type]
+        out, ckpt, last, config, kind=READER_KIND, markers={READER_FILE: READER_KIND}
+    )
     run_info = {"kb": {"checksum": None}, "settings": config.model_settings()}
     resuming = config.resume and last is not None
     if resuming:

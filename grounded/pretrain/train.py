@@ -39,6 +39,7 @@ from grounded.pretrain.split import PretrainSplit, split_subjects
 from grounded.pretrain.tokenizer import train_tokenizer
 from kg import KnowledgeGraph
 from kg.io import atomic_directory, atomic_write_json
+from kg.manifest import check_destination, refuse_inputs_inside
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainingArguments
@@ -127,7 +128,8 @@ def pretrain(
     out = Path(out)
     ckpt = checkpoints_dir(out)
     last = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
-    _check_destination(out, ckpt, last, config)
+    kb_path = getattr(kb, "path", None) if not isinstance(kb, (str, Path)) else kb
+    _check_destination(out, ckpt, last, config, {"knowledge base": kb_path})
     graph, kb_name, kb_checksum = _open_kb(kb)
 
     known, unknown = split_subjects(graph, config.known_fraction, config.seed)
@@ -370,11 +372,22 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _check_destination(out: Path, ckpt: Path, last: str | None, config: PretrainConfig) -> None:
-    if out.exists() and not config.overwrite:
-        raise FileExistsError(
-            f"`out` {out} exists; pass `--overwrite` (CLI) or `overwrite=True` to replace it"
-        )
+def _check_destination(
+    out: Path,
+    ckpt: Path,
+    last: str | None,
+    config: PretrainConfig,
+    inputs: dict[str, Any] | None = None,
+    kind: str | None = None,
+    markers: dict[str, str] | None = None,
+) -> None:
+    from grounded.model.artifacts import BASE_KIND
+
+    # A base folder of the same kind, or an empty one, is replaced; never an input.
+    check_destination(
+        out, kind or BASE_KIND, overwrite=config.overwrite, inputs=inputs or {}, markers=markers
+    )
+    refuse_inputs_inside(ckpt, inputs or {}, "--out (its checkpoints)")
     if last is not None and not config.resume and not config.overwrite:
         raise FileExistsError(
             f"{ckpt} holds checkpoints of an interrupted run (last: {Path(last).name}); pass "

@@ -22,6 +22,7 @@ from grounded.data.groups import EntityGroups, build_groups
 from grounded.data.prompts import format_example, resolve_prompt_format
 from grounded.training.config import TrainConfig
 from kg.io import atomic_directory, atomic_write_json
+from kg.manifest import check_destination, refuse_inputs_inside
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
@@ -228,7 +229,7 @@ def _train(
     from grounded.injection.layer import get_injection
     from grounded.kb import KnowledgeBase
     from grounded.losses.registry import get_constraint
-    from grounded.model.artifacts import load_base, load_pretrain_split
+    from grounded.model.artifacts import MODEL_KIND, load_base, load_pretrain_split
     from grounded.model.bases import resolve_base
     from grounded.model.batch import Batcher
     from grounded.model.generate import generate_texts
@@ -240,9 +241,12 @@ def _train(
     config = config or TrainConfig()
     retrieval = config.retrieval
     out = Path(out)
-    if out.exists() and not config.overwrite:
-        raise FileExistsError(f"{out} exists; pass `--overwrite` (or `overwrite=True`)")
+    # Never replace the KB or the base this run reads, nor a folder of another kind.
+    inputs = {"knowledge base": kb.path if isinstance(kb, KnowledgeBase) else kb, "base": base}
+    inputs["checker"] = checker
+    check_destination(out, MODEL_KIND, overwrite=config.overwrite, inputs=inputs)
     ckpt = checkpoint_dir(out, config)
+    refuse_inputs_inside(ckpt, inputs, "--checkpoint-dir")
     args = training_arguments(config, ckpt, show_progress=show_progress)
     last = _checkpoint_to_resume(ckpt, config, remove_old=args.should_save)
     base = resolve_base(base, cache_dir=base_cache)  # a GGUF base is converted here, once
@@ -321,6 +325,8 @@ def _train(
         groups.save(ckpt / GROUPS_NAME)
         atomic_write_json(ckpt / "train_config.json", config.to_dict())
     kept_rounds = _trim_feedback_log(ckpt, _step_of(last)) if args.should_save else 0
+    # Rounds run before a resume: the summary lists every round, as the files do.
+    earlier_rounds = _logged_rounds(ckpt) if kept_rounds else []
     feedback = None
     if config.feedback.every > 0:
         feedback = FeedbackLoop(
@@ -373,7 +379,7 @@ def _train(
         world_size=args.world_size,
         resumed_from=_step_of(last),
         log_history=list(trainer.state.log_history),
-        feedback=list(trainer.feedback_history),
+        feedback=[*earlier_rounds, *trainer.feedback_history],
         groups=groups,
         model=trainer.accelerator.unwrap_model(trainer.model),
         tokenizer=tokenizer,
@@ -547,6 +553,15 @@ def _check_resume_settings(ckpt: Path, config: TrainConfig) -> None:
 
 def _step_of(checkpoint: str | None) -> int | None:
     return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else None
+
+
+def _logged_rounds(ckpt: Path) -> list[dict[str, Any]]:
+    """The feedback rounds logged in ``ckpt``, as the trainer records them (no generations)."""
+    path = ckpt / FEEDBACK_LOG
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [{k: v for k, v in r.items() if k != "generations"} for r in rows]
 
 
 def _trim_feedback_log(ckpt: Path, step: int | None) -> int:

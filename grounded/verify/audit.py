@@ -22,6 +22,7 @@ from grounded.types import LABELS
 from grounded.verify.verdict import DECIDED_BY, Verdict
 from grounded.verify.verifier import Verifier, VerifierConfig
 from kg import SourceFileError
+from kg.clauses import join_enumeration
 from kg.io import atomic_write_json, atomic_write_text
 from kg.loaders import decoded_lines, jsonl_objects
 from kg.text import list_pieces, split_sentences
@@ -90,6 +91,9 @@ class AuditConfig:
         if self.n_boot < 1:
             raise ValueError(f"`n_boot` must be >= 1, got {self.n_boot}")
 
+
+AUDIT_KIND = "grounded-audit"
+"""The ``kind`` of an audit's ``report.json`` (so ``--out`` never replaces another artifact)."""
 
 # -- reading input files -------------------------------------------------------------------------
 Reader = Callable[[Path, AuditConfig], list[Document]]
@@ -171,11 +175,18 @@ def read_documents(path: str | Path, config: AuditConfig | None = None) -> list[
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        IsADirectoryError: ``path`` is a folder.
         ValueError: unknown suffix.
         kg.SourceFileError: lines that are not UTF-8, bad JSONL lines (file and line); a
             ``ValueError``.
     """
     path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.iterdir() if p.suffix.lower() in READERS)[:3]
+        raise IsADirectoryError(
+            f"input {path} is a folder; give one file to audit ({', '.join(sorted(READERS))})"
+            + (f", e.g. {path / found[0]}" if found else "")
+        )
     if not path.is_file():
         raise FileNotFoundError(f"input file {path} does not exist")
     reader = READERS.get(path.suffix.lower())
@@ -349,6 +360,7 @@ class AuditReport:
     def to_dict(self) -> dict[str, Any]:
         total = self.timings.get("total", 0.0)
         return {
+            "kind": AUDIT_KIND,
             **self.info,
             "totals": self.totals(),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
@@ -484,14 +496,16 @@ class Auditor:
         linker = self.kb.graph.linker
         limit = self.config.max_claim_chars
         for d, doc in enumerate(docs):
-            mentions = linker.link(doc.text)
+            # "1. China 2. Russia" is one listing, not the sentences "1." and "China 2.".
+            text = join_enumeration(doc.text)
+            mentions = linker.link(text)
             protect = [(m.start, m.end) for m in mentions]
-            keep_numbers = doc.question is not None or not any(ch.isalpha() for ch in doc.text)
+            keep_numbers = doc.question is not None or not any(ch.isalpha() for ch in text)
             for a, b in split_sentences(
-                doc.text, protect=protect, max_chars=max(limit, len(doc.text)),
+                text, protect=protect, max_chars=max(limit, len(text)),
                 keep_numbers=keep_numbers,
             ):  # fmt: skip
-                sentence = doc.text[a:b]
+                sentence = text[a:b]
                 if len(sentence) <= limit:
                     out.append(Claim(sentence, doc.question, doc.source, d))
                     continue

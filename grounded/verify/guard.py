@@ -144,11 +144,15 @@ class Guard:
                 f"`questions` ({len(questions)}) and `answers` ({len(answers)}) must pair up"
             )
         stated = [i for i, a in enumerate(answers) if a.strip() and not is_abstention(a)]
+        asked = [questions[i] for i in stated]
         claims = [self.claim(questions[i], answers[i]) for i in stated]
-        found = self.verifier.verify(claims, [questions[i] for i in stated])
+        found = self.verifier.verify(claims, asked)
+        # The pair's claim is what the answer states about the question; every other clause
+        # of the answer is judged too (issue 20: a false clause anywhere is never kept).
+        whole = self.verifier.verify([answers[i] for i in stated], asked)
         out: list[Verdict | None] = [None] * len(answers)
-        for i, v in zip(stated, found, strict=True):
-            out[i] = v
+        for i, v, w in zip(stated, found, whole, strict=True):
+            out[i] = _with_other_clauses(answers[i], v, w)
         return out
 
     def reading(self, question: str, answer: str) -> tuple[str, str, AnswerReading] | None:
@@ -273,3 +277,17 @@ class Guard:
             if objects:
                 return list(dict.fromkeys(objects))
         return []
+
+
+def _with_other_clauses(answer: str, pair: Verdict, whole: Verdict) -> Verdict:
+    """``pair`` (the verdict on what the answer states about the question's pair) combined
+    with the verdicts on the answer's other clauses (``whole``, the answer read clause by
+    clause): the worst one decides (:func:`~grounded.verify.verdict.worst_of`)."""
+    from grounded.verify.verdict import worst_of
+
+    if not whole.clauses:
+        return pair
+    others = list(whole.clauses[1:])
+    counted = [True] + [c.claim not in whole.unread for c in others]
+    unread = [u for u in whole.unread if all(u != c.claim for c in others)]
+    return worst_of(answer, pair.question, [pair, *others], counted, unread)

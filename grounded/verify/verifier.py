@@ -37,8 +37,9 @@ from grounded.factcheck.labels import join_evidence
 from grounded.retrieval import Evidence, RetrievalConfig
 from grounded.types import AnswerItem, Label
 from grounded.verify.graph import GraphDecision, decide
-from grounded.verify.verdict import Verdict
+from grounded.verify.verdict import Verdict, worst_of
 from kg.claims import ClaimReader, Reading
+from kg.clauses import is_filler
 
 if TYPE_CHECKING:
     from grounded.factcheck.checker import FactChecker
@@ -133,6 +134,8 @@ class _Job:
     pending_reason: str = ""
     decision: GraphDecision | None = None
     unnamed: str | None = None  # a subject the templates read that the KB does not name
+    readings: list[Reading] | None = None  # cached template readings of ``claim``
+    unread: bool = False  # a clause not judged (filler, or text no template reads)
 
 
 class Verifier:
@@ -250,8 +253,10 @@ class Verifier:
         return [v.label for v in self.judge(items)]
 
     # -- stages ------------------------------------------------------------------------------
-    def _run(self, jobs: list[_Job]) -> list[Verdict]:
+    def _run(self, texts: list[_Job]) -> list[Verdict]:
         t0 = time.perf_counter()
+        groups = [self._clauses(job) for job in texts]
+        jobs = [j for g in groups for j in g if not j.unread]
         fallback: list[tuple[_Job, list]] = []
         for job in jobs:
             if job.verdict is None:
@@ -262,10 +267,57 @@ class Verifier:
         pending = [j for j in jobs if j.verdict is None]
         if pending:
             self._check(pending)
-        verdicts = [j.verdict for j in jobs if j.verdict is not None]
-        if len(verdicts) != len(jobs):
+        if any(j.verdict is None for j in jobs):
             raise RuntimeError("internal error: a claim was left without a verdict")
-        return verdicts
+        return [self._combine(job, g) for job, g in zip(texts, groups, strict=True)]
+
+    def _clauses(self, job: _Job) -> list[_Job]:
+        """One job per clause of ``job.claim`` (see :meth:`ClaimReader.clauses`).
+
+        The first clause that states something keeps the question (or the given pair); the
+        others are read as statements. Text a reading leaves unread becomes a clause of its
+        own. In an answer, a later clause, and in any text a relative clause or a left-over
+        tail, is judged only when a template reads it; otherwise it is reported as unread.
+        """
+        if job.verdict is not None or not _CONTENT.search(job.claim) or is_abstention(job.claim):
+            return [job]  # decided already (an answer about another pair), empty or abstaining
+        answer = job.question is not None or job.given is not None
+        clauses = self.reader.clauses(job.claim, answer=answer)
+        out: list[_Job] = []
+        main: _Job | None = None
+        pending = [(c.text, c.kind) for c in clauses]
+        while pending:
+            text, kind = pending.pop(0)
+            if is_filler(text) or (text != job.claim and is_abstention(text)):
+                out.append(_Job(text, unread=True))
+                continue
+            sub = _Job(text) if main is not None else _Job(text, job.question, job.given)
+            sub.readings = self._readings(sub)
+            if main is None:
+                main = sub
+            elif not sub.readings and (answer or kind in ("relative", "rest")):
+                sub.unread = self.reader.unnamed_subject(text) is None
+            out.append(sub)
+            if sub.readings:
+                tail = self.reader.unread_tail(text, sub.readings[0])
+                if tail:
+                    pending.insert(0, (tail, "rest"))
+        if main is None:
+            return [job]
+        return out
+
+    def _combine(self, job: _Job, clauses: list[_Job]) -> Verdict:
+        """The worst verdict among the clauses that were read (:func:`worst_of`)."""
+        if clauses == [job]:
+            return job.verdict  # type: ignore[return-value]
+        judged = [c for c in clauses if not c.unread]
+        verdicts = [c.verdict for c in judged if c.verdict is not None]
+        counted = [
+            bool(c.readings) or c.unnamed is not None or v.label != "not_enough_info"
+            for c, v in zip(judged, verdicts, strict=True)
+        ]
+        unread = [c.claim for c in clauses if c.unread]
+        return worst_of(job.claim, job.question, verdicts, counted, unread)
 
     def _read(self, job: _Job, fallback: list[tuple[_Job, list]]) -> None:
         text = f"{job.question} {job.claim}" if job.question else job.claim
@@ -322,12 +374,20 @@ class Verifier:
         if result != "unknown" and negated and not decision.reading.negated:
             job.decision, job.pending_reason = decision, "the claim is negated"
             return
+        if result == "unknown" and any(c.ambiguous for c in decision.checks):
+            # A merged name whose entities disagree: neither the graph nor a checker reading
+            # retrieved facts of either entity can say which one the claim means.
+            job.decision = decision
+            job.verdict = replace(self._undecided(job, decision.reason), decided_by="graph")
+            return
         if result == "unknown":
             job.decision, job.pending_reason = decision, decision.reason
             return
         job.verdict = self._graph_verdict(job, decision, 1.0)
 
     def _readings(self, job: _Job) -> list[Reading]:
+        if job.readings is not None:
+            return job.readings
         if job.given is not None:
             r = self.reader.read_given(job.given[0], job.given[1], job.claim)
             return [r] if r is not None else []
