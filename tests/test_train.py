@@ -306,32 +306,11 @@ def test_cli_reports_bad_settings(tmp_path, tiny_kb, tiny_base, capsys):
         ({"injection": "text", "entity_vectors": True}, "`entity_vectors` needs the `embedding`"),
         ({"learning_rate": "fast"}, r"`learning_rate`: expected a number, got 'fast' \(str\)"),
         ({"save_steps": 0}, "`save_steps` must be >= 1, got 0"),
-        ({"injection": "none", "reading_examples": 4}, "`reading_examples` are read as text"),
-        ({"reading_examples": -1}, "`reading_examples` must be >= 0, got -1"),
     ],
 )
 def test_config_validation(settings, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig.from_dict(settings)
-
-
-def test_reading_examples_join_the_training_set(tmp_path, tiny_kb, tiny_base):
-    config = tiny_config(
-        max_steps=3, feedback_every=2, feedback_samples=4, max_new_tokens=4, reading_examples=12
-    )
-    result = train(tiny_kb, tiny_base, tmp_path / "m", config, show_progress=False)
-    rows = [json.loads(x) for x in (result.out / "examples.jsonl").read_text().splitlines()]
-    reading = [r for r in rows if r["group"] == "reading"]
-    assert len(reading) == 12 and len(rows) > 12
-    assert len({r["id"] for r in rows}) == len(rows)
-    # mixed batches: made-up evidence has no vector, KB evidence has
-    assert all(r["evidence_ids"] == [] and r["evidence_texts"] for r in reading)
-    # the judge only sees pairs of the KB
-    for line in (result.out / "feedback.jsonl").read_text().splitlines():
-        for g in json.loads(line)["generations"]:
-            assert not any(g["question"] == r["question"] for r in reading)
-    raft = variant_config("raft", TrainConfig(data=DataConfig(reading_examples=12)))
-    assert raft.data.reading_examples == 0
 
 
 def test_config_round_trip_and_variants(tmp_path, tiny_kb, tiny_base):

@@ -239,58 +239,6 @@ def counterfactual_evidence(
     return out, swaps
 
 
-def build_reading_examples(
-    graph: KnowledgeGraph,
-    n: int,
-    *,
-    k: int = 5,
-    gold_first: float = 0.8,
-    p_unanswerable: float = 0.2,
-    seed: int = 0,
-    first_id: int = 0,
-) -> datasets.Dataset:
-    """``n`` fine-tuning examples about made-up entities (:mod:`grounded.data.reading`).
-
-    The evidence is text only (made-up facts are in no index: no vectors, no negatives, no
-    linked mentions), so the only way to the target is to read it. Rows have the columns of
-    :func:`example_features`, group ``reading`` and ids from ``first_id``.
-
-    Raises:
-        ValueError: ``n`` < 0, or a probability outside [0, 1].
-    """
-    from datasets import Dataset
-
-    from grounded.data.reading import reading_items
-
-    if n < 0:
-        raise ValueError(f"`reading_examples` must be >= 0, got {n}")
-    items = reading_items(
-        graph, n, seed=seed, k=k, gold_first=gold_first, p_unanswerable=p_unanswerable
-    )
-    rows = []
-    for i, it in enumerate(items):
-        row = prompt_fields(None, it.question, [(-1, line, None) for line in it.evidence],
-                            True, False)  # fmt: skip
-        row["evidence_ids"] = []  # text only: no index vector exists for a made-up fact
-        rows.append(
-            {
-                "id": first_id + i,
-                **row,
-                "answer": format_answer(it.objects),
-                "subject": it.subject,
-                "relation": it.relation,
-                "group": "reading",
-                "abstain": not it.objects,
-                "gold_objects": list(it.objects),
-                "gold_inserted": False,
-                "negatives": [],
-                "negatives_from_evidence": 0,
-                "counterfactual": False,
-            }
-        )
-    return Dataset.from_list(rows, features=example_features())
-
-
 def _is_pair(t: Triple | None, s: str, r: str) -> bool:
     return t is not None and t.subject == s and t.relation == r
 

@@ -78,16 +78,6 @@ class DataConfig:
             "measured on the demo."
         },
     )
-    reading_examples: int = field(
-        default=0,
-        metadata={
-            "help": "Fine-tuning examples about made-up entities added to the seen pairs' "
-            "(text injection only): evidence, a question, the answer copied from the "
-            "evidence (the answer lines first 4 times in 5, as a retriever ranks them; 1 in 5 "
-            "unanswerable, target the abstention phrase). They teach a "
-            "small base to read its context; 0: none."
-        },
-    )
     n_negatives: int = field(
         default=2,
         metadata={
@@ -116,7 +106,7 @@ class DataConfig:
         _choice("prompt_format", self.prompt_format, PROMPT_FORMATS)
         if self.max_prompt_tokens < 1:
             raise ValueError(f"`max_prompt_tokens` must be >= 1, got {self.max_prompt_tokens}")
-        for name in ("out_of_kb", "questions_per_pair", "reading_examples", "n_negatives"):
+        for name in ("out_of_kb", "questions_per_pair", "n_negatives"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}")
 
@@ -222,8 +212,7 @@ class TrainConfig:
     """Settings of ``grounded train`` and :func:`grounded.training.train`, by section.
 
     Raises:
-        ValueError: a setting is out of range, or sections disagree (reading examples
-            without text injection); the message names the setting and the fix.
+        ValueError: a setting is out of range; the message names the setting and the fix.
 
     Example:
         >>> config = TrainConfig.from_dict({"learning_rate": "1e-4", "lora_r": 8})
@@ -287,11 +276,6 @@ class TrainConfig:
         for name in ("save_steps", "save_total_limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
-        if self.data.reading_examples and "text" not in self.modes:
-            raise ValueError(
-                f"`reading_examples` are read as text; `injection` is {self.injection.name!r}: "
-                "use `text` or `text+embedding`, or set `reading_examples` to 0"
-            )
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -325,13 +309,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "feedback_every": 0,
         "p_no_gold": 0.0,
         "p_counterfactual": 0.0,
-        "reading_examples": 0,
     },
     "raft": {
         "injection": "text",
         "constraint_weight": 0.0,
         "feedback_every": 0,
-        "reading_examples": 0,
     },
     "grounded": {},
     "no_constraint": {"constraint_weight": 0.0},

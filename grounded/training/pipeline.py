@@ -278,19 +278,6 @@ def _train(
         p_counterfactual=config.data.p_counterfactual,
     )
     real_examples = examples
-    if config.data.reading_examples:
-        from datasets import concatenate_datasets
-
-        from grounded.data.examples import build_reading_examples
-
-        reading = build_reading_examples(
-            kb.graph,
-            config.data.reading_examples,
-            k=retrieval.k,
-            seed=config.seed,
-            first_id=len(examples),
-        )
-        examples = concatenate_datasets([examples, reading])
     injection = get_injection(config.injection, lm)
     model = GroundingModel(get_adapter_model(lm, config.adapter), injection)
     batcher = Batcher(
