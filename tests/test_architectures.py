@@ -367,6 +367,35 @@ def test_chat_template_is_used_in_training_and_generation(chat_base, tiny_kb, tm
     assert GroundedModel.from_pretrained(plain.out, tiny_kb).batcher.prompt_format == "plain"
 
 
+def test_dpo_pairs_carry_the_chat_prompt_the_model_was_trained_on(chat_base, tiny_kb, tmp_path):
+    import json
+
+    from grounded.data.prompts import ChatFrame, format_prompt
+    from grounded.model.batch import Batcher
+    from grounded.training.feedback import FeedbackLoop, FeedbackRound
+
+    tok = transformers.AutoTokenizer.from_pretrained(chat_base)
+    batcher = Batcher(tok, tiny_kb, prompt_format="chat")
+    prompt = format_prompt("What is the capital of Mongolia?", ["The capital of X is Y."])
+    ex = {"prompt": prompt, "answer": "Ulaanbaatar.", "negatives": ["Beijing."]}
+    loop = FeedbackLoop(
+        [ex], judge=None, every=1, samples=1, batch_size=1, log_dir=tmp_path,
+        render_prompt=batcher.prompt_text, answer_prefix="",
+    )  # fmt: skip
+    loop.write(FeedbackRound(0, 3, 1, 1, 0, 0, refuted=[ex]))
+    (pair,) = [json.loads(x) for x in (tmp_path / "dpo_pairs.jsonl").read_text().splitlines()]
+    frame = ChatFrame.from_tokenizer(tok)
+    assert pair["prompt"] == frame.prompt(prompt)
+    assert pair["prompt"].startswith(frame.head) and pair["prompt"].endswith(frame.middle)
+    assert (pair["chosen"], pair["rejected"], pair["step"]) == ("Ulaanbaatar.", "Beijing.", 3)
+    # plain: the prompt as written, answers after `Answer:` with their space
+    plain = FeedbackLoop([ex], judge=None, every=1, samples=1, batch_size=1,
+                         log_dir=tmp_path / "plain")  # fmt: skip
+    plain.write(FeedbackRound(0, 3, 1, 1, 0, 0, refuted=[ex]))
+    pair = json.loads((tmp_path / "plain" / "dpo_pairs.jsonl").read_text())
+    assert (pair["prompt"], pair["chosen"]) == (prompt, " Ulaanbaatar.")
+
+
 # -- the project's own deprecated calls ------------------------------------------------------
 def test_the_projects_own_deprecated_calls_fail_the_tests(bases):
     """A deprecated argument passed from grounded/ code fails (tests/conftest.py's guard); the

@@ -309,6 +309,8 @@ def _train(
             seed=config.seed,
             log_dir=ckpt,
             dpo_export=config.feedback.dpo_export,
+            render_prompt=batcher.prompt_text,  # the prompt as trained: plain or chat
+            answer_prefix="" if batcher.frame is not None else " ",
             rank=args.process_index,
             first_round=kept_rounds,
         )
