@@ -226,6 +226,39 @@ def test_ia3_targets_come_from_the_models_own_layers(bases):
     ]
 
 
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_prefix_goes_in_as_cache_with_peft_s_own_result(arch, bases):
+    """Prefix tuning passes its prefix as `cache` (transformers removes `past_key_values` in
+    5.40) and computes what PEFT's own forward does."""
+    import warnings
+
+    from grounded.injection import InjectionConfig
+    from grounded.injection.layer import get_injection
+    from grounded.model.grounding import GroundingModel
+    from grounded.training.adapters import AdapterConfig, get_adapter_model
+
+    torch.manual_seed(0)
+    lm = transformers.AutoModelForCausalLM.from_pretrained(bases(arch))
+    peft_lm = get_adapter_model(lm, AdapterConfig(name="prefix", num_virtual_tokens=3))
+    with torch.no_grad():
+        for p in peft_lm.parameters():
+            if p.requires_grad:
+                p.normal_(0, 1.0)  # a prefix that changes the output
+    model = GroundingModel(peft_lm, get_injection(InjectionConfig(modes=["text"]), lm))
+    assert model._own_prefix
+    embeds = lm.get_input_embeddings()(torch.tensor([[3, 4, 5, 6], [7, 8, 9, 10]]))
+    mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # no deprecated argument on our path
+        ours = model._lm(embeds, mask).logits
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        theirs = peft_lm(inputs_embeds=embeds, attention_mask=mask).logits
+        plain = lm(inputs_embeds=embeds, attention_mask=mask).logits
+    torch.testing.assert_close(ours, theirs)
+    assert not torch.allclose(ours[:, -4:], plain, atol=1e-3)  # the prefix is in
+
+
 def test_prefix_is_sized_by_the_heads_the_cache_holds(bases):
     from grounded.training.adapters import kv_shape
 
