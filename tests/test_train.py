@@ -333,3 +333,38 @@ def test_config_round_trip_and_variants(tmp_path, tiny_kb, tiny_base):
     (tmp_path / "exists").mkdir()
     with pytest.raises(FileExistsError, match="pass `--overwrite`"):
         train(tiny_kb, tiny_base, tmp_path / "exists", config)
+
+
+def test_lora_layers_wraps_the_top_layers_only():
+    import torch
+    import transformers
+
+    from grounded.training.adapters import get_adapter_model, resolve_layers
+
+    config = transformers.LlamaConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=4,
+        num_attention_heads=2, num_key_value_heads=2,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    lm = transformers.LlamaForCausalLM(config)
+    assert resolve_layers("top2", lm) == [2, 3] and resolve_layers("top9", lm) == [0, 1, 2, 3]
+    assert resolve_layers("3, 1", lm) == [1, 3] and resolve_layers("all", lm) is None
+    adapter = AdapterConfig(target_modules=["q_proj", "v_proj"], layers="top2")
+    assert TrainConfig.from_dict({"lora_layers": "top2"}).adapter.layers == "top2"
+    peft_lm = get_adapter_model(lm, adapter)
+    wrapped = {int(n.split(".layers.")[1].split(".")[0]) for n, p in peft_lm.named_parameters()
+               if p.requires_grad}  # fmt: skip
+    assert wrapped == {2, 3}
+    # the backward pass reaches the wrapped layers: their LoRA weights get gradients
+    peft_lm(input_ids=torch.tensor([[1, 2, 3]]), labels=torch.tensor([[1, 2, 3]])).loss.backward()
+    grads = [n for n, p in peft_lm.named_parameters() if p.grad is not None and p.grad.abs().sum()]
+    assert grads and all(".layers.2." in n or ".layers.3." in n for n in grads)
+    for bad, message in [
+        ("top0", "N of topN must be >= 1"),
+        ("middle", "must be all, topN or indices"),
+        ("7", r"indices must be in \[0, 4\)"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            resolve_layers(bad, lm)
+    with pytest.raises(ValueError, match="applies to the lora adapter only"):
+        AdapterConfig(name="prefix", layers="top2")
