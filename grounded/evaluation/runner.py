@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from grounded.answers import score_answer
 from grounded.data.groups import GROUPS, EntityGroups, build_groups
+from grounded.evaluation.counterfactual import counterfactual_graph, with_counterfactual_evidence
 from grounded.evaluation.metrics import bootstrap_rate
 from grounded.evaluation.questions import EvalQuestion, build_questions
 from grounded.evaluation.report import (
@@ -44,6 +45,7 @@ from kg.io import atomic_write_text
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
     from grounded.types import AnswerJudge
+    from kg import KnowledgeGraph
 
 GROUPS_FILE = "groups.json"
 ANSWERS_FILE = "answers.jsonl"
@@ -93,6 +95,21 @@ class EvaluateConfig:
         default_factory=lambda: ["abstain", "revise"],
         metadata={"help": "Guard modes scored for each `guard` variant: abstain, revise."},
     )
+    probe_pairs: int = field(
+        default=400,
+        metadata={
+            "help": "Without trained models (whose groups.json decides the groups) and for a "
+            "base not made by `grounded pretrain`: pairs probed closed-book to decide the "
+            "known and unknown groups (as `grounded train` does); 0: every pair unknown."
+        },
+    )
+    counterfactual: int = field(
+        default=100,
+        metadata={
+            "help": "Without trained models: pairs in the counterfactual group (their "
+            "evidence states another object; the right answer follows it)."
+        },
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the question sample and bootstrap."})
     n_boot: int = field(default=1000, metadata={"help": "Bootstrap resamples per interval."})
     plots: bool = field(default=True, metadata={"help": "Write the PNG plots."})
@@ -111,6 +128,11 @@ class EvaluateConfig:
             )
         if self.per_group < 0:
             raise ValueError(f"`per_group` must be >= 0 (0: every pair), got {self.per_group}")
+        if self.probe_pairs < 0 or self.counterfactual < 0:
+            raise ValueError(
+                f"`probe_pairs` and `counterfactual` must be >= 0, got {self.probe_pairs} and "
+                f"{self.counterfactual}"
+            )
         for name in ("batch_size", "max_new_tokens", "free_text_words", "n_boot"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
@@ -151,6 +173,41 @@ def shared_groups(models: Mapping[str, str | Path]) -> EntityGroups | None:
                 "`seen_fraction`, `out_of_kb` and base model"
             )
     return groups
+
+
+def _baseline_groups(kb: KnowledgeBase, base: str | Path, config: EvaluateConfig) -> EntityGroups:
+    """The groups of an evaluation without trained models, drawn as ``grounded train`` draws
+    them (its default settings): the pretrain split, or a closed-book probe of the base."""
+    from grounded.model.artifacts import load_pretrain_split
+
+    split = load_pretrain_split(base)
+    prober = None
+    if split is None and config.probe_pairs:
+        from grounded.data.groups import heldout_templates
+        from grounded.data.probe import prober as make_prober
+        from grounded.model.generate import GroundedModel
+
+        model = GroundedModel.from_base(base, kb, max_new_tokens=config.max_new_tokens)
+
+        def answer(questions: list[str]) -> list[str]:
+            out = model.answer(
+                questions, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens
+            )
+            return [a.text for a in out]
+
+        settings = {
+            "prompt_format": model.batcher.prompt_format,
+            "max_new_tokens": config.max_new_tokens,
+            "batch_size": config.batch_size,
+            "path": "closed-book greedy generation (GroundedModel.answer), score_answer",
+        }
+        prober = make_prober(
+            kb, answer, max_pairs=config.probe_pairs, seed=config.seed,
+            heldout_templates=heldout_templates(kb.graph, seed=config.seed), settings=settings,
+        )  # fmt: skip
+    return build_groups(
+        kb, split, seed=config.seed, counterfactual=config.counterfactual, prober=prober
+    )
 
 
 def _answerer(name: str, path: str | Path | None, base: str | Path, kb: KnowledgeBase) -> Any:
@@ -197,7 +254,6 @@ def evaluate(
     from tqdm.auto import tqdm
 
     from grounded.kb import KnowledgeBase
-    from grounded.model.artifacts import load_pretrain_split
 
     config = config or EvaluateConfig()
     log = log or (lambda s: print(s, file=sys.stderr))
@@ -217,7 +273,7 @@ def evaluate(
         )
     groups = shared_groups(models)
     if groups is None:
-        groups = build_groups(kb, load_pretrain_split(base), seed=config.seed)
+        groups = _baseline_groups(kb, base, config)
     if groups.kb_checksum and groups.kb_checksum != kb.checksum:
         log(
             f"warning: the models were trained against another version of this KB (checksum "
@@ -243,6 +299,8 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
+    # Counterfactual questions are scored against the facts their evidence states.
+    cf_graph = counterfactual_graph(kb.graph, groups)
     evidence_cache: dict[str, list] = {}
     recorded: dict[str, dict] = {}
     for name in tqdm(ordered(variants), desc="variants", disable=not show_progress):
@@ -254,20 +312,22 @@ def evaluate(
         if key is not None and key not in evidence_cache:
             # Variants trained with the same retrieval settings read the same evidence:
             # retrieve (encode every question) once, not once per variant.
-            evidence_cache[key] = model.retrieve(texts)
+            evidence_cache[key] = with_counterfactual_evidence(kb, questions, model.retrieve(texts))
         answers = model.answer(
             texts,
             batch_size=config.batch_size,
             max_new_tokens=config.max_new_tokens,
             evidence=evidence_cache.get(key) if key is not None else None,
         )
-        rows.extend(_score(kb, name, questions, answers, judge, config))
+        rows.extend(_score(kb, name, questions, answers, judge, config, cf_graph))
         timings[name] = round(time.perf_counter() - t0, 2)
         log(f"  {name}: {len(questions)} answers in {timings[name]:.1f}s")
         if name in config.guard and guard_verifier is not None:
             t0 = time.perf_counter()
             rows.extend(
-                _guarded(kb, name, questions, answers, guard_verifier, judge, config, verified)
+                _guarded(
+                    kb, name, questions, answers, guard_verifier, judge, config, verified, cf_graph
+                )
             )
             timings[f"{name} (guard)"] = round(time.perf_counter() - t0, 2)
         del model, answers
@@ -294,11 +354,13 @@ def _score(
     answers: list[Any],
     judge: AnswerJudge | None,
     config: EvaluateConfig,
+    counterfactual: KnowledgeGraph | None = None,
 ) -> list[dict[str, Any]]:
     rows = []
     for q, a in zip(questions, answers, strict=True):
         subject = q.subject if q.group != "out_of_kb" else None
-        scored = score_answer(kb.graph, subject, q.relation, a.text)
+        graph = counterfactual if q.group == "counterfactual" and counterfactual else kb.graph
+        scored = score_answer(graph, subject, q.relation, a.text)
         rows.append(
             {
                 "variant": variant,
@@ -329,6 +391,7 @@ def _score(
         for r in rows
         if r["outcome"] == "hallucination"
         and r["gold"]
+        and r["group"] != "counterfactual"  # the checker reads the KB, not this evidence
         and len(r["answer"].split()) >= config.free_text_words
     ]
     if judge is not None and free:
@@ -351,6 +414,7 @@ def _guarded(
     judge: AnswerJudge | None,
     config: EvaluateConfig,
     labels: dict[tuple[str, int], Any],
+    counterfactual: KnowledgeGraph | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of ``variant``'s answers behind the guard, one variant per mode; the
     verification (questions only, no pair handed over) runs once for every mode, and its
@@ -371,7 +435,7 @@ def _guarded(
             for g, a in zip(guarded, answers, strict=True)
         ]
         name = f"{variant}{GUARD_SEPARATOR}{mode}"
-        scored = _score(kb, name, questions, shown, judge, config)
+        scored = _score(kb, name, questions, shown, judge, config, counterfactual)
         for row, g in zip(scored, guarded, strict=True):
             row["original"], row["guard_action"] = g.original, g.action
         rows.extend(scored)
@@ -417,6 +481,9 @@ def _report(
             "counts": groups.counts(),
             "split_source": groups.split_source,
             "seed": groups.seed,
+            # the closed-book probe that decided known/unknown (its answers: groups.json)
+            "probe": _probe_summary(groups.probe),
+            "unprobed": groups.unprobed,
         },
         "n_questions": len(questions),
         "questions_per_group": {g: sum(q.group == g for q in questions) for g in GROUPS},
@@ -427,6 +494,15 @@ def _report(
         "free_text_judged": sum(r["decided_by"] == "checker" for r in rows),
         "seconds_per_variant": timings,
     }
+
+
+def _probe_summary(probe: dict[str, Any]) -> dict[str, Any]:
+    """The probe without its answers (in groups.json) and its time (so a report of the
+    same seed is the same)."""
+    out = {k: v for k, v in probe.items() if k not in ("answers", "known")}
+    if "settings" in out:
+        out["settings"] = {k: v for k, v in out["settings"].items() if k != "seconds"}
+    return out
 
 
 @dataclasses.dataclass(frozen=True)

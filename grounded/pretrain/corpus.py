@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from grounded.answers import ABSTAIN, format_answer
+from grounded.data.groups import TRAINING_SYLLABLES
 from grounded.data.prompts import format_example, format_prompt
 from kg import EntityId, KnowledgeGraph, Relation
 
@@ -129,11 +130,8 @@ def abstention_documents(graph: KnowledgeGraph, n: int, *, seed: int) -> list[st
     ]
 
 
-# Syllables of made-up entities: disjoint from those of the evaluation's made-up
-# out-of-KB subjects (grounded.data.groups), so no out-of-KB name is ever seen in (pre)training.
-_READING_SYLLABLES = (
-    "ab cor dex fim gon hul iks jor kel lum mox nir opa pim qua rul sen tok umb vor wix yal zeb"
-).split()
+# Disjoint from the evaluation's made-up out-of-KB subjects (grounded.data.groups).
+_READING_SYLLABLES = TRAINING_SYLLABLES
 
 
 @dataclass(frozen=True)

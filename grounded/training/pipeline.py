@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grounded.config import to_dict
-from grounded.data.groups import EntityGroups, build_groups
+from grounded.data.groups import EntityGroups, build_groups, training_out_of_kb_pairs
 from grounded.data.prompts import format_example, resolve_prompt_format
 from grounded.training.config import TrainConfig
 from kg.io import atomic_directory, atomic_write_json
@@ -219,7 +219,7 @@ def _train(
     from grounded.injection.layer import get_injection
     from grounded.kb import KnowledgeBase
     from grounded.losses.registry import get_constraint
-    from grounded.model.artifacts import load_base, load_pretrain_split
+    from grounded.model.artifacts import load_base
     from grounded.model.batch import Batcher
     from grounded.model.generate import generate_texts
     from grounded.model.grounding import GroundingModel
@@ -254,13 +254,7 @@ def _train(
                 "or start over with `--overwrite`"
             )
     else:
-        groups = build_groups(
-            kb,
-            load_pretrain_split(base),
-            seed=config.seed,
-            seen_fraction=config.data.seen_fraction,
-            out_of_kb=config.data.out_of_kb,
-        )
+        groups = decide_groups(kb, base, lm, tokenizer, config)
     modes = config.modes
     examples = build_examples(
         kb,
@@ -276,8 +270,12 @@ def _train(
         seed=config.seed,
         heldout_templates=groups.heldout_templates,
         p_counterfactual=config.data.p_counterfactual,
+        counterfactual_exclude={s for s, _ in groups.counterfactual},
+        out_of_kb=training_out_of_kb_pairs(
+            kb.graph, groups, _n_out_of_kb(kb, groups, config), seed=config.seed
+        ),
+        p_closed_book=config.data.p_closed_book,
     )
-    real_examples = examples
     injection = get_injection(config.injection, lm)
     model = GroundingModel(get_adapter_model(lm, config.adapter), injection)
     batcher = Batcher(
@@ -299,9 +297,9 @@ def _train(
     feedback = None
     if config.feedback.every > 0:
         feedback = FeedbackLoop(
-            # The model's answers about KB pairs are what a judge can check.
-            # (not counterfactual ones: the graph would call their right answers wrong)
-            [dict(row) for row in real_examples if not row["counterfactual"]],
+            # The model's answers about KB pairs are what a judge can check (not
+            # counterfactual ones: the graph would call their right answers wrong).
+            [dict(r) for r in examples if r["kind"] not in ("counterfactual", "out_of_kb")],
             judge or make_judge(kb, checker),
             every=config.feedback.every,
             samples=config.feedback.samples,
@@ -372,6 +370,57 @@ def _train(
     if args.should_save and not config.keep_checkpoints:
         shutil.rmtree(ckpt, ignore_errors=True)
     return result
+
+
+def _n_out_of_kb(kb: KnowledgeBase, groups: EntityGroups, config: TrainConfig) -> int:
+    """Out-of-KB training examples: ``out_of_kb_examples`` × the seen pairs' questions."""
+    share = config.data.out_of_kb_examples
+    if not share or not config.modes:
+        return 0
+    graph = kb.graph
+    per_pair = [len(groups.templates(r, len(graph.schema[r].questions))) for _, r in groups.seen]
+    if config.data.questions_per_pair:
+        per_pair = [min(n, config.data.questions_per_pair) for n in per_pair]
+    return round(share * sum(per_pair))
+
+
+def decide_groups(
+    kb: KnowledgeBase, base: str | Path, lm: Any, tokenizer: Any, config: TrainConfig
+) -> EntityGroups:
+    """The entity groups of a run, before any training: a base from ``grounded pretrain``
+    keeps its pretrain split; any other base is probed closed-book (at most
+    ``probe_pairs`` pairs, through the evaluator's path and scorer) to decide known and
+    unknown (:mod:`grounded.data.probe`)."""
+    from grounded.data.groups import heldout_templates
+    from grounded.data.probe import model_prober
+    from grounded.model.artifacts import load_pretrain_split
+
+    split = load_pretrain_split(base)
+    prober = None
+    if split is None and config.data.probe_pairs > 0:
+        prober = model_prober(
+            kb, lm, tokenizer,
+            prompt_format=config.data.prompt_format,
+            max_pairs=config.data.probe_pairs,
+            seed=config.seed,
+            max_new_tokens=config.feedback.max_new_tokens,
+            heldout_templates=heldout_templates(kb.graph, seed=config.seed),
+        )  # fmt: skip
+    groups = build_groups(
+        kb,
+        split,
+        seed=config.seed,
+        seen_fraction=config.data.seen_fraction,
+        out_of_kb=config.data.out_of_kb,
+        counterfactual=config.data.counterfactual,
+        prober=prober,
+    )
+    if groups.probe:
+        logger.info(
+            "closed-book probe: %d of %d probed pairs known (%.1fs)",
+            groups.probe["n_known"], groups.probe["n_probed"], groups.probe["settings"]["seconds"],
+        )  # fmt: skip
+    return groups
 
 
 def _grounding_record(
