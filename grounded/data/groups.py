@@ -259,7 +259,7 @@ def build_groups(
             (rounded, at least one where a relation has two or more, never all).
         counterfactual: pairs in the counterfactual group (drawn from the pairs not seen,
             with one object and another object of the right type to state instead; at most a
-            third of them, so known and unknown keep pairs).
+            third of them (one at least), so known and unknown keep pairs).
         prober: for a base without a pretrain split: probes pairs closed-book; known are the
             pairs it answers correctly, unknown the others (see the module). Ignored with
             ``split``. Neither: every subject is unknown.
@@ -347,7 +347,8 @@ def build_groups(
 def _counterfactual_facts(
     graph: KnowledgeGraph, rest: list[Pair], n: int, seed: int
 ) -> list[list[str]]:
-    """Up to ``n`` (at most a third of ``rest``) ``[subject, relation, substitute]``: pairs
+    """Up to ``n`` (at most a third of ``rest``, one at least) ``[subject, relation,
+    substitute]``: pairs
     with one object, each with another object of the relation's pool, drawn with the seed."""
     if n <= 0:
         return []
@@ -356,7 +357,7 @@ def _counterfactual_facts(
     rng.shuffle(candidates)
     out: list[list[str]] = []
     for s, r in candidates:
-        if len(out) >= min(n, len(rest) // 3):
+        if len(out) >= min(n, max(1, len(rest) // 3)):
             break
         true = graph.objects(s, r)[0]
         pool = [o for o in graph.object_pool(r) if o != true and o != s]

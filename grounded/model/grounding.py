@@ -70,7 +70,8 @@ class GroundingModel(nn.Module):
         """The LM's output for (B, T, D) ``embeds`` and (B, T) ``mask``: PEFT's forward, or,
         for prefix tuning on a base that takes ``cache``, PEFT's prefix path with the prefix
         passed as ``cache`` (the attention mask grows by the virtual tokens, as PEFT's does)."""
-        if not self._own_prefix:
+        if not self._own_prefix or getattr(self.lm, "_adapters_disabled", False):
+            # (inside PEFT's `disable_adapter()` its forward is the bare base model's)
             return self.lm(inputs_embeds=embeds, attention_mask=mask)
         n = self.lm.active_peft_config.num_virtual_tokens
         b = embeds.shape[0]
