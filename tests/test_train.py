@@ -15,6 +15,7 @@ from transformers import TrainerCallback
 from grounded.answers import ABSTAIN
 from grounded.cli.main import main
 from grounded.config import update_config
+from grounded.data.groups import EntityGroups
 from grounded.injection import InjectionConfig
 from grounded.model import GroundedModel, read_grounding
 from grounded.optim import OptimConfig
@@ -119,6 +120,13 @@ def test_model_folder_round_trips_with_identical_generation(trained, tiny_kb, ti
     assert grounding["base_model"] == str(tiny_base.resolve())
     assert grounding["train"]["steps"] == 30
     assert not checkpoint_dir(out, tiny_config()).exists()  # removed after success
+    # a base not made by `grounded pretrain`: its groups come from a closed-book probe, made
+    # before training, and recorded; the examples say their kind
+    groups = EntityGroups.load(out / "groups.json")
+    assert groups.split_source == "closed_book_probe" and groups.probe["n_probed"] > 0
+    assert groups == result.groups and len(groups.counterfactual) > 0
+    kinds = {json.loads(x)["kind"] for x in (out / "examples.jsonl").read_text().splitlines()}
+    assert {"answer", "out_of_kb", "closed_book"} <= kinds
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_base), str(out))
 
     in_memory = GroundedModel(result.model, result.tokenizer, tiny_kb, grounding)
