@@ -96,7 +96,7 @@ class EvaluateConfig:
         metadata={"help": "Guard modes scored for each `guard` variant: abstain, revise."},
     )
     probe_pairs: int = field(
-        default=400,
+        default=300,
         metadata={
             "help": "Without trained models (whose groups.json decides the groups) and for a "
             "base not made by `grounded pretrain`: pairs probed closed-book to decide the "

@@ -105,12 +105,12 @@ class DataConfig:
         },
     )
     probe_pairs: int = field(
-        default=400,
+        default=300,
         metadata={
             "help": "For a base not made by `grounded pretrain`: pairs probed closed-book "
             "before training (a seeded sample; the evaluator's prompt format, generation and "
             "scorer) to decide the known (answered right) and unknown groups; about a "
-            "minute for SmolLM2-135M on 2 cores. 0: no probe, every pair unknown."
+            "1-2 minutes for SmolLM2-135M on 2 idle cores. 0: no probe, every pair unknown."
         },
     )
     n_negatives: int = field(
