@@ -205,3 +205,31 @@ def test_train_config_records_the_new_settings():
         assert (d.p_counterfactual, d.out_of_kb_examples, d.p_closed_book) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="`out_of_kb_examples` must be >= 0"):
         TrainConfig.from_dict({"out_of_kb_examples": -1})
+
+
+def test_a_groups_file_is_reused_without_probing_again(tmp_path, tiny_kb, tiny_base, monkeypatch):
+    from test_train import tiny_config
+
+    import grounded.data.probe
+    from grounded.training import train
+
+    config = tiny_config(max_steps=1, feedback_every=0)
+    first = train(tiny_kb, tiny_base, tmp_path / "a", config, show_progress=False)
+    assert first.groups.probe["n_probed"] > 0
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("probed again")
+
+    monkeypatch.setattr(grounded.data.probe, "model_prober", no_probe)
+    reuse = tiny_config(max_steps=1, feedback_every=0, groups_file=str(tmp_path / "a" /
+                        "groups.json"))  # fmt: skip
+    second = train(tiny_kb, tiny_base, tmp_path / "b", reuse, show_progress=False)
+    assert second.groups == first.groups
+    with pytest.raises(ValueError, match=r"`groups_file` .* was drawn with seed 0, this run has 1"):
+        train(tiny_kb, tiny_base, tmp_path / "c", update_seed(reuse, 1), show_progress=False)
+
+
+def update_seed(config, seed):
+    from grounded.config import update_config
+
+    return update_config(config, {"seed": seed})

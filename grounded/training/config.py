@@ -113,6 +113,14 @@ class DataConfig:
             "1-2 minutes for SmolLM2-135M on 2 idle cores. 0: no probe, every pair unknown."
         },
     )
+    groups_file: str = field(
+        default="",
+        metadata={
+            "help": "A groups.json of an earlier run on the same KB, seed and seen_fraction "
+            "to reuse instead of drawing (and probing) the groups again: the variants of one "
+            "evaluation share their groups, and the closed-book probe runs once; empty: draw."
+        },
+    )
     n_negatives: int = field(
         default=2,
         metadata={

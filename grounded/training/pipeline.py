@@ -384,6 +384,28 @@ def _n_out_of_kb(kb: KnowledgeBase, groups: EntityGroups, config: TrainConfig) -
     return round(share * sum(per_pair))
 
 
+def _reused_groups(path: Path, kb: KnowledgeBase, config: TrainConfig) -> EntityGroups:
+    """The groups in ``path`` (``groups_file``), checked against this run.
+
+    Raises:
+        ValueError: they were drawn from another KB, or with another seed or seen_fraction.
+    """
+    groups = EntityGroups.load(path)
+    if groups.kb_checksum and groups.kb_checksum != kb.checksum:
+        raise ValueError(
+            f"`groups_file` {path} was drawn from another knowledge base (checksum "
+            f"{groups.kb_checksum[:12]}… vs {kb.checksum[:12]}…); leave `groups_file` empty "
+            "to draw the groups for this one"
+        )
+    for name, want in (("seed", config.seed), ("seen_fraction", config.data.seen_fraction)):
+        if getattr(groups, name) != want:
+            raise ValueError(
+                f"`groups_file` {path} was drawn with {name} {getattr(groups, name)!r}, this "
+                f"run has {want!r}; use the same `{name}` or leave `groups_file` empty"
+            )
+    return groups
+
+
 def decide_groups(
     kb: KnowledgeBase, base: str | Path, lm: Any, tokenizer: Any, config: TrainConfig
 ) -> EntityGroups:
@@ -395,6 +417,8 @@ def decide_groups(
     from grounded.data.probe import model_prober
     from grounded.model.artifacts import load_pretrain_split
 
+    if config.data.groups_file:
+        return _reused_groups(Path(config.data.groups_file), kb, config)
     split = load_pretrain_split(base)
     prober = None
     if split is None and config.data.probe_pairs > 0:
