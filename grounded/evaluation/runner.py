@@ -166,7 +166,10 @@ def shared_groups(models: Mapping[str, str | Path]) -> EntityGroups | None:
         g = EntityGroups.load(file)
         if groups is None:
             groups, first = g, name
-        elif any(g.pairs(x) != groups.pairs(x) for x in GROUPS):
+        elif (
+            any(g.pairs(x) != groups.pairs(x) for x in GROUPS)
+            or g.counterfactual_facts != groups.counterfactual_facts
+        ):
             raise ValueError(
                 f"models {first!r} and {name!r} were trained on different entity groups, so "
                 "their answers are not comparable; train every variant with the same `seed`, "
