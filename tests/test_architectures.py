@@ -420,8 +420,8 @@ def test_dpo_pairs_carry_the_chat_prompt_the_model_was_trained_on(chat_base, tin
     )  # fmt: skip
     loop.write(FeedbackRound(0, 3, 1, 1, 0, 0, refuted=[ex]))
     (pair,) = [json.loads(x) for x in (tmp_path / "dpo_pairs.jsonl").read_text().splitlines()]
-    frame = ChatFrame.from_tokenizer(tok)
-    assert pair["prompt"] == frame.prompt(prompt)
+    frame = batcher.frame  # the frame training used (with the system prompt, where one is set)
+    assert isinstance(frame, ChatFrame) and pair["prompt"] == frame.prompt(prompt)
     assert pair["prompt"].startswith(frame.head) and pair["prompt"].endswith(frame.middle)
     assert (pair["chosen"], pair["rejected"], pair["step"]) == ("Ulaanbaatar.", "Beijing.", 3)
     # plain: the prompt as written, answers after `Answer:` with their space
