@@ -119,9 +119,11 @@ def model_prober(
     batch_size: int = 32,
     max_new_tokens: int = 24,
     heldout_templates: Mapping[str, Sequence[int]] | None = None,
+    system_prompt: str | None = None,
 ) -> Prober:
     """A :data:`Prober` that asks the base model ``lm`` (in memory, no adapter yet) as the
-    evaluation's ``base`` variant asks it: no evidence, the resolved ``prompt_format``,
+    evaluation's ``base`` variant asks it: no evidence, the resolved ``prompt_format`` (and
+    ``system_prompt``, recorded as ``grounding.json`` records it, for the chat format),
     batched greedy generation of at most ``max_new_tokens``."""
     from grounded.data.prompts import resolve_prompt_format
     from grounded.injection.layer import InjectionConfig, KnowledgeInjection
@@ -131,7 +133,7 @@ def model_prober(
     fmt = resolve_prompt_format(prompt_format, tokenizer)
     grounding = {
         "settings": {"max_new_tokens": max_new_tokens},
-        "prompt_format": {"format": fmt, "evidence_in_prompt": False},
+        "prompt_format": {"format": fmt, "evidence_in_prompt": False, "system": system_prompt},
     }
     model = GroundedModel(
         GroundingModel(lm, KnowledgeInjection(InjectionConfig(modes=[]))), tokenizer, kb, grounding
@@ -143,6 +145,7 @@ def model_prober(
 
     settings = {
         "prompt_format": fmt,
+        "system_prompt": system_prompt,
         "max_new_tokens": max_new_tokens,
         "batch_size": batch_size,
         "path": "closed-book greedy generation (GroundedModel.answer), score_answer",

@@ -429,6 +429,8 @@ def decide_groups(
             seed=config.seed,
             max_new_tokens=config.feedback.max_new_tokens,
             heldout_templates=heldout_templates(kb.graph, seed=config.seed),
+            # the chat format's system turn, where the config has one (as training reads it)
+            system_prompt=getattr(config.data, "system_prompt", None),
         )  # fmt: skip
     t0 = time.perf_counter()
     groups = build_groups(
