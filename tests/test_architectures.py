@@ -16,6 +16,7 @@ import transformers
 from transformers import TrainerCallback
 
 from grounded.config import update_config
+from grounded.data.prompts import SYSTEM_PROMPT
 from grounded.model import GroundedModel, read_grounding
 from grounded.training import ADAPTERS, TrainConfig, train
 
@@ -370,7 +371,9 @@ def test_chat_template_is_used_in_training_and_generation(chat_base, tiny_kb, tm
     grounding = read_grounding(result.out)
     assert grounding["settings"]["data"]["prompt_format"] == "auto"
     assert grounding["prompt_format"]["format"] == "chat"
-    assert grounding["prompt_format"]["template"] == (
+    system = f"<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>\n"  # the project's own
+    assert grounding["prompt_format"]["system"] == SYSTEM_PROMPT
+    assert grounding["prompt_format"]["template"] == system + (
         "<|im_start|>user\nEvidence:\n- {fact}\nQuestion: {question}<|im_end|>\n"
         "<|im_start|>assistant\n{answer}<|im_end|>\n"
     )
@@ -383,7 +386,7 @@ def test_chat_template_is_used_in_training_and_generation(chat_base, tiny_kb, tm
     examples, _ = reloaded.examples(QUESTIONS[:1])
     batch = batcher.encode_prompts(examples)
     text = tok.decode(batch["prompt_ids"][0])
-    assert text.startswith("<|im_start|>user\nEvidence:\n- ")
+    assert text.startswith(system + "<|im_start|>user\nEvidence:\n- ")
     assert text.endswith(
         "Question: What is the capital of Mongolia?<|im_end|>\n<|im_start|>assistant\n"
     )
@@ -400,6 +403,7 @@ def test_chat_template_is_used_in_training_and_generation(chat_base, tiny_kb, tm
         update_config(config, {"prompt_format": "plain", "max_steps": 1}), show_progress=False,
     )  # fmt: skip
     assert read_grounding(plain.out)["prompt_format"]["format"] == "plain"
+    assert read_grounding(plain.out)["prompt_format"]["system"] is None
     assert GroundedModel.from_pretrained(plain.out, tiny_kb).batcher.prompt_format == "plain"
 
 

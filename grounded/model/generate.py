@@ -20,11 +20,13 @@ import torch
 
 from grounded.answers import parse_generation
 from grounded.data.examples import prompt_fields
+from grounded.data.prompts import SYSTEM_PROMPT
 from grounded.model.batch import Batcher
 from grounded.model.grounding import GroundingModel
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
+    from grounded.model.bases import ResolvedBase
     from grounded.retrieval import Evidence, RetrievalConfig
     from grounded.verify.guard import Guard
 
@@ -69,6 +71,18 @@ def recorded_prompt_format(grounding: dict[str, Any]) -> str:
             "'chat': upgrade grounded"
         )
     return fmt
+
+
+def recorded_system_prompt(grounding: dict[str, Any]) -> str | None:
+    """The system prompt a ``grounding.json`` record names (None: none was given, as in
+    records written before the setting)."""
+    system = (grounding.get("prompt_format") or {}).get("system")
+    if system is not None and not isinstance(system, str):
+        raise ValueError(
+            f"grounding.json: `prompt_format.system` must be a string or null, got {system!r}; "
+            "the file is damaged: train the model again"
+        )
+    return system
 
 
 @dataclass
@@ -145,6 +159,7 @@ class GroundedModel:
             reads_entities=model.injection.reads_entities,
             max_prompt_tokens=settings.data.max_prompt_tokens,
             prompt_format=recorded_prompt_format(grounding),
+            system_prompt=recorded_system_prompt(grounding),
         )
         self.max_new_tokens = settings.feedback.max_new_tokens
 
@@ -154,8 +169,9 @@ class GroundedModel:
         model_dir: str | Path,
         kb: KnowledgeBase | str | Path | None = None,
         *,
-        base: str | Path | None = None,
+        base: str | Path | ResolvedBase | None = None,
         device: str | None = None,
+        base_cache: str | Path | None = None,
     ) -> GroundedModel:
         """Load a folder written by ``grounded train``.
 
@@ -163,8 +179,12 @@ class GroundedModel:
             model_dir: the trained model folder.
             kb: the knowledge base (object or folder); default: the one named in
                 ``grounding.json``. A KB whose checksum differs from the training one warns.
-            base: the base model folder; default: the one named in ``grounding.json``.
+            base: the base model (a folder, a ``.gguf`` file, a name such as ``smollm2``:
+                see :func:`~grounded.model.bases.resolve_base`); default: the one
+                ``grounding.json`` names (:func:`recorded_base`).
             device: ``cpu``, ``cuda``, ...; default: cuda when available.
+            base_cache: where converted GGUF bases live (default: ``$GROUNDED_CACHE/bases``,
+                else ``~/.cache/grounded/bases``).
 
         Raises:
             FileNotFoundError: the folder, a file its manifest lists, the base model or the
@@ -177,6 +197,7 @@ class GroundedModel:
         from grounded.injection.layer import KnowledgeInjection
         from grounded.kb import KnowledgeBase
         from grounded.model.artifacts import load_base, open_model_folder
+        from grounded.model.bases import recorded_base
 
         model_dir = Path(model_dir)
         grounding = open_model_folder(model_dir)  # checksums, grounding.json, finite weights
@@ -195,7 +216,9 @@ class GroundedModel:
                 )
         elif isinstance(kb, (str, Path)):
             kb = KnowledgeBase.load(kb)
-        tokenizer, lm = load_base(base or grounding["base_model"])
+        if base is None:
+            base = recorded_base(grounding, cache_dir=base_cache)  # converted again if need be
+        tokenizer, lm = load_base(base, cache_dir=base_cache)
         with warnings.catch_warnings():
             # peft calls a transformers property deprecated in 5.x; nothing for users to do.
             warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
@@ -216,14 +239,19 @@ class GroundedModel:
         retrieval: RetrievalConfig | None = None,
         max_new_tokens: int = 24,
         prompt_format: str = "auto",
+        system_prompt: str | None = SYSTEM_PROMPT,
         device: str | None = None,
+        base_cache: str | Path | None = None,
     ) -> GroundedModel:
         """The base model without any adapter: zero-shot, or with evidence in the prompt.
 
         These are the evaluation's reference variants: ``base`` (``text_evidence=False``)
         and ``rag`` (retrieved facts written into the prompt, nothing trained).
         ``prompt_format``: ``auto`` (the chat template when the tokenizer has one), ``plain``
-        or ``chat``.
+        or ``chat``; ``system_prompt``: the chat format's system turn. Their defaults are the
+        training defaults, so the baselines read prompts as the trained variants do.
+        ``base``: see :func:`~grounded.model.bases.resolve_base` (``base_cache``: where a
+        GGUF base is converted to).
 
         Raises:
             ValueError: ``text_evidence`` without ``kb``; a bad ``prompt_format``.
@@ -232,21 +260,31 @@ class GroundedModel:
         from grounded.data.prompts import resolve_prompt_format
         from grounded.injection.layer import InjectionConfig, KnowledgeInjection
         from grounded.model.artifacts import load_base
+        from grounded.model.bases import resolve_base
 
         if text_evidence and kb is None:
             raise ValueError("`text_evidence=True` retrieves evidence; pass `kb`")
+        base = resolve_base(base, cache_dir=base_cache)
         tokenizer, lm = load_base(base)
         fmt = resolve_prompt_format(prompt_format, tokenizer)
         injection = KnowledgeInjection(InjectionConfig(modes=["text"] if text_evidence else []))
         model = GroundingModel(lm, injection)
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         grounding = {
-            "base_model": str(base),
+            "base_model": str(base.folder),
+            "base": base.record(),
             "settings": {"max_new_tokens": max_new_tokens},
             "retrieval": dataclasses.asdict(retrieval) if retrieval is not None else None,
-            "prompt_format": {"format": fmt, "evidence_in_prompt": text_evidence},
+            "prompt_format": {
+                "format": fmt,
+                "system": system_prompt or None,
+                "evidence_in_prompt": text_evidence,
+            },
         }
-        return cls(model, tokenizer, kb, grounding)
+        out = cls(model, tokenizer, kb, grounding)
+        # the one the template took (None where it refuses a system turn)
+        grounding["prompt_format"]["system"] = out.batcher.system_prompt
+        return out
 
     @property
     def retrieval_key(self) -> str | None:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grounded.config import config_from_dict, to_dict, update_config
+from grounded.data.prompts import SYSTEM_PROMPT
 from grounded.injection.config import InjectionConfig
 from grounded.losses.registry import CONSTRAINTS
 from grounded.optim import OptimConfig
@@ -136,6 +137,14 @@ class DataConfig:
             "help": f"One of {', '.join(PROMPT_FORMATS)}: plain writes Evidence:/Question:/"
             "Answer: lines; chat puts them in the base tokenizer's chat template (the answer "
             "is the assistant's turn); auto: chat when the tokenizer has a template."
+        },
+    )
+    system_prompt: str = field(
+        default=SYSTEM_PROMPT,
+        metadata={
+            "help": "The system turn of the chat format (the prompt format plain has none); "
+            "'' gives none, leaving the chat template's own default. A template that refuses "
+            "a system turn gets none. grounding.json records the one used."
         },
     )
 

@@ -25,6 +25,7 @@ from kg.io import atomic_directory, atomic_write_json
 
 if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
+    from grounded.model.bases import ResolvedBase
     from grounded.types import AnswerJudge
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def checkpoint_dir(out: str | Path, config: TrainConfig) -> Path:
 
 def train(
     kb: KnowledgeBase | str | Path,
-    base: str | Path,
+    base: str | Path | ResolvedBase,
     out: str | Path,
     config: TrainConfig | None = None,
     *,
@@ -141,6 +142,7 @@ def train(
     checker: str | Path | None = None,
     callbacks: list | None = None,
     show_progress: bool = True,
+    base_cache: str | Path | None = None,
 ) -> TrainResult:
     """Fine-tune a grounded adapter of ``base`` on ``kb`` and save it to ``out``.
 
@@ -151,7 +153,10 @@ def train(
 
     Args:
         kb: the knowledge base (object or folder).
-        base: a local Hugging Face causal-LM checkpoint folder.
+        base: the base model: a local Hugging Face causal-LM checkpoint folder, a ``.gguf``
+            file (or a folder holding one), a name such as ``smollm2``, or a
+            :class:`~grounded.model.bases.ResolvedBase` (a GGUF source is converted once,
+            into the cache of :func:`~grounded.model.bases.resolve_base`).
         out: the model folder to write (atomically, when training ends).
         config: training settings (defaults if None), retrieval included; see
             :data:`VARIANTS` for the evaluation variants.
@@ -159,6 +164,8 @@ def train(
         checker: a fact-checker folder for the default judge.
         callbacks: extra ``TrainerCallback`` objects.
         show_progress: progress bars.
+        base_cache: where a GGUF base is converted to (default: ``$GROUNDED_CACHE/bases``,
+            else ``~/.cache/grounded/bases``).
 
     Returns:
         :class:`TrainResult`.
@@ -166,7 +173,8 @@ def train(
     Raises:
         FileExistsError: ``out`` exists and ``overwrite`` is off, or old checkpoints exist
             and neither ``resume`` nor ``overwrite`` is on.
-        FileNotFoundError: ``base`` or ``kb`` is missing, or ``resume`` finds no checkpoint.
+        FileNotFoundError: ``base`` or ``kb`` is missing (or a named base is not installed),
+            or ``resume`` finds no checkpoint.
         ValueError: a setting does not fit the base model (e.g. ``prompt_format`` chat for a
             tokenizer without a chat template).
     """
@@ -176,7 +184,7 @@ def train(
     try:
         return _train(
             kb, base, out, config, judge=judge, checker=checker,
-            callbacks=callbacks, show_progress=show_progress,
+            callbacks=callbacks, show_progress=show_progress, base_cache=base_cache,
         )  # fmt: skip
     except BaseException as e:
         if int(os.environ.get("RANK", "0")) == 0:
@@ -203,7 +211,7 @@ def _after_failure(ckpt: Path, *, created: bool, error: BaseException) -> None:
 
 def _train(
     kb: KnowledgeBase | str | Path,
-    base: str | Path,
+    base: str | Path | ResolvedBase,
     out: str | Path,
     config: TrainConfig,
     *,
@@ -211,6 +219,7 @@ def _train(
     checker: str | Path | None = None,
     callbacks: list | None = None,
     show_progress: bool = True,
+    base_cache: str | Path | None = None,
 ) -> TrainResult:
     """:func:`train` without the cleanup after a failure."""
     import transformers
@@ -220,6 +229,7 @@ def _train(
     from grounded.kb import KnowledgeBase
     from grounded.losses.registry import get_constraint
     from grounded.model.artifacts import load_base
+    from grounded.model.bases import resolve_base
     from grounded.model.batch import Batcher
     from grounded.model.generate import generate_texts
     from grounded.model.grounding import GroundingModel
@@ -235,6 +245,7 @@ def _train(
     ckpt = checkpoint_dir(out, config)
     args = training_arguments(config, ckpt, show_progress=show_progress)
     last = _checkpoint_to_resume(ckpt, config, remove_old=args.should_save)
+    base = resolve_base(base, cache_dir=base_cache)  # a GGUF base is converted here, once
     if not isinstance(kb, KnowledgeBase):
         kb = KnowledgeBase.load(kb)
     # the evidence vectors are the index's: record the dimension the layer is built for
@@ -286,6 +297,7 @@ def _train(
         n_negatives=config.data.n_negatives,
         max_prompt_tokens=config.data.max_prompt_tokens,
         prompt_format=prompt_format,
+        system_prompt=config.data.system_prompt,
     )
     if last is not None:
         _check_resume_settings(ckpt, config)
@@ -429,8 +441,7 @@ def decide_groups(
             seed=config.seed,
             max_new_tokens=config.feedback.max_new_tokens,
             heldout_templates=heldout_templates(kb.graph, seed=config.seed),
-            # the chat format's system turn, where the config has one (as training reads it)
-            system_prompt=getattr(config.data, "system_prompt", None),
+            system_prompt=config.data.system_prompt,  # the chat format's, as training reads it
         )  # fmt: skip
     t0 = time.perf_counter()
     groups = build_groups(
@@ -451,7 +462,7 @@ def decide_groups(
 
 
 def _grounding_record(
-    base: str | Path,
+    base: ResolvedBase,
     kb: KnowledgeBase,
     config: TrainConfig,
     injection: Any,
@@ -465,7 +476,8 @@ def _grounding_record(
     frame = batcher.frame
     example = ("{question}", "{answer}", ["{fact}"])
     return {
-        "base_model": str(Path(base).resolve()),
+        "base_model": str(Path(base.folder).resolve()),
+        "base": base.record(),  # what --base named, and the GGUF source of a converted one
         "kb": {
             "path": str(Path(kb.path).resolve()) if kb.path else None,
             "name": kb.name,
@@ -482,6 +494,7 @@ def _grounding_record(
         "prompt_format": {
             # What the model was trained with and reads at load time: plain or chat.
             "format": batcher.prompt_format,
+            "system": batcher.system_prompt,
             "template": frame.example(*example) if frame else format_example(*example),
             "evidence_in_prompt": "text" in config.modes,
         },
