@@ -436,6 +436,23 @@ def test_dpo_pairs_carry_the_chat_prompt_the_model_was_trained_on(chat_base, tin
     assert (pair["prompt"], pair["chosen"]) == (prompt, " Ulaanbaatar.")
 
 
+def test_the_closed_book_probe_reads_the_chat_prompt_of_the_base_variant(chat_base, tiny_kb):
+    from grounded.data.groups import answerable_pairs
+    from grounded.data.probe import model_prober
+    from grounded.data.prompts import SYSTEM_PROMPT
+    from grounded.model.artifacts import load_base
+
+    tok, lm = load_base(chat_base)
+    probe = model_prober(tiny_kb, lm, tok, max_pairs=3, max_new_tokens=4)(
+        answerable_pairs(tiny_kb.graph)
+    )
+    base = GroundedModel.from_base(chat_base, tiny_kb)
+    assert base.batcher.prompt_format == probe.settings["prompt_format"] == "chat"
+    assert probe.settings["system_prompt"] == base.batcher.system_prompt == SYSTEM_PROMPT
+    said = [a.text for a in base.answer([a[2] for a in probe.answers], max_new_tokens=4)]
+    assert [a[3] for a in probe.answers] == said
+
+
 # -- the project's own deprecated calls ------------------------------------------------------
 def test_the_projects_own_deprecated_calls_fail_the_tests(bases):
     """A deprecated argument passed from grounded/ code fails (tests/conftest.py's guard); the
