@@ -268,6 +268,11 @@ def test_evaluate_writes_a_consistent_report(tmp_path, tiny_kb, tiny_base, tiny_
     assert "rag" in report["retrieval_recall"] and "base" not in report["retrieval_recall"]
     md = (tmp_path / "report.md").read_text()
     assert "| grounded |" in md and "## Targets" in md
+    # a base without a pretrain split: the groups came from the closed-book probe
+    probe = report["groups"]["probe"]
+    assert report["groups"]["split_source"] == "closed_book_probe" and probe["n_probed"] > 0
+    assert f"the {probe['n_known']} of {probe['n_probed']} probed pairs" in md
+    assert report["questions_per_group"]["counterfactual"] > 0
     # each variant is described from what its grounding.json records, not from its name
     recorded = report["variant_settings"]
     assert recorded["grounded"]["injection"] == ["text", "embedding"]
