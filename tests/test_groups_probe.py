@@ -233,3 +233,16 @@ def update_seed(config, seed):
     from grounded.config import update_config
 
     return update_config(config, {"seed": seed})
+
+
+def test_an_evaluation_of_baselines_alone_probes_the_base(tmp_path, tiny_kb, tiny_base):
+    from grounded.evaluation.runner import EvaluateConfig, evaluate
+
+    config = EvaluateConfig(baselines=["base"], per_group=2, n_boot=10, max_new_tokens=4,
+                            plots=False, probe_pairs=5, counterfactual=2)  # fmt: skip
+    result = evaluate(tiny_kb, tiny_base, {}, tmp_path, config, show_progress=False)
+    groups = result.report["groups"]
+    assert groups["split_source"] == "closed_book_probe"
+    assert groups["probe"]["n_probed"] == 5 and groups["counts"]["counterfactual"] == 2
+    # the base variant's answers to probed questions are the probe's (same path, same prompt)
+    assert groups["probe"]["settings"]["max_pairs"] == 5

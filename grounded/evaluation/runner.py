@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grounded.answers import score_answer
-from grounded.data.groups import GROUPS, EntityGroups, build_groups
+from grounded.data.groups import GROUPS, EntityGroups
 from grounded.evaluation.counterfactual import counterfactual_graph, with_counterfactual_evidence
+from grounded.evaluation.groups import baseline_groups
 from grounded.evaluation.metrics import bootstrap_rate
 from grounded.evaluation.questions import EvalQuestion, build_questions
 from grounded.evaluation.report import (
@@ -179,46 +180,6 @@ def shared_groups(models: Mapping[str, str | Path]) -> EntityGroups | None:
     return groups
 
 
-def _baseline_groups(kb: KnowledgeBase, base: str | Path, config: EvaluateConfig) -> EntityGroups:
-    """The groups of an evaluation without trained models, drawn as ``grounded train`` draws
-    them (its default settings): the pretrain split, or a closed-book probe of the base."""
-    from grounded.model.artifacts import load_pretrain_split
-
-    split = load_pretrain_split(base)
-    prober = None
-    if split is None and config.probe_pairs:
-        from grounded.data.groups import heldout_templates
-        from grounded.data.probe import prober as make_prober
-        from grounded.model.generate import GroundedModel
-
-        fmt, system = baseline_prompt({})  # as the `base` variant reads its prompts
-        model = GroundedModel.from_base(
-            base, kb, max_new_tokens=config.max_new_tokens, prompt_format=fmt,
-            system_prompt=system,
-        )  # fmt: skip
-
-        def answer(questions: list[str]) -> list[str]:
-            out = model.answer(
-                questions, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens
-            )
-            return [a.text for a in out]
-
-        settings = {
-            "prompt_format": model.batcher.prompt_format,
-            "system_prompt": model.batcher.system_prompt,
-            "max_new_tokens": config.max_new_tokens,
-            "batch_size": config.batch_size,
-            "path": "closed-book greedy generation (GroundedModel.answer), score_answer",
-        }
-        prober = make_prober(
-            kb, answer, max_pairs=config.probe_pairs, seed=config.seed,
-            heldout_templates=heldout_templates(kb.graph, seed=config.seed), settings=settings,
-        )  # fmt: skip
-    return build_groups(
-        kb, split, seed=config.seed, counterfactual=config.counterfactual, prober=prober
-    )
-
-
 def baseline_prompt(models: Mapping[str, str | Path]) -> tuple[str, str | None]:
     """The prompt format and system prompt the baselines use: those the trained ``models``
     recorded when they all agree (so every variant reads the same prompts), else the
@@ -313,7 +274,7 @@ def evaluate(
         )
     groups = shared_groups(models)
     if groups is None:
-        groups = _baseline_groups(kb, base, config)
+        groups = baseline_groups(kb, base, config, prompt=baseline_prompt({}))
     if groups.kb_checksum and groups.kb_checksum != kb.checksum:
         log(
             f"warning: the models were trained against another version of this KB (checksum "
