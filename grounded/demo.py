@@ -255,14 +255,16 @@ def run_demo(
     train_settings = dict(settings["train_settings"])
     if settings["train_epochs"]:
         train_settings["epochs"] = settings["train_epochs"]
-    for variant in config.variants:
+    for i, variant in enumerate(config.variants):
         models[variant] = out / "models" / variant
+        # every variant reuses the first one's groups: drawn (and probed) once
+        shared = {"groups_file": str(models[config.variants[0]] / "groups.json")} if i else {}
         step(
             f"train {variant}",
             models[variant] / "grounding.json",
             ["train", str(kb), "--base", config.base or str(base), "--out", str(models[variant]),
              "--checker", str(checker), "--seed", str(config.seed), "--overwrite",
-             *_flags({**train_settings, **VARIANTS[variant]})],
+             *_flags({**train_settings, **shared, **VARIANTS[variant]})],
         )  # fmt: skip
     report_dir = out / "report"
     step(

@@ -154,6 +154,9 @@ def test_train_and_generate(arch, adapter, bases, tiny_kb, tmp_path, probe_examp
         adapter=adapter, max_steps=6, batch_size=4, learning_rate=2e-2, injection_hidden=16,
         feedback_every=0, logging_steps=1, save_steps=1000, out_of_kb=4, max_new_tokens=4,
         num_virtual_tokens=4,
+        # the examples the probe loss reads, only: 6 steps of a mix with other targets
+        # (counterfactual, out-of-KB, closed-book) need not lower it on every adapter
+        p_counterfactual=0.0, out_of_kb_examples=0.0, p_closed_book=0.0,
     ))  # fmt: skip
     batcher = Batcher(transformers.AutoTokenizer.from_pretrained(base), tiny_kb, reads_vectors=True)
 
@@ -225,6 +228,39 @@ def test_ia3_targets_come_from_the_models_own_layers(bases):
         "model.layers.0.self_attn.k_proj",
         "model.layers.0.self_attn.v_proj",
     ]
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_prefix_goes_in_as_cache_with_peft_s_own_result(arch, bases):
+    """Prefix tuning passes its prefix as `cache` (transformers removes `past_key_values` in
+    5.40) and computes what PEFT's own forward does."""
+    import warnings
+
+    from grounded.injection import InjectionConfig
+    from grounded.injection.layer import get_injection
+    from grounded.model.grounding import GroundingModel
+    from grounded.training.adapters import AdapterConfig, get_adapter_model
+
+    torch.manual_seed(0)
+    lm = transformers.AutoModelForCausalLM.from_pretrained(bases(arch))
+    peft_lm = get_adapter_model(lm, AdapterConfig(name="prefix", num_virtual_tokens=3))
+    with torch.no_grad():
+        for p in peft_lm.parameters():
+            if p.requires_grad:
+                p.normal_(0, 1.0)  # a prefix that changes the output
+    model = GroundingModel(peft_lm, get_injection(InjectionConfig(modes=["text"]), lm))
+    assert model._own_prefix
+    embeds = lm.get_input_embeddings()(torch.tensor([[3, 4, 5, 6], [7, 8, 9, 10]]))
+    mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # no deprecated argument on our path
+        ours = model._lm(embeds, mask).logits
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        theirs = peft_lm(inputs_embeds=embeds, attention_mask=mask).logits
+        plain = lm(inputs_embeds=embeds, attention_mask=mask).logits
+    torch.testing.assert_close(ours, theirs)
+    assert not torch.allclose(ours[:, -4:], plain, atol=1e-3)  # the prefix is in
 
 
 def test_prefix_is_sized_by_the_heads_the_cache_holds(bases):
@@ -369,6 +405,52 @@ def test_chat_template_is_used_in_training_and_generation(chat_base, tiny_kb, tm
     assert read_grounding(plain.out)["prompt_format"]["format"] == "plain"
     assert read_grounding(plain.out)["prompt_format"]["system"] is None
     assert GroundedModel.from_pretrained(plain.out, tiny_kb).batcher.prompt_format == "plain"
+
+
+def test_dpo_pairs_carry_the_chat_prompt_the_model_was_trained_on(chat_base, tiny_kb, tmp_path):
+    import json
+
+    from grounded.data.prompts import ChatFrame, format_prompt
+    from grounded.model.batch import Batcher
+    from grounded.training.feedback import FeedbackLoop, FeedbackRound
+
+    tok = transformers.AutoTokenizer.from_pretrained(chat_base)
+    batcher = Batcher(tok, tiny_kb, prompt_format="chat")
+    prompt = format_prompt("What is the capital of Mongolia?", ["The capital of X is Y."])
+    ex = {"prompt": prompt, "answer": "Ulaanbaatar.", "negatives": ["Beijing."]}
+    loop = FeedbackLoop(
+        [ex], judge=None, every=1, samples=1, batch_size=1, log_dir=tmp_path,
+        render_prompt=batcher.prompt_text, answer_prefix="",
+    )  # fmt: skip
+    loop.write(FeedbackRound(0, 3, 1, 1, 0, 0, refuted=[ex]))
+    (pair,) = [json.loads(x) for x in (tmp_path / "dpo_pairs.jsonl").read_text().splitlines()]
+    frame = batcher.frame  # the frame training used (with the system prompt, where one is set)
+    assert isinstance(frame, ChatFrame) and pair["prompt"] == frame.prompt(prompt)
+    assert pair["prompt"].startswith(frame.head) and pair["prompt"].endswith(frame.middle)
+    assert (pair["chosen"], pair["rejected"], pair["step"]) == ("Ulaanbaatar.", "Beijing.", 3)
+    # plain: the prompt as written, answers after `Answer:` with their space
+    plain = FeedbackLoop([ex], judge=None, every=1, samples=1, batch_size=1,
+                         log_dir=tmp_path / "plain")  # fmt: skip
+    plain.write(FeedbackRound(0, 3, 1, 1, 0, 0, refuted=[ex]))
+    pair = json.loads((tmp_path / "plain" / "dpo_pairs.jsonl").read_text())
+    assert (pair["prompt"], pair["chosen"]) == (prompt, " Ulaanbaatar.")
+
+
+def test_the_closed_book_probe_reads_the_chat_prompt_of_the_base_variant(chat_base, tiny_kb):
+    from grounded.data.groups import answerable_pairs
+    from grounded.data.probe import model_prober
+    from grounded.data.prompts import SYSTEM_PROMPT
+    from grounded.model.artifacts import load_base
+
+    tok, lm = load_base(chat_base)
+    probe = model_prober(tiny_kb, lm, tok, max_pairs=3, max_new_tokens=4)(
+        answerable_pairs(tiny_kb.graph)
+    )
+    base = GroundedModel.from_base(chat_base, tiny_kb)
+    assert base.batcher.prompt_format == probe.settings["prompt_format"] == "chat"
+    assert probe.settings["system_prompt"] == base.batcher.system_prompt == SYSTEM_PROMPT
+    said = [a.text for a in base.answer([a[2] for a in probe.answers], max_new_tokens=4)]
+    assert [a[3] for a in probe.answers] == said
 
 
 # -- the project's own deprecated calls ------------------------------------------------------

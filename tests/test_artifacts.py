@@ -55,7 +55,7 @@ def artifacts(tiny_kb, tiny_base, tiny_checker, encoder, tmp_path_factory) -> di
 
     root = tmp_path_factory.mktemp("artifacts")
     pre = PretrainConfig.from_preset(
-        "quick", max_steps=2, save_steps=100, logging_steps=1, num_threads=1, reading_docs=4
+        "quick", max_steps=2, save_steps=100, logging_steps=1, num_threads=1
     )
     base = pretrain(tiny_kb, root / "base", pre, show_progress=False).path
     config = update_config(TrainConfig(), dict(

@@ -18,7 +18,7 @@ SCRIPTS = sorted(p.stem for p in BENCH.glob("*.py"))
 
 
 def test_bench_folder_has_scripts() -> None:
-    assert {"bench_factcheck", "bench_reading", "freetext"} <= set(SCRIPTS)
+    assert {"bench_factcheck", "freetext"} <= set(SCRIPTS)
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

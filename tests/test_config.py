@@ -36,7 +36,7 @@ from grounded.factcheck.data import ClaimDataConfig
 from grounded.injection.config import InjectionConfig
 from grounded.kb import KBBuildConfig
 from grounded.optim import OptimConfig
-from grounded.pretrain.config import PretrainConfig, PretrainOptimConfig, ReaderConfig
+from grounded.pretrain.config import PretrainConfig, PretrainOptimConfig
 from grounded.retrieval import RetrievalConfig
 from grounded.serve.config import ServeConfig
 from grounded.training.adapters import AdapterConfig
@@ -77,7 +77,6 @@ CONFIGS = {
         known_fraction=0.25, optim=PretrainOptimConfig(num_train_epochs=2.5), num_threads=1
     ),
     PretrainOptimConfig: PretrainOptimConfig(gradient_accumulation_steps=4),
-    ReaderConfig: ReaderConfig(max_lines=3, loss_on="all", max_steps=50),
     RetrievalConfig: RetrievalConfig(k=3, mode="dense"),
     ServeConfig: ServeConfig(guard="revise", port=9000, batch_window_ms=2.5, api_key_env="KEY"),
     TrainConfig: TrainConfig(
@@ -276,7 +275,6 @@ def test_unknown_keys_name_the_closest_valid_one():
 CONFIG_COMMANDS = [
     ("kb build", ["--out", "KB"], "presett", "preset"),
     ("pretrain", ["KB", "--out", "OUT"], "lerning_rate", "learning_rate"),
-    ("pretrain-reader", ["--out", "OUT"], "max_line", "max_lines"),
     ("train", ["KB", "--base", "B", "--out", "OUT"], "feedbak_every", "feedback_every"),
     ("factcheck train", ["KB", "--out", "OUT"], "max_lenght", "max_length"),
     ("factcheck eval", ["KB", "CHECKER"], "max_test_claim", "max_test_claims"),
@@ -380,7 +378,7 @@ def test_convert_errors_name_where_value_and_type(value, tp, message):
 # grounding.json and train_config.json.
 OLD_FLAT_TRAIN = {
     "seen_fraction": 0.5, "out_of_kb": 100, "questions_per_pair": 0, "p_no_gold": 0.2,
-    "reading_examples": 0, "n_negatives": 2, "max_prompt_tokens": 512, "injection": "text",
+    "n_negatives": 2, "max_prompt_tokens": 512, "injection": "text",
     "soft_tokens_per_fact": 1, "injection_hidden": 256, "entity_vectors": False,
     "constraint": "margin", "constraint_weight": 0.25, "margin": 1.0,
     "constraint_scope": "divergence", "length_normalize": False, "feedback_every": 0,

@@ -232,22 +232,26 @@ def test_evaluate_writes_a_consistent_report(tmp_path, tiny_kb, tiny_base, tiny_
         if "+" not in r["variant"]:
             continue
         said = own[(r["variant"].split("+")[0], r["id"])]
+        cf = r["group"] == "counterfactual"
         assert r["original"] == said["answer"]
         if r["guard_action"] == "kept":
             assert r["answer"] == said["answer"] and r["outcome"] == said["outcome"]
         elif r["guard_action"] == "abstained":
             assert r["outcome"] == "abstain"
+        elif r["group"] == "counterfactual":  # the guard trusts the KB over the evidence
+            assert r["variant"].endswith("+revise") and r["outcome"] == "hallucination"
+            assert r["answer"].rstrip(".") in tiny_kb.graph.objects(r["subject"], r["relation"])
         else:  # revised: only in revise mode, from the KB: correct
             assert r["variant"].endswith("+revise") and r["outcome"] == "correct"
         # the graph alone keeps only what it supports: no hallucination gets through
-        assert r["outcome"] != "hallucination" or r["guard_action"] == "kept"
+        assert r["outcome"] != "hallucination" or r["guard_action"] == "kept" or cf
     for v in ("rag", "grounded"):
         kept_correct = sum(
             r["outcome"] == "correct" and r["guard_action"] == "kept"
             for r in answers
-            if r["variant"] == v + "+abstain"
+            if r["variant"] == v + "+abstain" and r["group"] != "counterfactual"
         )
-        mine = [r for r in answers if r["variant"] == v]
+        mine = [r for r in answers if r["variant"] == v and r["group"] != "counterfactual"]
         assert kept_correct == sum(r["outcome"] == "correct" for r in mine)
     # the targets file is checked as written: every target listed, reached or not (None when
     # the run lacks a variant it needs: raft and base are not trained here)
@@ -275,6 +279,11 @@ def test_evaluate_writes_a_consistent_report(tmp_path, tiny_kb, tiny_base, tiny_
     assert "rag" in report["retrieval_recall"] and "base" not in report["retrieval_recall"]
     md = (tmp_path / "report.md").read_text()
     assert "| grounded |" in md and "## Targets" in md
+    # a base without a pretrain split: the groups came from the closed-book probe
+    probe = report["groups"]["probe"]
+    assert report["groups"]["split_source"] == "closed_book_probe" and probe["n_probed"] > 0
+    assert f"the {probe['n_known']} of {probe['n_probed']} probed pairs" in md
+    assert report["questions_per_group"]["counterfactual"] > 0
     # each variant is described from what its grounding.json records, not from its name
     recorded = report["variant_settings"]
     assert recorded["grounded"]["injection"] == ["text", "embedding"]

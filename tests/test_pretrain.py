@@ -339,44 +339,6 @@ def test_config_fields_have_help():
         assert f.metadata.get("help"), f.name
 
 
-def test_reading_documents_copy_the_answer_from_made_up_evidence(tiny_kb):
-    from grounded.pretrain.corpus import reading_documents
-
-    graph = tiny_kb.graph
-    docs = reading_documents(graph, 40, seed=0)
-    assert docs == reading_documents(graph, 40, seed=0)
-    assert docs != reading_documents(graph, 40, seed=1)
-    for doc in docs:
-        prompt, answer = doc.rsplit("\nAnswer: ", 1)
-        evidence, question = prompt.split("\nQuestion: ")
-        lines = evidence.split("\n")[1:]
-        assert lines and all(line.startswith("- ") for line in lines)
-        # the asked subject is made up: no fact about a real entity is stated
-        subjects = [m.candidates for m in graph.linker.link(question)]
-        assert not any(c in graph.entities for cands in subjects for c in cands if
-                       graph.facts(c))  # fmt: skip
-        # every item of the answer is read off an evidence line about the asked subject
-        for item in answer.rstrip(".").replace(" and ", ", ").split(", "):
-            assert any(item in line for line in lines), (doc, item)
-
-
-def test_training_corpus_has_fresh_reading_documents_each_pass(tiny_kb):
-    from grounded.pretrain.train import training_corpus
-
-    config = PretrainConfig.from_dict({"num_train_epochs": 3, "reading_docs": 10,
-                                       "abstention_docs": 0})  # fmt: skip
-    docs, passes = training_corpus(tiny_kb.graph, ["Mongolia"], config)
-    assert passes == 3
-    reading = [d for d in docs if d.startswith("Evidence:")]
-    assert len(reading) == 30 and len(set(reading)) == 30
-    facts = [d for d in docs if not d.startswith("Evidence:")]
-    assert len(facts) == 3 * len(set(facts))  # each fact document once per pass
-    _, one = training_corpus(
-        tiny_kb.graph, ["Mongolia"], PretrainConfig(optim=PretrainOptimConfig(max_steps=5))
-    )
-    assert one == 1
-
-
 def test_abstention_documents_ask_about_made_up_entities(tiny_kb):
     from grounded.answers import ABSTAIN
     from grounded.pretrain.corpus import abstention_documents

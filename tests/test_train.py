@@ -15,6 +15,7 @@ from transformers import TrainerCallback
 from grounded.answers import ABSTAIN
 from grounded.cli.main import main
 from grounded.config import update_config
+from grounded.data.groups import EntityGroups
 from grounded.injection import InjectionConfig
 from grounded.model import GroundedModel, read_grounding
 from grounded.optim import OptimConfig
@@ -119,6 +120,13 @@ def test_model_folder_round_trips_with_identical_generation(trained, tiny_kb, ti
     assert grounding["base_model"] == str(tiny_base.resolve())
     assert grounding["train"]["steps"] == 30
     assert not checkpoint_dir(out, tiny_config()).exists()  # removed after success
+    # a base not made by `grounded pretrain`: its groups come from a closed-book probe, made
+    # before training, and recorded; the examples say their kind
+    groups = EntityGroups.load(out / "groups.json")
+    assert groups.split_source == "closed_book_probe" and groups.probe["n_probed"] > 0
+    assert groups == result.groups and len(groups.counterfactual) > 0
+    kinds = {json.loads(x)["kind"] for x in (out / "examples.jsonl").read_text().splitlines()}
+    assert {"answer", "out_of_kb", "closed_book"} <= kinds
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_base), str(out))
 
     in_memory = GroundedModel(result.model, result.tokenizer, tiny_kb, grounding)
@@ -307,32 +315,11 @@ def test_cli_reports_bad_settings(tmp_path, tiny_kb, tiny_base, capsys):
         ({"injection": "text", "entity_vectors": True}, "`entity_vectors` needs the `embedding`"),
         ({"learning_rate": "fast"}, r"`learning_rate`: expected a number, got 'fast' \(str\)"),
         ({"save_steps": 0}, "`save_steps` must be >= 1, got 0"),
-        ({"injection": "none", "reading_examples": 4}, "`reading_examples` are read as text"),
-        ({"reading_examples": -1}, "`reading_examples` must be >= 0, got -1"),
     ],
 )
 def test_config_validation(settings, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig.from_dict(settings)
-
-
-def test_reading_examples_join_the_training_set(tmp_path, tiny_kb, tiny_base):
-    config = tiny_config(
-        max_steps=3, feedback_every=2, feedback_samples=4, max_new_tokens=4, reading_examples=12
-    )
-    result = train(tiny_kb, tiny_base, tmp_path / "m", config, show_progress=False)
-    rows = [json.loads(x) for x in (result.out / "examples.jsonl").read_text().splitlines()]
-    reading = [r for r in rows if r["group"] == "reading"]
-    assert len(reading) == 12 and len(rows) > 12
-    assert len({r["id"] for r in rows}) == len(rows)
-    # mixed batches: made-up evidence has no vector, KB evidence has
-    assert all(r["evidence_ids"] == [] and r["evidence_texts"] for r in reading)
-    # the judge only sees pairs of the KB
-    for line in (result.out / "feedback.jsonl").read_text().splitlines():
-        for g in json.loads(line)["generations"]:
-            assert not any(g["question"] == r["question"] for r in reading)
-    raft = variant_config("raft", TrainConfig(data=DataConfig(reading_examples=12)))
-    assert raft.data.reading_examples == 0
 
 
 def test_config_round_trip_and_variants(tmp_path, tiny_kb, tiny_base):
@@ -355,3 +342,38 @@ def test_config_round_trip_and_variants(tmp_path, tiny_kb, tiny_base):
     (tmp_path / "exists").mkdir()
     with pytest.raises(FileExistsError, match="pass `--overwrite`"):
         train(tiny_kb, tiny_base, tmp_path / "exists", config)
+
+
+def test_lora_layers_wraps_the_top_layers_only():
+    import torch
+    import transformers
+
+    from grounded.training.adapters import get_adapter_model, resolve_layers
+
+    config = transformers.LlamaConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=4,
+        num_attention_heads=2, num_key_value_heads=2,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    lm = transformers.LlamaForCausalLM(config)
+    assert resolve_layers("top2", lm) == [2, 3] and resolve_layers("top9", lm) == [0, 1, 2, 3]
+    assert resolve_layers("3, 1", lm) == [1, 3] and resolve_layers("all", lm) is None
+    adapter = AdapterConfig(target_modules=["q_proj", "v_proj"], layers="top2")
+    assert TrainConfig.from_dict({"lora_layers": "top2"}).adapter.layers == "top2"
+    peft_lm = get_adapter_model(lm, adapter)
+    wrapped = {int(n.split(".layers.")[1].split(".")[0]) for n, p in peft_lm.named_parameters()
+               if p.requires_grad}  # fmt: skip
+    assert wrapped == {2, 3}
+    # the backward pass reaches the wrapped layers: their LoRA weights get gradients
+    peft_lm(input_ids=torch.tensor([[1, 2, 3]]), labels=torch.tensor([[1, 2, 3]])).loss.backward()
+    grads = [n for n, p in peft_lm.named_parameters() if p.grad is not None and p.grad.abs().sum()]
+    assert grads and all(".layers.2." in n or ".layers.3." in n for n in grads)
+    for bad, message in [
+        ("top0", "N of topN must be >= 1"),
+        ("middle", "must be all, topN or indices"),
+        ("7", r"indices must be in \[0, 4\)"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            resolve_layers(bad, lm)
+    with pytest.raises(ValueError, match="applies to the lora adapter only"):
+        AdapterConfig(name="prefix", layers="top2")

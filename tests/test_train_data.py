@@ -131,41 +131,6 @@ def test_graph_judge(tiny_kb):
     ]
 
 
-def test_reading_items_order_and_unanswerable(tiny_kb):
-    from grounded.data.examples import build_reading_examples
-    from grounded.data.reading import reading_items
-
-    graph = tiny_kb.graph
-    items = reading_items(graph, 60, seed=0, k=4, gold_first=1.0, p_unanswerable=0.25)
-    assert items == reading_items(graph, 60, seed=0, k=4, gold_first=1.0, p_unanswerable=0.25)
-    answered = [it for it in items if it.objects]
-    unanswerable = [it for it in items if not it.objects]
-    assert answered and unanswerable
-    real = {e.lower() for e in graph.entities}
-    for it in items:
-        assert it.subject.lower() not in real  # made up: nothing true of a real entity
-        assert it.subject in it.question and len(it.evidence) >= 4
-    for it in answered:
-        # the answer lines come first, each copying an answer object about the subject
-        gold = it.evidence[: len(it.objects)]
-        for line, obj in zip(gold, it.objects, strict=True):
-            assert it.subject in line and obj in line
-    for it in unanswerable:
-        rel = graph.schema[it.relation]
-        stated = {rel.statement(it.subject, o) for o in {t.object for t in graph.triples()}}
-        assert not stated & set(it.evidence)  # nothing in the evidence answers the question
-    assert any(not any(it.subject in line for line in it.evidence) for it in unanswerable)
-    with pytest.raises(ValueError, match="`gold_first` must be in"):
-        reading_items(graph, 1, seed=0, gold_first=1.5)
-    rows = build_reading_examples(graph, 20, k=4, seed=0, first_id=100)
-    assert rows["id"] == list(range(100, 120)) and set(rows["group"]) == {"reading"}
-    for row in rows:
-        assert row["prompt"] == format_prompt(row["question"], row["evidence_texts"])
-        assert row["answer"] == format_answer(row["gold_objects"])
-        assert row["abstain"] == (row["answer"] == ABSTAIN) and row["evidence_ids"] == []
-
-
-# -- held-out phrasings -----------------------------------------------------------------------
 def _three_template_graph():
     from kg import KnowledgeGraph, Relation, Schema, Triple
 

@@ -20,12 +20,25 @@ negatives the knowledge-constraint loss pushes down.
   instead (:meth:`kg.KnowledgeGraph.object_pool`), the target follows the evidence, and the
   true objects become the negatives: the model learns to answer from what it reads over
   what it remembers. Their evidence is text only (no index vector says the substitute).
+  Subjects in ``counterfactual_exclude`` (the evaluation's counterfactual group) never get one.
+- ``out_of_kb`` pairs (made-up subjects, KB subjects asked a relation they lack; never the
+  evaluation's: :func:`grounded.data.groups.training_out_of_kb_pairs`) add one example each:
+  the retriever's evidence for the question, which cannot hold the pair, and the abstention
+  as the target. With ``p_no_gold`` (evidence about other subjects and relations, the gold
+  removed) they teach: abstain when the evidence does not hold the subject and relation.
+- A fraction ``p_closed_book`` of the pairs adds a closed-book example (no evidence, the
+  KB objects as the target): a loss on closed-book pairs that keeps the base's habit of
+  answering from memory when it is given nothing to read, so what the ``known`` group
+  measures is not trained away. Only seen pairs are used: the known group stays untouched.
+
+Each row's ``kind`` says which of these it is: ``answer``, ``no_gold``, ``counterfactual``,
+``out_of_kb`` or ``closed_book`` (:data:`EXAMPLE_KINDS`).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from grounded.answers import format_answer
@@ -41,6 +54,7 @@ if TYPE_CHECKING:
     from kg import KnowledgeGraph
 
 EvidenceItem = tuple[int, str, Triple | None]  # (index id, text, fact or None for a passage)
+EXAMPLE_KINDS = ("answer", "no_gold", "counterfactual", "out_of_kb", "closed_book")
 
 
 def example_features() -> datasets.Features:
@@ -68,6 +82,7 @@ def example_features() -> datasets.Features:
             "mention_ends": Sequence(Value("int32")),
             "mention_entities": text_list,
             "counterfactual": Value("bool"),
+            "kind": Value("string"),
         }
     )
 
@@ -88,6 +103,9 @@ def build_examples(
     group: str = "seen",
     heldout_templates: Mapping[str, Sequence[int]] | None = None,
     p_counterfactual: float = 0.0,
+    counterfactual_exclude: Collection[str] = (),
+    out_of_kb: Sequence[Pair] = (),
+    p_closed_book: float = 0.0,
 ) -> datasets.Dataset:
     """Build the examples of ``pairs`` as a :class:`datasets.Dataset`.
 
@@ -110,6 +128,10 @@ def build_examples(
         heldout_templates: relation → question templates never used here (evaluation only;
             :attr:`grounded.data.groups.EntityGroups.heldout_templates`).
         p_counterfactual: share of answerable examples made counterfactual (see the module).
+        counterfactual_exclude: subjects never made counterfactual (the evaluation's group).
+        out_of_kb: pairs without an object in the KB: one abstention example each, with
+            retrieved evidence (none without ``retrieve``).
+        p_closed_book: share of the pairs' questions that add a closed-book example.
 
     Returns:
         One row per example with the columns of :func:`example_features`.
@@ -123,8 +145,9 @@ def build_examples(
         raise ValueError(f"`k` must be >= 1, got {k}")
     if not 0.0 <= p_no_gold < 1.0:
         raise ValueError(f"`p_no_gold` must be in [0, 1), got {p_no_gold}")
-    if not 0.0 <= p_counterfactual <= 1.0:
-        raise ValueError(f"`p_counterfactual` must be in [0, 1], got {p_counterfactual}")
+    for name, value in (("p_counterfactual", p_counterfactual), ("p_closed_book", p_closed_book)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"`{name}` must be in [0, 1], got {value}")
     if n_negatives < 0 or questions_per_pair < 0:
         raise ValueError(
             f"`n_negatives` and `questions_per_pair` must be >= 0, got {n_negatives} and "
@@ -147,7 +170,27 @@ def build_examples(
     abstain = [retrieve and rng.random() < p_no_gold for _ in items]
     # Drawn from their own stream, so turning counterfactuals on changes no other example.
     cf_rng = random.Random(f"grounded-counterfactual-{seed}")
-    counterfactual = [cf_rng.random() < p_counterfactual and retrieve for _ in items]
+    excluded = set(counterfactual_exclude)
+    counterfactual = [
+        cf_rng.random() < p_counterfactual and retrieve and s not in excluded for s, _, _ in items
+    ]
+    kinds = ["kb"] * len(items)
+    # New kinds come after the KB examples, from their own streams: the others stay as drawn.
+    if retrieve and out_of_kb:
+        oob_rng = random.Random(f"grounded-out-of-kb-examples-{seed}")
+        for s, r in out_of_kb:
+            rel = graph.schema[r]
+            question = rel.question(s, oob_rng.randrange(len(rel.questions)))
+            items.append((s, r, question))
+        kinds += ["out_of_kb"] * len(out_of_kb)
+    if retrieve and p_closed_book:
+        cb_rng = random.Random(f"grounded-closed-book-{seed}")
+        chosen = [it for it, k in zip(items, kinds, strict=True) if k == "kb"]
+        chosen = [it for it in chosen if cb_rng.random() < p_closed_book]
+        items.extend(chosen)
+        kinds += ["closed_book"] * len(chosen)
+    abstain += [False] * (len(items) - len(abstain))
+    counterfactual += [False] * (len(items) - len(counterfactual))
     if retrieve:
         retriever = retriever or kb.retriever
         # Spare candidates refill the slots of removed gold facts.
@@ -156,12 +199,14 @@ def build_examples(
         pools = [[] for _ in items]
     negative_pool = _negative_pools(graph)
     rows = []
-    for i, ((s, r, question), no_gold, pool, cf) in enumerate(
-        zip(items, abstain, pools, counterfactual, strict=True)
+    for i, ((s, r, question), no_gold, pool, cf, kind) in enumerate(
+        zip(items, abstain, pools, counterfactual, kinds, strict=True)
     ):
         candidates = [(e.id, e.text, e.triple) for e in pool]
-        if not retrieve:
+        if not retrieve or kind == "closed_book":
             evidence, inserted, objects = [], False, graph.objects(s, r)
+        elif kind == "out_of_kb":
+            evidence, inserted, objects = candidates[:k], False, []
         elif no_gold:
             evidence = [c for c in candidates if not _is_pair(c[2], s, r)][:k]
             inserted, objects = False, []
@@ -179,8 +224,8 @@ def build_examples(
             objects = [swaps.get(o, o) for o in objects]
             negatives, from_evidence = list(swaps), 0  # the remembered truth is now wrong
         row = prompt_fields(graph, question, evidence, text_evidence, link_mentions)
-        if swapped is not None:
-            row["evidence_ids"] = [c[0] for c in evidence if c[0] >= 0]
+        if kind == "kb":
+            kind = "counterfactual" if swapped is not None else "no_gold" if no_gold else "answer"
         rows.append(
             {
                 "id": i,
@@ -195,6 +240,7 @@ def build_examples(
                 "negatives": [format_answer([o]) for o in negatives],
                 "negatives_from_evidence": from_evidence,
                 "counterfactual": swapped is not None,
+                "kind": kind,
             }
         )
     return Dataset.from_list(rows, features=example_features())
@@ -237,58 +283,6 @@ def counterfactual_evidence(
         else:
             out.append(c)
     return out, swaps
-
-
-def build_reading_examples(
-    graph: KnowledgeGraph,
-    n: int,
-    *,
-    k: int = 5,
-    gold_first: float = 0.8,
-    p_unanswerable: float = 0.2,
-    seed: int = 0,
-    first_id: int = 0,
-) -> datasets.Dataset:
-    """``n`` fine-tuning examples about made-up entities (:mod:`grounded.data.reading`).
-
-    The evidence is text only (made-up facts are in no index: no vectors, no negatives, no
-    linked mentions), so the only way to the target is to read it. Rows have the columns of
-    :func:`example_features`, group ``reading`` and ids from ``first_id``.
-
-    Raises:
-        ValueError: ``n`` < 0, or a probability outside [0, 1].
-    """
-    from datasets import Dataset
-
-    from grounded.data.reading import reading_items
-
-    if n < 0:
-        raise ValueError(f"`reading_examples` must be >= 0, got {n}")
-    items = reading_items(
-        graph, n, seed=seed, k=k, gold_first=gold_first, p_unanswerable=p_unanswerable
-    )
-    rows = []
-    for i, it in enumerate(items):
-        row = prompt_fields(None, it.question, [(-1, line, None) for line in it.evidence],
-                            True, False)  # fmt: skip
-        row["evidence_ids"] = []  # text only: no index vector exists for a made-up fact
-        rows.append(
-            {
-                "id": first_id + i,
-                **row,
-                "answer": format_answer(it.objects),
-                "subject": it.subject,
-                "relation": it.relation,
-                "group": "reading",
-                "abstain": not it.objects,
-                "gold_objects": list(it.objects),
-                "gold_inserted": False,
-                "negatives": [],
-                "negatives_from_evidence": 0,
-                "counterfactual": False,
-            }
-        )
-    return Dataset.from_list(rows, features=example_features())
 
 
 def _is_pair(t: Triple | None, s: str, r: str) -> bool:
@@ -389,7 +383,8 @@ def prompt_fields(
     return {
         "question": question,
         "prompt": prompt,
-        "evidence_ids": [c[0] for c in evidence],
+        # A counterfactual fact (id -1) is in no index: it reaches the model as text only.
+        "evidence_ids": [c[0] for c in evidence if c[0] >= 0],
         "evidence_texts": [c[1] for c in evidence],
         "mention_starts": [m.start + offset for m in mentions],
         "mention_ends": [m.end + offset for m in mentions],

@@ -35,8 +35,10 @@ ANSWER_PREFIX = "Answer:"
 
 PROMPT_FORMATS: tuple[str, ...] = ("auto", "plain", "chat")
 """``auto``: ``chat`` when the tokenizer has a chat template, else ``plain``."""
-SYSTEM_PROMPT = f"Answer from the evidence, or say: {ABSTAIN}"
-"""The system turn of the chat format (13 tokens for SmolLM2; its own default has 16)."""
+SYSTEM_PROMPT = f"Answer briefly from the evidence, or say: {ABSTAIN}"
+"""The system turn of the chat format (14 tokens for SmolLM2; its own default has 16). It
+says the one answer style training teaches: the object alone (``format_answer``), or the
+abstention."""
 
 __all__ = [
     "ANSWER_PREFIX",

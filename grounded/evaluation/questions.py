@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class EvalQuestion:
     """A question about ``(subject, relation)``; ``gold`` holds the KB objects (none: out of
-    the KB, where the right answer is the abstention phrase)."""
+    the KB, where the right answer is the abstention phrase; in the counterfactual group,
+    the object its evidence states instead)."""
 
     id: int
     group: str
@@ -63,6 +64,7 @@ def build_questions(
         raise ValueError(f"`per_group` must be >= 0 (0: every pair), got {per_group}")
     rng = random.Random(f"grounded-eval-questions-{seed}")
     out: list[EvalQuestion] = []
+    counterfactual = groups.counterfactual_objects()
     for group in GROUPS:
         pairs = sorted(groups.pairs(group))
         if per_group and len(pairs) > per_group:
@@ -82,6 +84,9 @@ def build_questions(
             phrasing = "heldout" if held and rng.random() < 0.5 else "train"
             choices = held if phrasing == "heldout" else groups.templates(relation, len(templates))
             question = graph.schema[relation].question(subject, rng.choice(choices))
-            gold = tuple(graph.objects(subject, relation)) if group != "out_of_kb" else ()
+            if group == "counterfactual":  # the object its evidence states instead
+                gold = (counterfactual[(subject, relation)],)
+            else:
+                gold = tuple(graph.objects(subject, relation)) if group != "out_of_kb" else ()
             out.append(EvalQuestion(len(out), group, subject, relation, question, gold, phrasing))
     return out

@@ -252,6 +252,29 @@ def _pct(d: dict | None) -> str:
     )
 
 
+def groups_help(groups: dict) -> str:
+    """How the known and unknown groups were decided, in a sentence of ``report.md``.
+
+    Example:
+        >>> groups_help({"split_source": "closed_book_probe", "unprobed": 5,
+        ...     "probe": {"n_probed": 300, "n_known": 120, "n_pairs": 305}})[:61]
+        'Groups: known = the 120 of 300 probed pairs the base answered'
+    """
+    source = groups.get("split_source")
+    tail = "counterfactual: the evidence states another object, the right answer follows it."
+    if source == "closed_book_probe":
+        probe = groups.get("probe") or {}
+        n, k = probe.get("n_probed", 0), probe.get("n_known", 0)
+        return (
+            f"Groups: known = the {k} of {n} probed pairs the base answered right closed-book "
+            f"before training (unknown: the other {n - k}; {groups.get('unprobed', 0)} pairs "
+            f"left unprobed); {tail}"
+        )
+    if source == "pretrain_split":
+        return f"Groups: known = subjects of the base's pretraining (its split); {tail}"
+    return f"Groups: no pretrain split nor probe, every KB pair outside seen is unknown; {tail}"
+
+
 def render_markdown(report: dict) -> str:
     """``report.md``: the tables a person reads (every figure also in ``report.json``)."""
     summary = report["metrics"]
@@ -270,6 +293,7 @@ def render_markdown(report: dict) -> str:
     ]
     recorded = report.get("variant_settings")
     lines += [f"- `{v}`: {variant_help(v, recorded)}" for v in variants]
+    lines += ["", groups_help(report.get("groups") or {})]
     for metric, title in (
         ("hallucination_rate", "Hallucination rate (hallucinations / all questions)"),
         ("accuracy", "Accuracy (correct / all questions)"),

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grounded.answers import score_answer
-from grounded.data.groups import GROUPS, EntityGroups, build_groups
+from grounded.data.groups import GROUPS, EntityGroups
+from grounded.evaluation.counterfactual import counterfactual_graph, with_counterfactual_evidence
+from grounded.evaluation.groups import baseline_groups
 from grounded.evaluation.metrics import bootstrap_rate
 from grounded.evaluation.questions import EvalQuestion, build_questions
 from grounded.evaluation.report import (
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from grounded.kb import KnowledgeBase
     from grounded.model.bases import ResolvedBase
     from grounded.types import AnswerJudge
+    from kg import KnowledgeGraph
 
 GROUPS_FILE = "groups.json"
 ANSWERS_FILE = "answers.jsonl"
@@ -94,6 +97,21 @@ class EvaluateConfig:
         default_factory=lambda: ["abstain", "revise"],
         metadata={"help": "Guard modes scored for each `guard` variant: abstain, revise."},
     )
+    probe_pairs: int = field(
+        default=300,
+        metadata={
+            "help": "Without trained models (whose groups.json decides the groups) and for a "
+            "base not made by `grounded pretrain`: pairs probed closed-book to decide the "
+            "known and unknown groups (as `grounded train` does); 0: every pair unknown."
+        },
+    )
+    counterfactual: int = field(
+        default=100,
+        metadata={
+            "help": "Without trained models: pairs in the counterfactual group (their "
+            "evidence states another object; the right answer follows it)."
+        },
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the question sample and bootstrap."})
     n_boot: int = field(default=1000, metadata={"help": "Bootstrap resamples per interval."})
     plots: bool = field(default=True, metadata={"help": "Write the PNG plots."})
@@ -112,6 +130,11 @@ class EvaluateConfig:
             )
         if self.per_group < 0:
             raise ValueError(f"`per_group` must be >= 0 (0: every pair), got {self.per_group}")
+        if self.probe_pairs < 0 or self.counterfactual < 0:
+            raise ValueError(
+                f"`probe_pairs` and `counterfactual` must be >= 0, got {self.probe_pairs} and "
+                f"{self.counterfactual}"
+            )
         for name in ("batch_size", "max_new_tokens", "free_text_words", "n_boot"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
@@ -145,7 +168,10 @@ def shared_groups(models: Mapping[str, str | Path]) -> EntityGroups | None:
         g = EntityGroups.load(file)
         if groups is None:
             groups, first = g, name
-        elif any(g.pairs(x) != groups.pairs(x) for x in GROUPS):
+        elif (
+            any(g.pairs(x) != groups.pairs(x) for x in GROUPS)
+            or g.counterfactual_facts != groups.counterfactual_facts
+        ):
             raise ValueError(
                 f"models {first!r} and {name!r} were trained on different entity groups, so "
                 "their answers are not comparable; train every variant with the same `seed`, "
@@ -227,7 +253,6 @@ def evaluate(
     from tqdm.auto import tqdm
 
     from grounded.kb import KnowledgeBase
-    from grounded.model.artifacts import load_pretrain_split
     from grounded.model.bases import resolve_base
 
     config = config or EvaluateConfig()
@@ -249,7 +274,7 @@ def evaluate(
         )
     groups = shared_groups(models)
     if groups is None:
-        groups = build_groups(kb, load_pretrain_split(base), seed=config.seed)
+        groups = baseline_groups(kb, base, config, prompt=baseline_prompt({}))
     if groups.kb_checksum and groups.kb_checksum != kb.checksum:
         log(
             f"warning: the models were trained against another version of this KB (checksum "
@@ -275,6 +300,8 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
+    # Counterfactual questions are scored against the facts their evidence states.
+    cf_graph = counterfactual_graph(kb.graph, groups)
     evidence_cache: dict[str, list] = {}
     recorded: dict[str, dict] = {}
     prompt = baseline_prompt(models)
@@ -287,20 +314,22 @@ def evaluate(
         if key is not None and key not in evidence_cache:
             # Variants trained with the same retrieval settings read the same evidence:
             # retrieve (encode every question) once, not once per variant.
-            evidence_cache[key] = model.retrieve(texts)
+            evidence_cache[key] = with_counterfactual_evidence(kb, questions, model.retrieve(texts))
         answers = model.answer(
             texts,
             batch_size=config.batch_size,
             max_new_tokens=config.max_new_tokens,
             evidence=evidence_cache.get(key) if key is not None else None,
         )
-        rows.extend(_score(kb, name, questions, answers, judge, config))
+        rows.extend(_score(kb, name, questions, answers, judge, config, cf_graph))
         timings[name] = round(time.perf_counter() - t0, 2)
         log(f"  {name}: {len(questions)} answers in {timings[name]:.1f}s")
         if name in config.guard and guard_verifier is not None:
             t0 = time.perf_counter()
             rows.extend(
-                _guarded(kb, name, questions, answers, guard_verifier, judge, config, verified)
+                _guarded(
+                    kb, name, questions, answers, guard_verifier, judge, config, verified, cf_graph
+                )
             )
             timings[f"{name} (guard)"] = round(time.perf_counter() - t0, 2)
         del model, answers
@@ -327,11 +356,13 @@ def _score(
     answers: list[Any],
     judge: AnswerJudge | None,
     config: EvaluateConfig,
+    counterfactual: KnowledgeGraph | None = None,
 ) -> list[dict[str, Any]]:
     rows = []
     for q, a in zip(questions, answers, strict=True):
         subject = q.subject if q.group != "out_of_kb" else None
-        scored = score_answer(kb.graph, subject, q.relation, a.text)
+        graph = counterfactual if q.group == "counterfactual" and counterfactual else kb.graph
+        scored = score_answer(graph, subject, q.relation, a.text)
         rows.append(
             {
                 "variant": variant,
@@ -364,6 +395,7 @@ def _score(
         if r["outcome"] == "hallucination"
         and r["read_as"] == "object"
         and r["gold"]
+        and r["group"] != "counterfactual"  # the checker reads the KB, not this evidence
         and len(r["answer"].split()) >= config.free_text_words
     ]
     if judge is not None and free:
@@ -387,6 +419,7 @@ def _guarded(
     judge: AnswerJudge | None,
     config: EvaluateConfig,
     labels: dict[tuple[str, int], Any],
+    counterfactual: KnowledgeGraph | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of ``variant``'s answers behind the guard, one variant per mode; the
     verification (questions only, no pair handed over) runs once for every mode, and its
@@ -407,7 +440,7 @@ def _guarded(
             for g, a in zip(guarded, answers, strict=True)
         ]
         name = f"{variant}{GUARD_SEPARATOR}{mode}"
-        scored = _score(kb, name, questions, shown, judge, config)
+        scored = _score(kb, name, questions, shown, judge, config, counterfactual)
         for row, g in zip(scored, guarded, strict=True):
             row["original"], row["guard_action"] = g.original, g.action
         rows.extend(scored)
@@ -454,6 +487,9 @@ def _report(
             "counts": groups.counts(),
             "split_source": groups.split_source,
             "seed": groups.seed,
+            # the closed-book probe that decided known/unknown (its answers: groups.json)
+            "probe": _probe_summary(groups.probe),
+            "unprobed": groups.unprobed,
         },
         "n_questions": len(questions),
         "questions_per_group": {g: sum(q.group == g for q in questions) for g in GROUPS},
@@ -464,6 +500,15 @@ def _report(
         "free_text_judged": sum(r["decided_by"] == "checker" for r in rows),
         "seconds_per_variant": timings,
     }
+
+
+def _probe_summary(probe: dict[str, Any]) -> dict[str, Any]:
+    """The probe without its answers (in groups.json) and its time (so a report of the
+    same seed is the same)."""
+    out = {k: v for k, v in probe.items() if k not in ("answers", "known")}
+    if "settings" in out:
+        out["settings"] = {k: v for k, v in out["settings"].items() if k != "seconds"}
+    return out
 
 
 @dataclasses.dataclass(frozen=True)

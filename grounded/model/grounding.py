@@ -16,6 +16,7 @@ each row is prompt + answer in one right-padded sequence.
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import torch
 from torch import nn
@@ -56,6 +57,27 @@ class GroundingModel(nn.Module):
         # transformers renamed `past_key_values` to `cache` (the old name goes in 5.40); an
         # older transformers 5.x takes only the old one.
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        # PEFT's prefix tuning hands its key/value prefix to the base model as
+        # `past_key_values`, which transformers deprecates (removed in 5.40: the prefix would
+        # be dropped). Where the base takes `cache`, the prefix goes in under that name here.
+        config = getattr(lm, "active_peft_config", None)
+        self._own_prefix = (
+            str(getattr(config, "peft_type", "")).endswith("PREFIX_TUNING")
+            and self._cache_arg == "cache"
+        )
+
+    def _lm(self, embeds: torch.Tensor, mask: torch.Tensor) -> Any:
+        """The LM's output for (B, T, D) ``embeds`` and (B, T) ``mask``: PEFT's forward, or,
+        for prefix tuning on a base that takes ``cache``, PEFT's prefix path with the prefix
+        passed as ``cache`` (the attention mask grows by the virtual tokens, as PEFT's does)."""
+        if not self._own_prefix or getattr(self.lm, "_adapters_disabled", False):
+            # (inside PEFT's `disable_adapter()` its forward is the bare base model's)
+            return self.lm(inputs_embeds=embeds, attention_mask=mask)
+        n = self.lm.active_peft_config.num_virtual_tokens
+        b = embeds.shape[0]
+        mask = torch.cat([mask.new_ones(b, n), mask], 1)
+        prefix = self.lm.get_prompt(b, max_cache_len=embeds.shape[1] + n)
+        return self.lm.get_base_model()(inputs_embeds=embeds, attention_mask=mask, cache=prefix)
 
     # -- inputs ------------------------------------------------------------------------------
     def embed_prompts(
@@ -157,7 +179,7 @@ class GroundingModel(nn.Module):
             embeds[row_prompt], mask[row_prompt], self.lm.get_input_embeddings()(answer_ids),
             answer_mask,
         )  # fmt: skip
-        out = self.lm(inputs_embeds=seq, attention_mask=seq_mask)
+        out = self._lm(seq, seq_mask)
         logits = out.logits[:, out.logits.shape[1] - seq.shape[1] :]  # drop virtual tokens
         a = answer_ids.shape[1]
         idx = starts[:, None] - 1 + torch.arange(a, device=seq.device)[None]  # (R, A)
@@ -221,7 +243,7 @@ class GroundingModel(nn.Module):
                 grow = width - seq.shape[1]
                 seq = torch.cat([seq, seq.new_zeros(seq.shape[0], grow, seq.shape[2])], 1)
                 seq_mask = torch.cat([seq_mask, seq_mask.new_zeros(seq.shape[0], grow)], 1)
-            logits = self.lm(inputs_embeds=seq, attention_mask=seq_mask).logits
+            logits = self._lm(seq, seq_mask).logits
             logits = logits[:, logits.shape[1] - seq.shape[1] :]
             nxt = logits[rows, lengths - 1].argmax(-1)  # (R,)
             for r in torch.nonzero(~done).flatten().tolist():

@@ -13,7 +13,7 @@ Example:
     'known'
 """
 
-from grounded.pretrain.config import PRESETS, PretrainConfig, PretrainOptimConfig, ReaderConfig
+from grounded.pretrain.config import PRESETS, PretrainConfig, PretrainOptimConfig
 from grounded.pretrain.corpus import (
     build_corpus,
     question_templates,
@@ -26,15 +26,6 @@ from grounded.pretrain.probe import (
     greedy_completions,
     probe_exact_match,
     probe_questions,
-    probe_reading,
-    score_reading,
-)
-from grounded.pretrain.reader import (
-    PACKAGED_READER,
-    ReaderResult,
-    load_reader,
-    pretrain_reader,
-    reading_probe_sets,
 )
 from grounded.pretrain.split import (
     PRETRAIN_FILE,
@@ -47,7 +38,6 @@ from grounded.pretrain.tokenizer import train_tokenizer
 from grounded.pretrain.train import PretrainResult, checkpoints_dir, pretrain
 
 __all__ = [
-    "PACKAGED_READER",
     "PRESETS",
     "PRETRAIN_FILE",
     "EntityGroup",
@@ -55,8 +45,6 @@ __all__ = [
     "PretrainOptimConfig",
     "PretrainResult",
     "PretrainSplit",
-    "ReaderConfig",
-    "ReaderResult",
     "build_corpus",
     "build_model",
     "checkpoints_dir",
@@ -64,16 +52,11 @@ __all__ = [
     "greedy_completions",
     "llama_config",
     "load_pretrain_split",
-    "load_reader",
     "pack_documents",
     "pretrain",
-    "pretrain_reader",
     "probe_exact_match",
     "probe_questions",
-    "probe_reading",
     "question_templates",
-    "reading_probe_sets",
-    "score_reading",
     "split_subjects",
     "subject_documents",
     "tokenizer_texts",

@@ -8,12 +8,11 @@ Importing this module is cheap (no torch), so ``grounded pretrain --help`` can l
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from grounded.config import config_from_dict, flatten, to_dict, with_default
-from grounded.optim import LR_SCHEDULERS, OptimConfig
+from grounded.optim import OptimConfig
 from kg.io import OVERWRITE_NOTE
 
 # Settings that change how a run is carried out but not what it produces: a resumed run may
@@ -72,32 +71,6 @@ class PretrainConfig:
             "help": "Questions about made-up entities answered with the abstention phrase "
             "(half with evidence that does not mention them): they train the phrase's "
             "tokens, which an adapter cannot; 0 leaves them out."
-        },
-    )
-    reading_docs: int = field(
-        default=0,
-        metadata={
-            "help": "Reading documents: evidence lines about made-up entities, a question and "
-            "the answer copied from the evidence (the grounded prompt format). They teach the "
-            "base model to read its context, as any pretrained LLM can, without stating a "
-            "fact about a real entity; 0 leaves them out. Off by default: at the "
-            "default model size 20,000 of them did not teach copying (see the README)."
-        },
-    )
-    init: str | None = field(
-        default=None,
-        metadata={
-            "help": "Start from a reader instead of a fresh model: `reader` (the one shipped "
-            "with the package) or a folder written by `grounded pretrain-reader`. Its "
-            "tokenizer and model shape are used, and the size settings below are ignored."
-        },
-    )
-    synthetic_reading_docs: int | None = field(
-        default=None,
-        metadata={
-            "help": "Domain-agnostic reading documents per pass (made-up entities, relations "
-            "and phrasings, as the reader was trained on), mixed in so the reading skill is "
-            "not forgotten; default: as many as the KB's fact documents with `init`, else 0."
         },
     )
     vocab_size: int = field(
@@ -203,14 +176,6 @@ class PretrainConfig:
             raise ValueError(
                 f"`abstention_docs` must be >= 0 (0: none), got {self.abstention_docs}"
             )
-        if self.reading_docs < 0:
-            raise ValueError(f"`reading_docs` must be >= 0 (0: none), got {self.reading_docs}")
-        if self.synthetic_reading_docs is not None and self.synthetic_reading_docs < 0:
-            raise ValueError(
-                f"`synthetic_reading_docs` must be >= 0 or unset, got {self.synthetic_reading_docs}"
-            )
-        if self.init is not None and not self.init.strip():
-            raise ValueError("`init` is empty; use `reader` or a reader folder, or leave it unset")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"`num_threads` must be >= 1 or unset, got {self.num_threads}")
 
@@ -268,166 +233,3 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 """Named bundles of settings: ``grounded pretrain --preset quick`` or ``from_preset("quick")``."""
-
-
-LOSS_ON = ("answer", "question", "all")
-
-
-@dataclass
-class ReaderConfig:
-    """Settings of :func:`grounded.pretrain.reader.pretrain_reader` (``grounded pretrain-reader``).
-
-    The reader is a small Llama pretrained on generated reading items only (no knowledge
-    base): made-up entities, relations and phrasings, 1 to ``max_lines`` evidence lines with
-    distractors, counterfactual evidence about well-known names, and unanswerable items. A
-    curriculum raises the most evidence lines from 1 to ``max_lines`` over the first
-    ``curriculum_fraction`` of the steps. The defaults are the measured route (README,
-    "A base that reads").
-
-    Raises:
-        ValueError: a setting is out of range (the message names it).
-
-    Example:
-        >>> ReaderConfig(max_lines=3).max_lines
-        3
-        >>> ReaderConfig(loss_on="everything")
-        Traceback (most recent call last):
-        ...
-        ValueError: `loss_on` must be one of ['answer', 'question', 'all'], got 'everything'
-    """
-
-    seed: int = field(default=0, metadata={"help": "Seed of the data, the init and training."})
-    vocab_size: int = field(
-        default=2048, metadata={"help": "Target size of the byte-level BPE vocabulary."}
-    )
-    hidden_size: int = field(default=128, metadata={"help": "Width of the Llama model."})
-    num_layers: int = field(default=2, metadata={"help": "Number of transformer layers."})
-    num_heads: int = field(default=4, metadata={"help": "Attention heads per layer."})
-    intermediate_size: int = field(
-        default=512, metadata={"help": "Hidden width of the SwiGLU feed-forward block."}
-    )
-    max_position_embeddings: int = field(
-        default=512, metadata={"help": "Longest sequence the model is configured for."}
-    )
-    block_size: int = field(default=256, metadata={"help": "Tokens per training sequence."})
-    max_lines: int = field(default=5, metadata={"help": "Most evidence lines of an item."})
-    curriculum_fraction: float = field(
-        default=0.3,
-        metadata={
-            "help": "Fraction of the steps over which the most evidence lines grows from 1 "
-            "to `max_lines` (0: no curriculum)."
-        },
-    )
-    p_unanswerable: float = field(
-        default=0.1, metadata={"help": "Share of items the evidence does not answer."}
-    )
-    p_made_up_relation: float | None = field(
-        default=None,
-        metadata={
-            "help": "Share of relations that are made-up words (default: 0.35). Higher leaves "
-            "the model fewer familiar relation words to lean on (README, R4 and R5)."
-        },
-    )
-    p_famous: float = field(
-        default=0.1,
-        metadata={"help": "Probability a subject is a well-known name (counterfactual evidence)."},
-    )
-    p_multi: float = field(
-        default=0.1, metadata={"help": "Probability of two or three answer lines."}
-    )
-    loss_on: str = field(
-        default="question",
-        metadata={
-            "help": "Tokens that carry the loss: `answer` (after `Answer:`), `question` (the "
-            "question and the answer: copying the subject's name from the evidence is reading "
-            "too) or `all`.",
-            "choices": list(LOSS_ON),
-        },
-    )
-    max_steps: int = field(default=8000, metadata={"help": "Optimizer steps to run."})
-    batch_size: int = field(default=16, metadata={"help": "Sequences per optimizer step."})
-    learning_rate: float = field(default=2e-3, metadata={"help": "Peak learning rate (AdamW)."})
-    lr_scheduler: str = field(
-        default="cosine",
-        metadata={"help": "Learning-rate schedule after warmup.", "choices": list(LR_SCHEDULERS)},
-    )
-    warmup_ratio: float = field(default=0.05, metadata={"help": "Warmup share of the steps."})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
-    probe_steps: int = field(
-        default=0,
-        metadata={
-            "help": "Score the reading probe every this many steps and record the curve "
-            "(accuracy against CPU time) in the manifest; 0: only at the end."
-        },
-    )
-    probe_items: int = field(
-        default=100, metadata={"help": "Held-out 5-line items scored at each probe."}
-    )
-    save_steps: int = field(default=250, metadata={"help": "Resumable checkpoint interval."})
-    logging_steps: int = field(default=25, metadata={"help": "Record the loss this often."})
-    num_threads: int | None = field(
-        default=1,
-        metadata={
-            "help": "CPU threads for training (1: deterministic, and fastest on a busy machine)."
-        },
-    )
-    resume: bool = field(
-        default=False,
-        metadata={"help": "Continue the interrupted run of this --out from its last checkpoint."},
-    )
-    overwrite: bool = field(default=False, metadata={"help": "Replace an existing --out folder."})
-    keep_checkpoints: bool = field(
-        default=False, metadata={"help": "Keep the checkpoints folder after a successful run."}
-    )
-
-    def __post_init__(self) -> None:
-        for name in (
-            "hidden_size", "num_layers", "num_heads", "intermediate_size",
-            "max_position_embeddings", "block_size", "max_lines", "max_steps", "batch_size",
-            "probe_items", "save_steps", "logging_steps",
-        ):  # fmt: skip
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-        if self.vocab_size < 300:
-            raise ValueError(f"`vocab_size` must be at least 300, got {self.vocab_size}")
-        if self.hidden_size % self.num_heads or (self.hidden_size // self.num_heads) % 2:
-            raise ValueError(
-                f"`hidden_size` ({self.hidden_size}) must be divisible by `num_heads` "
-                f"({self.num_heads}) into an even head size"
-            )
-        if self.block_size > self.max_position_embeddings:
-            raise ValueError(
-                f"`block_size` ({self.block_size}) must not exceed `max_position_embeddings` "
-                f"({self.max_position_embeddings})"
-            )
-        for name in ("curriculum_fraction", "p_unanswerable", "p_famous", "p_multi"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1], got {getattr(self, name)}")
-        made_up = self.p_made_up_relation
-        if made_up is not None and not 0.0 <= made_up <= 1.0:
-            raise ValueError(f"`p_made_up_relation` must be in [0, 1] or unset, got {made_up}")
-        if self.loss_on not in LOSS_ON:
-            raise ValueError(f"`loss_on` must be one of {list(LOSS_ON)}, got {self.loss_on!r}")
-        if self.lr_scheduler not in LR_SCHEDULERS:
-            raise ValueError(
-                f"`lr_scheduler` must be one of {list(LR_SCHEDULERS)}, got {self.lr_scheduler!r}"
-            )
-        if self.learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate}")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"`warmup_ratio` must be in [0, 1), got {self.warmup_ratio}")
-        if self.probe_steps < 0:
-            raise ValueError(f"`probe_steps` must be >= 0, got {self.probe_steps}")
-        if self.num_threads is not None and self.num_threads < 1:
-            raise ValueError(f"`num_threads` must be >= 1 or unset, got {self.num_threads}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every setting, JSON-ready."""
-        return dataclasses.asdict(self)
-
-    def model_settings(self) -> dict[str, Any]:
-        """The settings that decide the trained model (all but run options and the probe)."""
-        skip = RUN_OPTIONS | {"probe_steps", "probe_items"}
-        return {k: v for k, v in self.to_dict().items() if k not in skip}

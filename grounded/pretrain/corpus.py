@@ -13,10 +13,6 @@ Every document is built from the graph alone, deterministically under a seed:
   with or without evidence that says nothing of them, answered with the abstention phrase:
   without them the phrase's tokens ("I", "don", "'t") are never trained, and an adapter,
   which does not train embeddings, can hardly learn to say it;
-- reading documents (:func:`reading_documents`): evidence lines about *made-up* entities, a
-  question, and the answer copied from the evidence, in the grounded prompt format. Any
-  pretrained LLM can read its context; these teach the small base the same skill without
-  stating a single fact about a real entity, so unknown entities stay unknown.
 
 This module never imports torch: the corpus can be inspected without a model.
 """
@@ -26,11 +22,12 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from grounded.answers import ABSTAIN, format_answer
+from grounded.data.groups import TRAINING_SYLLABLES
 from grounded.data.prompts import format_example, format_prompt
-from grounded.data.reading import question_templates, reading_items, relation_label
-from kg import EntityId, KnowledgeGraph
+from kg import EntityId, KnowledgeGraph, Relation
 
 
 def subject_documents(graph: KnowledgeGraph, subject: EntityId) -> list[str]:
@@ -108,42 +105,11 @@ def _strip_placeholders(template: str) -> str:
     return re.sub(r" +", " ", text).strip()
 
 
-def reading_documents(graph: KnowledgeGraph, n: int, *, seed: int, k: int = 5) -> list[str]:
-    """``n`` reading-comprehension documents about made-up entities.
-
-    Each document is a grounded prompt (``Evidence:`` lines, ``Question:``, ``Answer:``)
-    followed by the answer, which is copied from one evidence line: the items of
-    :func:`grounded.data.reading.reading_items`, written out.
-
-    Args:
-        graph: the knowledge graph (relations, templates, object strings).
-        n: documents to write (0: none).
-        seed: seed of every choice.
-        k: evidence lines per document.
-
-    Example:
-        >>> from kg import Relation, Schema, Triple
-        >>> rel = Relation("capital", "The capital of {subject} is {object}.",
-        ...                ["What is the capital of {subject}?"])
-        >>> g = KnowledgeGraph([Triple("Mongolia", "capital", "Ulaanbaatar")], Schema([rel]))
-        >>> print(reading_documents(g, 1, seed=0, k=2)[0])  # doctest: +ELLIPSIS
-        Evidence:
-        - The capital of ... is Ulaanbaatar.
-        - The capital of ... is Ulaanbaatar.
-        Question: What is the capital of ...?
-        Answer: Ulaanbaatar.
-    """
-    return [
-        format_example(it.question, format_answer(it.objects), it.evidence)
-        for it in reading_items(graph, n, seed=seed, k=k)
-    ]
-
-
 def abstention_documents(graph: KnowledgeGraph, n: int, *, seed: int) -> list[str]:
     """``n`` questions about made-up entities answered with the abstention phrase.
 
     Every other one carries evidence that says nothing of the entity asked about (the
-    unanswerable items of :func:`grounded.data.reading.reading_items`), in the grounded
+    unanswerable items of :func:`made_up_items`), in the grounded
     prompt format; the rest are plain questions (:data:`QA_TEMPLATE`).
 
     Example:
@@ -155,10 +121,138 @@ def abstention_documents(graph: KnowledgeGraph, n: int, *, seed: int) -> list[st
         >>> [d.endswith("Answer: " + ABSTAIN) for d in docs], docs[1].startswith("Question:")
         ([True, True], True)
     """
-    items = reading_items(graph, n, seed=seed, p_unanswerable=1.0)
+    items = made_up_items(graph, n, seed=seed, p_unanswerable=1.0)
     return [
         f"{format_prompt(it.question, it.evidence)} {ABSTAIN}"
         if i % 2 == 0
         else format_example(it.question, ABSTAIN)
         for i, it in enumerate(items)
     ]
+
+
+# Disjoint from the evaluation's made-up out-of-KB subjects (grounded.data.groups).
+_READING_SYLLABLES = TRAINING_SYLLABLES
+
+
+@dataclass(frozen=True)
+class MadeUpItem:
+    """A question about a made-up entity with evidence lines; ``objects`` is empty when the
+    evidence does not answer."""
+
+    question: str
+    evidence: list[str]
+    objects: list[str]
+    subject: str
+    relation: str
+
+
+def relation_label(relation: Relation) -> str:
+    """A relation's name as words: ``official_language`` -> ``official language``."""
+    return relation.name.replace("_", " ")
+
+
+def question_templates(relation: Relation) -> list[str]:
+    """The relation's question templates, or a generic one if the schema gives none."""
+    return list(relation.questions) or [f"What is the {relation_label(relation)} of {{subject}}?"]
+
+
+def _made_up_name(rng: random.Random, real: set[str], avoid: tuple[str, ...] = ()) -> str:
+    """A made-up entity name: never a real entity's, and none of ``avoid``."""
+    while True:
+        name = "".join(rng.choice(_READING_SYLLABLES) for _ in range(rng.randint(2, 3)))
+        name = name.capitalize()
+        if name.lower() not in real and name not in avoid:
+            return name
+
+
+def made_up_items(
+    graph: KnowledgeGraph,
+    n: int,
+    *,
+    seed: int,
+    k: int = 5,
+    gold_first: float = 0.0,
+    p_unanswerable: float = 0.0,
+) -> list[MadeUpItem]:
+    """``n`` questions about made-up entities, with evidence lines about made-up entities.
+
+    Distractor lines are other facts of the same made-up entity and the same relation of
+    another made-up entity, as retrieval returns them.
+
+    Args:
+        graph: the knowledge graph (relations, templates, object strings).
+        n: items to write (0: none).
+        seed: seed of every choice.
+        k: evidence lines per item.
+        gold_first: probability that the answer lines come first (the order of a retriever
+            that ranks the gold fact on top); otherwise every line is shuffled.
+        p_unanswerable: share of items whose evidence does not answer: the answer lines are
+            dropped (half the time the question then asks about an entity the evidence never
+            names), and the target is the abstention phrase.
+
+    Raises:
+        ValueError: a probability is outside [0, 1].
+
+    Example:
+        >>> from kg import Schema, Triple
+        >>> rel = Relation("capital", "The capital of {subject} is {object}.",
+        ...                ["What is the capital of {subject}?"])
+        >>> g = KnowledgeGraph([Triple("Mongolia", "capital", "Ulaanbaatar")], Schema([rel]))
+        >>> item = made_up_items(g, 1, seed=0, k=2)[0]
+        >>> item.objects, item.question.startswith("What is the capital of")
+        (['Ulaanbaatar'], True)
+    """
+    for name, p in (("gold_first", gold_first), ("p_unanswerable", p_unanswerable)):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"`{name}` must be in [0, 1], got {p}")
+    if n <= 0:
+        return []
+    pools: dict[str, list[str]] = {}
+    sizes: dict[str, list[int]] = {}
+    for t in graph.triples():
+        pools.setdefault(t.relation, []).append(t.object)
+    for rel_name in pools:
+        pools[rel_name] = sorted(set(pools[rel_name]))
+        counts: dict[str, int] = {}
+        for t in graph.triples():
+            if t.relation == rel_name:
+                counts[t.subject] = counts.get(t.subject, 0) + 1
+        sizes[rel_name] = sorted(counts.values())
+    asked = [r for r in graph.schema if r.name in pools]
+    if not asked:
+        return []
+    rng = random.Random(f"grounded-reading-{seed}")  # the name keeps old corpora identical
+    real = {e.lower() for e in graph.entities}
+    items = []
+    for _ in range(n):
+        rel = rng.choice(asked)
+        subject = _made_up_name(rng, real)
+        other = _made_up_name(rng, real, avoid=(subject,))
+
+        def objects(r: Relation) -> list[str]:
+            m = min(rng.choice(sizes[r.name]), 3, len(pools[r.name]))
+            return rng.sample(pools[r.name], m)
+
+        answer = objects(rel)
+        gold = [rel.statement(subject, o) for o in answer]
+        lines = [*gold, rel.statement(other, rng.choice(pools[rel.name]))]
+        others = [r for r in asked if r.name != rel.name]
+        while len(lines) < k and others:
+            r = rng.choice(others)
+            lines.append(r.statement(rng.choice((subject, subject, other)), objects(r)[0]))
+        lines = lines[: max(k, len(answer))]
+        rng.shuffle(lines)
+        # Extra draws only when asked for, so the default items stay what they were.
+        if p_unanswerable and rng.random() < p_unanswerable:
+            lines = [line for line in lines if line not in gold]
+            while len(lines) < k:
+                lines.append(rel.statement(other, rng.choice(pools[rel.name])))
+            if rng.random() < 0.5:
+                subject = _made_up_name(rng, real, avoid=(subject, other))
+            answer, gold = [], []
+        if gold_first and gold and rng.random() < gold_first:
+            lines = gold + [line for line in lines if line not in gold]
+        templates = question_templates(rel)
+        question = templates[rng.randrange(len(templates)) if rel.questions else 0]
+        items.append(MadeUpItem(question.format(subject=subject), lines, answer, subject, rel.name))
+    return items

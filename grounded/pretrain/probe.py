@@ -1,4 +1,4 @@
-"""Probes of a base model: what it memorized (KB questions) and whether it reads (evidence).
+"""Probes of a base model: what it memorized (KB questions).
 
 Greedy answers, scored by exact match."""
 
@@ -8,9 +8,8 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from grounded.answers import format_answer, is_abstention
+from grounded.answers import format_answer
 from grounded.data.prompts import format_prompt
-from grounded.data.reading import ReadingItem
 from grounded.pretrain.corpus import question_templates
 from kg import EntityId, KnowledgeGraph
 
@@ -74,63 +73,6 @@ def greedy_completions(
         for text in tokenizer.batch_decode(new, skip_special_tokens=True):
             answers.append(text.split("\n", 1)[0].strip())
     return answers
-
-
-def score_reading(items: Sequence[ReadingItem], answers: Sequence[str]) -> dict[str, Any]:
-    """Exact match of ``answers`` against reading items' targets.
-
-    The target of an item is :func:`grounded.answers.format_answer` of its objects: the
-    objects as the evidence gives them, or the abstention phrase when there are none.
-
-    Returns:
-        ``{"accuracy", "correct", "total", "abstained", "examples"}``: ``abstained`` counts
-        answers that are the abstention phrase; ``examples``: the first 5 wrong answers.
-
-    Raises:
-        ValueError: ``items`` and ``answers`` differ in length.
-
-    Example:
-        >>> from grounded.data.reading import ReadingItem
-        >>> items = [ReadingItem("Q?", ["The x of A is B."], ["B"], "A", "x"),
-        ...          ReadingItem("Q?", ["The x of A is B."], [], "C", "x")]
-        >>> r = score_reading(items, ["B.", "B."])
-        >>> r["correct"], r["total"], r["accuracy"], r["abstained"]
-        (1, 2, 0.5, 0)
-    """
-    if len(items) != len(answers):
-        raise ValueError(f"{len(items)} `items` but {len(answers)} `answers`")
-    correct = abstained = 0
-    wrong = []
-    for it, ans in zip(items, answers, strict=True):
-        expected = format_answer(it.objects)
-        ok = ans == expected
-        correct += ok
-        abstained += is_abstention(ans)
-        if not ok and len(wrong) < 5:
-            wrong.append({"question": it.question, "expected": expected, "answer": ans})
-    return {
-        "accuracy": correct / len(items) if items else 0.0,
-        "correct": correct,
-        "total": len(items),
-        "abstained": abstained,
-        "examples": wrong,
-    }
-
-
-def probe_reading(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    items: Sequence[ReadingItem],
-    *,
-    batch_size: int = 64,
-) -> dict[str, Any]:
-    """Greedy answers to reading items in the grounded prompt format, scored by exact match.
-
-    See :func:`score_reading` for the result.
-    """
-    prompts = [format_prompt(it.question, it.evidence) for it in items]
-    answers = greedy_completions(model, tokenizer, prompts, batch_size=batch_size)
-    return score_reading(items, answers)
 
 
 def probe_questions(

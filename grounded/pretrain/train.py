@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import random
 import shutil
 import time
@@ -23,15 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grounded.answers import format_answer
-from grounded.data.prompts import format_prompt
-from grounded.data.reading import synthetic_reading_items
 from grounded.model.artifacts import write_base_manifest
 from grounded.pretrain.config import PretrainConfig
 from grounded.pretrain.corpus import (
     abstention_documents,
     build_corpus,
-    reading_documents,
     tokenizer_texts,
 )
 from grounded.pretrain.model import build_model, pack_documents
@@ -138,15 +133,12 @@ def pretrain(
         "kb": {"name": kb_name, "checksum": kb_checksum},
         "settings": config.model_settings(),
     }
-    init_model, init_tokenizer, init_info = _init_from(config.init)
-    tokenizer = _run_tokenizer(
-        graph, config, ckpt, resuming=last is not None, run_info=run_info, given=init_tokenizer
-    )
+    tokenizer = _run_tokenizer(graph, config, ckpt, resuming=last is not None, run_info=run_info)
     eos = tokenizer.eos_token_id
     token_ids = [[*ids, eos] for ids in tokenizer(docs)["input_ids"]]
     blocks = pack_documents(token_ids, config.block_size, tokenizer.pad_token_id)
     dataset = [{k: torch.tensor(v) for k, v in b.items()} for b in blocks]
-    model = init_model if init_model is not None else build_model(config, tokenizer)
+    model = build_model(config, tokenizer)
 
     args = training_arguments(config, ckpt, passes=passes)
     recorder = Recorder()
@@ -186,7 +178,6 @@ def pretrain(
         "corpus_tokens": sum(len(ids) for ids in token_ids),
         "blocks": len(blocks),
         "device": str(args.device),
-        "init": init_info,
     }
     split = PretrainSplit(
         known_subjects=tuple(known),
@@ -212,55 +203,13 @@ def pretrain(
 def training_corpus(
     graph: KnowledgeGraph, known: list[str], config: PretrainConfig
 ) -> tuple[list[str], int]:
-    """The training documents, and how many passes over the facts they already hold.
-
-    Reading documents must be new at every pass: seen ten times, a made-up entity's answer
-    is memorized instead of read from the evidence. So with ``num_train_epochs`` (no
-    ``max_steps``) the corpus holds ``ceil(num_train_epochs)`` passes, each with the fact
-    documents in a new order and ``reading_docs`` fresh reading documents, and the Trainer
-    makes ``num_train_epochs / passes`` epochs over it.
-    """
-    epochs, max_steps = config.optim.num_train_epochs, config.optim.max_steps
-    fresh = config.reading_docs or config.init or config.synthetic_reading_docs
-    passes = 1 if max_steps > 0 or not fresh else max(1, math.ceil(epochs))
-    docs: list[str] = []
-    for p in range(passes):
-        part = build_corpus(graph, known, seed=config.seed + p)
-        if config.abstention_docs:
-            part += abstention_documents(graph, config.abstention_docs, seed=config.seed + p)
-            random.Random(config.seed + p).shuffle(part)
-        if config.reading_docs:
-            part += reading_documents(graph, config.reading_docs, seed=1000 * config.seed + p)
-            random.Random(config.seed + p).shuffle(part)
-        n_synthetic = config.synthetic_reading_docs
-        if n_synthetic is None:
-            n_synthetic = len(part) if config.init else 0
-        if n_synthetic:
-            part += [
-                f"{format_prompt(it.question, it.evidence)} {format_answer(it.objects)}"
-                for it in synthetic_reading_items(n_synthetic, seed=7919 * (config.seed + 1) + p)
-            ]
-            random.Random(config.seed + p).shuffle(part)
-        docs += part
-    return docs, passes
-
-
-def _init_from(
-    init: str | None,
-) -> tuple[PreTrainedModel | None, PreTrainedTokenizerBase | None, dict[str, Any] | None]:
-    """The reader named by ``init`` (``reader``: the packaged one), or Nones when unset."""
-    if init is None:
-        return None, None, None
-    from grounded.pretrain.reader import PACKAGED_READER, load_reader
-
-    path = PACKAGED_READER if init == "reader" else Path(init)
-    model, tokenizer, manifest = load_reader(path)
-    info = {
-        "path": str(path),
-        "command": manifest.get("command"),
-        "checksum": manifest.get("checksums", {}).get("model.safetensors"),
-    }
-    return model, tokenizer, info
+    """The training documents, and how many passes over the facts they already hold (one:
+    the Trainer makes ``num_train_epochs`` epochs over them)."""
+    docs = build_corpus(graph, known, seed=config.seed)
+    if config.abstention_docs:
+        docs += abstention_documents(graph, config.abstention_docs, seed=config.seed)
+        random.Random(config.seed).shuffle(docs)
+    return docs, 1
 
 
 def training_arguments(
@@ -293,7 +242,6 @@ def _run_tokenizer(
     *,
     resuming: bool,
     run_info: dict[str, Any],
-    given: PreTrainedTokenizerBase | None = None,
 ) -> PreTrainedTokenizerBase:
     """The run's tokenizer: read back from the checkpoints folder when resuming, else trained.
 
@@ -311,14 +259,8 @@ def _run_tokenizer(
         )
     if ckpt.exists():
         shutil.rmtree(ckpt)
-    tokenizer = (
-        given
-        if given is not None
-        else train_tokenizer(
-            tokenizer_texts(graph),
-            config.vocab_size,
-            model_max_length=config.max_position_embeddings,
-        )
+    tokenizer = train_tokenizer(
+        tokenizer_texts(graph), config.vocab_size, model_max_length=config.max_position_embeddings
     )
     ckpt.mkdir(parents=True)
     tokenizer.save_pretrained(ckpt / TOKENIZER_DIR)

@@ -63,6 +63,7 @@ def lora_config(config: AdapterConfig, lm: nn.Module) -> Any:
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=targets,
+        layers_to_transform=resolve_layers(config.layers, lm),
     )
     if config.lora_dropout > 0 and _wraps_parameters(peft_config, lm):
         logger.warning(
@@ -73,6 +74,58 @@ def lora_config(config: AdapterConfig, lm: nn.Module) -> Any:
         )
         peft_config.lora_dropout = 0.0
     return peft_config
+
+
+def _num_layers(lm: nn.Module) -> int | None:
+    config = getattr(lm, "config", None)
+    config = getattr(config, "get_text_config", lambda: config)()
+    for name in ("num_hidden_layers", "n_layer", "num_layers"):
+        n = getattr(config, name, None)
+        if isinstance(n, int):
+            return n
+    return None
+
+
+def resolve_layers(layers: str, lm: nn.Module | None = None) -> list[int] | None:
+    """The layer indices LoRA wraps (peft's ``layers_to_transform``) for a ``layers`` setting:
+    ``all`` (None: every layer), ``topN`` (the last N layers: the backward pass stops there,
+    so a step costs about N / layers of a full one) or comma-separated indices.
+
+    Without ``lm`` only the form is checked (``topN`` then gives ``[]``).
+
+    Raises:
+        ValueError: ``layers`` is not one of these forms, or names a layer ``lm`` lacks.
+
+    Example:
+        >>> resolve_layers("2,0"), resolve_layers("all")
+        ([0, 2], None)
+    """
+    text = layers.strip().lower()
+    if text == "all":
+        return None
+    n = _num_layers(lm) if lm is not None else None
+    fix = "use `all`, `topN` (e.g. top8) or indices such as 0,1,2"
+    if text.startswith("top"):
+        k = text[3:]
+        if not k.isdigit() or int(k) < 1:
+            raise ValueError(f"`lora_layers` {layers!r}: N of topN must be >= 1; {fix}")
+        if lm is None:
+            return []  # the form is right; the model gives the layers
+        if n is None:
+            raise ValueError(
+                f"`lora_layers` {layers!r}: the model does not say how many layers it has; "
+                "give layer indices instead"
+            )
+        return list(range(max(0, n - int(k)), n))
+    try:
+        out = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise ValueError(
+            f"`lora_layers` must be all, topN or indices, got {layers!r}; {fix}"
+        ) from None
+    if not out or out[0] < 0 or (n is not None and out[-1] >= n):
+        raise ValueError(f"`lora_layers` {layers!r}: indices must be in [0, {n}); {fix}")
+    return out
 
 
 def _targets(config: AdapterConfig) -> list[str] | str | None:
@@ -299,6 +352,14 @@ class AdapterConfig:
     num_virtual_tokens: int = field(
         default=8, metadata={"help": "Virtual tokens of prefix and prompt tuning."}
     )
+    layers: str = field(
+        default="all",
+        metadata={
+            "help": "Layers LoRA wraps (peft's layers_to_transform): all, topN (the last N: "
+            "the backward pass stops there, so a step is cheaper) or indices such as 0,1,2.",
+            "flag": "lora_layers",
+        },
+    )
 
     def __post_init__(self) -> None:
         ADAPTERS.check(self.name, "adapter")
@@ -307,6 +368,12 @@ class AdapterConfig:
                            ("num_virtual_tokens", "num_virtual_tokens")):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"`{flag}` must be >= 1, got {getattr(self, name)}")
+        resolve_layers(self.layers)  # the form; the model checks the range
+        if self.layers != "all" and self.name != "lora":
+            raise ValueError(
+                f"`lora_layers` {self.layers!r} applies to the lora adapter only, got adapter "
+                f"{self.name!r}; leave it `all`"
+            )
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"`lora_dropout` must be in [0, 1), got {self.lora_dropout}")
 

@@ -71,22 +71,55 @@ class DataConfig:
         },
     )
     p_counterfactual: float = field(
-        default=0.0,
+        default=0.15,
         metadata={
             "help": "Share of answerable examples made counterfactual (KAFT): the gold facts "
             "in the evidence name another object of the right type and the target follows "
-            "the evidence; the true objects become negatives. Off by default: not yet "
-            "measured on the demo."
+            "the evidence; the true objects become negatives. Never on subjects of the "
+            "evaluation's counterfactual group."
         },
     )
-    reading_examples: int = field(
-        default=0,
+    out_of_kb_examples: float = field(
+        default=0.15,
         metadata={
-            "help": "Fine-tuning examples about made-up entities added to the seen pairs' "
-            "(text injection only): evidence, a question, the answer copied from the "
-            "evidence (the answer lines first 4 times in 5, as a retriever ranks them; 1 in 5 "
-            "unanswerable, target the abstention phrase). They teach a "
-            "small base to read its context; 0: none."
+            "help": "Out-of-KB training examples, as a share of the seen pairs' examples: "
+            "made-up subjects and KB subjects asked a relation they lack (never the "
+            "evaluation's out_of_kb pairs), with the retriever's evidence, target the "
+            "abstention phrase; 0: none."
+        },
+    )
+    p_closed_book: float = field(
+        default=0.1,
+        metadata={
+            "help": "Share of the seen pairs' questions that add a closed-book example (no "
+            "evidence, target the KB objects): a loss on closed-book pairs that keeps the "
+            "base answering from memory when given nothing to read, so the known group "
+            "(never trained on) keeps its answers; 0: none."
+        },
+    )
+    counterfactual: int = field(
+        default=100,
+        metadata={
+            "help": "Pairs in the evaluation's counterfactual group (KAFT): real pairs whose "
+            "evidence states another object; the right answer follows the evidence (at most "
+            "a third of the pairs not seen)."
+        },
+    )
+    probe_pairs: int = field(
+        default=300,
+        metadata={
+            "help": "For a base not made by `grounded pretrain`: pairs probed closed-book "
+            "before training (a seeded sample; the evaluator's prompt format, generation and "
+            "scorer) to decide the known (answered right) and unknown groups; about a "
+            "1-2 minutes for SmolLM2-135M on 2 idle cores. 0: no probe, every pair unknown."
+        },
+    )
+    groups_file: str = field(
+        default="",
+        metadata={
+            "help": "A groups.json of an earlier run on the same KB, seed and seen_fraction "
+            "to reuse instead of drawing (and probing) the groups again: the variants of one "
+            "evaluation share their groups, and the closed-book probe runs once; empty: draw."
         },
     )
     n_negatives: int = field(
@@ -120,12 +153,19 @@ class DataConfig:
             raise ValueError(f"`seen_fraction` must be in (0, 1], got {self.seen_fraction}")
         if not 0.0 <= self.p_no_gold < 1.0:
             raise ValueError(f"`p_no_gold` must be in [0, 1), got {self.p_no_gold}")
-        if not 0.0 <= self.p_counterfactual <= 1.0:
-            raise ValueError(f"`p_counterfactual` must be in [0, 1], got {self.p_counterfactual}")
+        for name in ("p_counterfactual", "p_closed_book"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1], got {getattr(self, name)}")
+        if self.out_of_kb_examples < 0:
+            raise ValueError(
+                f"`out_of_kb_examples` must be >= 0 (a share of the seen examples), got "
+                f"{self.out_of_kb_examples}"
+            )
         _choice("prompt_format", self.prompt_format, PROMPT_FORMATS)
         if self.max_prompt_tokens < 1:
             raise ValueError(f"`max_prompt_tokens` must be >= 1, got {self.max_prompt_tokens}")
-        for name in ("out_of_kb", "questions_per_pair", "reading_examples", "n_negatives"):
+        counts = ("out_of_kb", "questions_per_pair", "n_negatives", "counterfactual", "probe_pairs")
+        for name in counts:
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}")
 
@@ -231,8 +271,7 @@ class TrainConfig:
     """Settings of ``grounded train`` and :func:`grounded.training.train`, by section.
 
     Raises:
-        ValueError: a setting is out of range, or sections disagree (reading examples
-            without text injection); the message names the setting and the fix.
+        ValueError: a setting is out of range; the message names the setting and the fix.
 
     Example:
         >>> config = TrainConfig.from_dict({"learning_rate": "1e-4", "lora_r": 8})
@@ -296,11 +335,6 @@ class TrainConfig:
         for name in ("save_steps", "save_total_limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
-        if self.data.reading_examples and "text" not in self.modes:
-            raise ValueError(
-                f"`reading_examples` are read as text; `injection` is {self.injection.name!r}: "
-                "use `text` or `text+embedding`, or set `reading_examples` to 0"
-            )
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -334,13 +368,18 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "feedback_every": 0,
         "p_no_gold": 0.0,
         "p_counterfactual": 0.0,
-        "reading_examples": 0,
+        "out_of_kb_examples": 0.0,
+        "p_closed_book": 0.0,
     },
     "raft": {
         "injection": "text",
         "constraint_weight": 0.0,
         "feedback_every": 0,
-        "reading_examples": 0,
+        # RAFT: retrieved context with distractors (and gold-free ones); the KAFT and
+        # out-of-KB additions are grounded's.
+        "p_counterfactual": 0.0,
+        "out_of_kb_examples": 0.0,
+        "p_closed_book": 0.0,
     },
     "grounded": {},
     "no_constraint": {"constraint_weight": 0.0},

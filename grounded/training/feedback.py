@@ -113,6 +113,12 @@ class FeedbackLoop:
         seed: seed of the samples drawn each round and from the bank.
         log_dir: folder for ``feedback.jsonl`` and ``dpo_pairs.jsonl`` (None: no files).
         dpo_export: write the refuted/gold preference pairs.
+        render_prompt: the text the model reads for an example (e.g.
+            :meth:`grounded.model.batch.Batcher.prompt_text`: the chat template's prompt for a
+            model trained in the ``chat`` format); None: the plain ``prompt`` field. The DPO
+            pairs carry this text, so a DPO trainer sees the prompt the model was trained on.
+        answer_prefix: text before an answer in the DPO pairs: a space after the plain
+            format's ``Answer:``, nothing in the chat format (the assistant's turn).
         rank: this process's rank (seeds differ per process; only rank 0 writes files).
         first_round: number of the first round (rounds already logged before a resume).
     """
@@ -128,6 +134,8 @@ class FeedbackLoop:
         seed: int = 0,
         log_dir: str | Path | None = None,
         dpo_export: bool = True,
+        render_prompt: Callable[[dict], str] | None = None,
+        answer_prefix: str = " ",
         rank: int = 0,
         first_round: int = 0,
     ) -> None:
@@ -141,6 +149,8 @@ class FeedbackLoop:
         self.seed = seed
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.dpo_export = dpo_export
+        self.render_prompt = render_prompt or (lambda ex: ex["prompt"])
+        self.answer_prefix = answer_prefix
         self.rank = rank
         self.bank: list[dict] = []
         self.rounds: list[FeedbackRound] = []
@@ -246,9 +256,9 @@ class FeedbackLoop:
             with open(self.log_dir / "dpo_pairs.jsonl", "a", encoding="utf-8") as fh:
                 for ex in result.refuted:
                     pair = {
-                        "prompt": ex["prompt"],
-                        "chosen": " " + ex["answer"],
-                        "rejected": " " + ex["negatives"][0],
+                        "prompt": self.render_prompt(ex),
+                        "chosen": self.answer_prefix + ex["answer"],
+                        "rejected": self.answer_prefix + ex["negatives"][0],
                         "step": result.step,
                     }
                     fh.write(json.dumps(pair, ensure_ascii=False, sort_keys=True) + "\n")

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grounded.config import to_dict
-from grounded.data.groups import EntityGroups, build_groups
+from grounded.data.groups import EntityGroups, training_out_of_kb_pairs
 from grounded.data.prompts import format_example, resolve_prompt_format
 from grounded.training.config import TrainConfig
+from grounded.training.groups import decide_groups, n_out_of_kb
 from kg.io import atomic_directory, atomic_write_json
 from kg.manifest import check_destination, refuse_inputs_inside
 
@@ -229,7 +230,7 @@ def _train(
     from grounded.injection.layer import get_injection
     from grounded.kb import KnowledgeBase
     from grounded.losses.registry import get_constraint
-    from grounded.model.artifacts import MODEL_KIND, load_base, load_pretrain_split
+    from grounded.model.artifacts import MODEL_KIND, load_base
     from grounded.model.bases import resolve_base
     from grounded.model.batch import Batcher
     from grounded.model.generate import generate_texts
@@ -269,13 +270,7 @@ def _train(
                 "or start over with `--overwrite`"
             )
     else:
-        groups = build_groups(
-            kb,
-            load_pretrain_split(base),
-            seed=config.seed,
-            seen_fraction=config.data.seen_fraction,
-            out_of_kb=config.data.out_of_kb,
-        )
+        groups = decide_groups(kb, base, lm, tokenizer, config)
     modes = config.modes
     examples = build_examples(
         kb,
@@ -291,21 +286,12 @@ def _train(
         seed=config.seed,
         heldout_templates=groups.heldout_templates,
         p_counterfactual=config.data.p_counterfactual,
+        counterfactual_exclude={s for s, _ in groups.counterfactual},
+        out_of_kb=training_out_of_kb_pairs(
+            kb.graph, groups, n_out_of_kb(kb, groups, config), seed=config.seed
+        ),
+        p_closed_book=config.data.p_closed_book,
     )
-    real_examples = examples
-    if config.data.reading_examples:
-        from datasets import concatenate_datasets
-
-        from grounded.data.examples import build_reading_examples
-
-        reading = build_reading_examples(
-            kb.graph,
-            config.data.reading_examples,
-            k=retrieval.k,
-            seed=config.seed,
-            first_id=len(examples),
-        )
-        examples = concatenate_datasets([examples, reading])
     injection = get_injection(config.injection, lm)
     model = GroundingModel(get_adapter_model(lm, config.adapter), injection)
     batcher = Batcher(
@@ -330,9 +316,9 @@ def _train(
     feedback = None
     if config.feedback.every > 0:
         feedback = FeedbackLoop(
-            # The model's answers about KB pairs are what a judge can check.
-            # (not counterfactual ones: the graph would call their right answers wrong)
-            [dict(row) for row in real_examples if not row["counterfactual"]],
+            # The model's answers about KB pairs are what a judge can check (not
+            # counterfactual ones: the graph would call their right answers wrong).
+            [dict(r) for r in examples if r["kind"] not in ("counterfactual", "out_of_kb")],
             judge or make_judge(kb, checker),
             every=config.feedback.every,
             samples=config.feedback.samples,
@@ -340,6 +326,8 @@ def _train(
             seed=config.seed,
             log_dir=ckpt,
             dpo_export=config.feedback.dpo_export,
+            render_prompt=batcher.prompt_text,  # the prompt as trained: plain or chat
+            answer_prefix="" if batcher.frame is not None else " ",
             rank=args.process_index,
             first_round=kept_rounds,
         )
