@@ -76,9 +76,10 @@ _NOUN = r"(?P<noun>\w+(?:\s+or\s+\w+)?)\s+"
 _S = r"\{subject\}"
 _PREP = r"(?P<prep>(?:\w+\s+)?(?:in|of|on|at|from|to|with|by))"
 _ECHO_RULES: tuple[tuple[re.Pattern, tuple[str, ...]], ...] = (
-    # "What is the capital of {subject}" → "The capital of {subject} is {object}"
+    # "What is the capital of {subject}" → "The capital of {subject} is {object}", and
+    # inverted, "{object} is the capital of {subject}"
     (re.compile(rf"{_WH}{_AUX}(?P<rest>(?:the|a|an)\s.*)$", re.I),
-     ("{rest} {aux} {{object}}",)),
+     ("{rest} {aux} {{object}}", "{{object}} {aux} {rest}")),
     # "What are people from {subject} called" → "People from {subject} are called {object}"
     (re.compile(rf"{_WH}{_AUX}(?P<rest>.*{_S}.*?)\s+(?P<verb>called|named|known as)$", re.I),
      ("{rest} {aux} {verb} {{object}}",)),

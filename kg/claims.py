@@ -135,6 +135,9 @@ def possessive_variants(template: str) -> list[str]:
     return [variant[:1].upper() + variant[1:] if m.start() == 0 else variant]
 
 
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
 def compile_template(template: str, relation: str = "", kind: str = "statement") -> TemplatePattern:
     """Compile ``template`` (``{subject}``, ``{object}`` or ``{objects}`` slots) to a regex.
 
@@ -183,6 +186,11 @@ def compile_template(template: str, relation: str = "", kind: str = "statement")
                 skip_space = nxt is not None
                 continue
             specificity += 1
+            if value.lower() in _ARTICLES:
+                # "{object} is an official language of {subject}" also reads "... is the
+                # official language of ...": a person does not weigh the article
+                out.append(r"(?:an?|the)")
+                continue
             out.append(re.escape(value))
     if tokens[0][0] == "word":
         out.insert(0, r"\b")
