@@ -286,9 +286,15 @@ class HybridRetriever:
             )
             out.append(
                 Evidence(
-                    rec["text"], score, src, rec.get("kind", "fact"), triple, rid, rec["key"],
+                    rec["text"],
+                    score,
+                    src,
+                    rec.get("kind", "fact"),
+                    triple,
+                    rid,
+                    rec["key"],
                     self.kb.provenance(triple) if triple is not None else None,
-                )  # fmt: skip
+                )
             )
             if len(out) == k:
                 break

@@ -62,7 +62,9 @@ class KnowledgeGraph:
                     f"(known: {sorted(schema.names)})"
                 )
             self.graph.add_edge(
-                t.subject, t.object, key=t.relation,
+                t.subject,
+                t.object,
+                key=t.relation,
                 source=t.source,
                 confidence=t.confidence,
                 extractor=t.extractor,
@@ -145,9 +147,7 @@ class KnowledgeGraph:
         return self.graph.out_degree(name) > 0 or self.entity_type(name) is not None
 
     def _triple(self, s: str, o: str, r: str, data: dict) -> Triple:
-        return Triple(
-            s, r, o, data.get("source"), data.get("confidence"), data.get("extractor")
-        )
+        return Triple(s, r, o, data.get("source"), data.get("confidence"), data.get("extractor"))
 
     def triples(self) -> list[Triple]:
         """Every fact, in insertion order."""

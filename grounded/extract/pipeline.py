@@ -11,7 +11,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from grounded.extract.registry import DEFAULT_EXTRACTORS, EXTRACTORS, get_extractors
+from grounded.extract.verify import verify_candidates
 from kg import KnowledgeGraph, KnowledgeSource, Passage, Schema
 from kg.extract import (
     Candidate,
@@ -29,8 +32,9 @@ from kg.extract import (
 from kg.io import atomic_write_json
 from kg.loaders import load_entities
 
-from grounded.extract.registry import DEFAULT_EXTRACTORS, EXTRACTORS, get_extractors
-from grounded.extract.verify import verify_candidates
+if TYPE_CHECKING:
+    from grounded.factcheck import FactChecker
+    from grounded.kb import KBBuildConfig
 
 DEFAULT_MIN_CONFIDENCE = 0.5
 
@@ -41,9 +45,7 @@ class ExtractConfig:
 
     documents: list[str] = field(
         default_factory=list,
-        metadata={
-            "help": "Documents: .txt/.md files, folders of them, or a passages .jsonl/.tsv."
-        },
+        metadata={"help": "Documents: .txt/.md files, folders of them, or a passages .jsonl/.tsv."},
     )
     relations: str | None = field(
         default=None,
@@ -166,7 +168,9 @@ class Extraction:
         ]
 
 
-def extract(config: ExtractConfig, *, checker=None, show_progress: bool = False) -> Extraction:
+def extract(
+    config: ExtractConfig, *, checker: FactChecker | None = None, show_progress: bool = False
+) -> Extraction:
     """Run the extraction a config names (see the module docstring).
 
     Args:
@@ -213,7 +217,7 @@ def extract(config: ExtractConfig, *, checker=None, show_progress: bool = False)
     )
 
 
-def documents_source(config) -> KnowledgeSource:
+def documents_source(config: KBBuildConfig) -> KnowledgeSource:
     """The :class:`KnowledgeSource` of ``kb build --documents`` / ``--review``.
 
     With ``review``: the rows a person kept (``keep`` = yes), their provenance as written;

@@ -541,9 +541,7 @@ class Verifier:
             except KeyError:
                 rid = -1
             text = self.kb.graph.verbalize(t)
-            out.append(
-                Evidence(text, 1.0, "graph", "fact", t, rid, t.key, self.kb.provenance(t))
-            )
+            out.append(Evidence(text, 1.0, "graph", "fact", t, rid, t.key, self.kb.provenance(t)))
         return out
 
 

@@ -128,7 +128,9 @@ def _blocks(text: str, markdown: bool) -> list[tuple[int, str]]:
     return out
 
 
-def sentences_of(document: str, text: str, *, markdown: bool = False, first_line: int = 1):
+def sentences_of(
+    document: str, text: str, *, markdown: bool = False, first_line: int = 1
+) -> list[Sentence]:
     """The sentences of ``text`` as :class:`Sentence` objects, numbered from 1.
 
     Example:

@@ -9,7 +9,9 @@ Two passes, no model:
    a run of capitalised words (``Frank Herbert``, ``Chilton Books``), which may hold
    lower-case connectors inside (``Isle of Man``, ``Ludwig van Beethoven``); a year or a
    date (``1965``, ``12 March 1990``, ``March 1990``); a number with an optional unit. A
-   capitalised common word at the start of a sentence (``The``, ``In``) is not a name.
+   capitalised common word at the start of a sentence (``In``, ``The`` before a lower-case
+   word) is not a name; ``The`` before a capitalised word is kept (``The Hobbit``). Names
+   are split at "and" (``War and Peace`` reads as two names): lists are far more common.
    Such a mention has no type of its own; an extractor gives it the type its relation
    expects (the schema's ``subject_type``/``object_type``).
 
@@ -156,7 +158,8 @@ class EntityFinder:
         if a == 0 or text[:a].rstrip()[-1:] in {"", '"', "“", "(", ":"}:
             first = text[a:b].split()[0] if text[a:b].split() else ""
             bare = first.lower().rstrip(".,")
-            if bare in STOPWORDS or bare in _NOT_NAMES:
+            title = bare == "the" and len(text[a:b].split()) > 1  # "The Hobbit"
+            if (bare in STOPWORDS or bare in _NOT_NAMES) and not title:
                 rest = text.find(" ", a, b)
                 if rest < 0:
                     return a, a
