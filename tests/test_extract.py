@@ -320,3 +320,46 @@ def test_verification_takes_the_checkers_probability(tiny_checker):
     assert [c.confidence for c in out] == [round(float(p[0]), 6) for p in probs]
     assert [c.extractor_confidence for c in out] == [0.81, 0.5]
     assert verify_candidates(cands, schema, None) == cands  # no checker: extractor's own
+
+
+def test_documents_to_kb_to_train_to_evaluate(tmp_path, books, encoder):
+    """A KB extracted from documents runs through `grounded train` and `grounded evaluate`
+    unchanged: the commands are the ones a user types."""
+    import torch
+    from safetensors.torch import load_file
+    from tiny_lm import save_tiny_base
+
+    from grounded.kb import KnowledgeBase
+
+    docs, schema = books
+    kb_dir = tmp_path / "kb"
+    argv = ["kb", "build", "--documents", str(docs), "--relations", str(schema),
+            "--min-confidence", "0.5", "--out", str(kb_dir)]  # fmt: skip
+    assert main(argv) == 0
+    kb = KnowledgeBase.load(kb_dir, encoder=encoder)
+    assert len(kb.graph) == 15 and len(kb.passages) == sum(
+        len(d.sentences) for d in read_documents(docs)
+    )
+    base = save_tiny_base(tmp_path / "base", kb, "llama")
+    model = tmp_path / "model"
+    code = main([
+        "train", str(kb_dir), "--base", str(base), "--out", str(model), "--max-steps", "4",
+        "--injection", "none", "--constraint-weight", "0", "--feedback-every", "0",
+        "--batch-size", "2", "--out-of-kb", "2", "--learning-rate", "0.02", "--logging-steps", "1",
+    ])  # fmt: skip
+    assert code == 0
+    log = json.loads((model / "log_history.json").read_text())
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert losses[-1] < losses[0], losses
+    adapter = load_file(str(model / "adapter_model.safetensors"))
+    # LoRA's B starts at zero: a non-zero B is a parameter training changed
+    assert any(("lora_B" in k and torch.count_nonzero(v) > 0) for k, v in adapter.items())
+    report = tmp_path / "report"
+    code = main([
+        "evaluate", str(kb_dir), "--base", str(base), "--out", str(report),
+        "--model", f"grounded={model}", "--per-group", "2", "--n-boot", "20",
+        "--max-new-tokens", "4", "--plots", "false", "--quiet",
+    ])  # fmt: skip
+    assert code == 0
+    metrics = json.loads((report / "report.json").read_text())["metrics"]
+    assert "grounded" in metrics
