@@ -74,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "docs", nargs="*", help="documents: .txt/.md files, folders of them, passages files"
     )
     extract.add_argument("--out", required=True, help="folder to write the files to")
+    extract.add_argument("--config", help="YAML file with any of the settings below")
     add_dataclass_arguments(extract, ExtractConfig, "extraction")
     extract.set_defaults(func=_extract)
 
@@ -142,7 +143,10 @@ def _build(args: argparse.Namespace) -> int:
 def _extract(args: argparse.Namespace) -> int:
     from grounded.extract import ExtractConfig, extract
 
-    config = build_config(ExtractConfig, args)
+    yaml_values = load_yaml(args.config) if args.config else {}
+    origin = args.config or "--config"
+    check_yaml_keys(yaml_values, [ExtractConfig], origin)
+    config = build_config(ExtractConfig, args, yaml_values, origin=origin)
     config.documents = [*args.docs, *config.documents]
     result = extract(config, show_progress=True)
     paths = result.write(args.out)
