@@ -363,3 +363,20 @@ def test_documents_to_kb_to_train_to_evaluate(tmp_path, books, encoder):
     assert code == 0
     metrics = json.loads((report / "report.json").read_text())["metrics"]
     assert "grounded" in metrics
+
+
+def test_typed_slots_take_dates_numbers_or_names_only():
+    from kg import Relation, Schema
+    from kg.extract import PatternExtractor, Sentence
+
+    schema = Schema([
+        Relation("published", "{subject} was published in {object}.", object_type="date"),
+        Relation("set_in", "{subject} is set in {object}.", object_type="place"),
+    ])  # fmt: skip
+    ex = PatternExtractor(schema, EntityFinder())
+    texts = ["Dune was published in 1965.", "Dune was published in Philadelphia.",
+             "Dune is set in 10191.", "Dune is set in Arrakis."]  # fmt: skip
+    got = ex.extract([Sentence("d", i, t) for i, t in enumerate(texts, 1)])
+    assert {(c.subject, c.relation, c.object) for c in got} == {
+        ("Dune", "published", "1965"), ("Dune", "set_in", "Arrakis"),
+    }  # fmt: skip

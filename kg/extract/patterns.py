@@ -15,6 +15,10 @@ a relation of the schema and spans written in the sentence.
 Confidence (no model, no data): 0.9 for a statement template, 0.85 for a plural one, 0.8
 for a possessive variant, 0.75 for a statement derived from a question; times 0.9 when a
 slot held words beyond its mention. With a checker, verification replaces it.
+
+Types: a slot whose relation declares ``date`` (or ``time``, ``year``) takes only a date
+mention, ``number`` only a number, any other declared type neither; an entity whose type is
+known (entities file, existing KB) fills only a slot of its type.
 """
 
 from __future__ import annotations
@@ -210,9 +214,29 @@ class PatternExtractor:
         return out
 
 
+DATE_TYPES = frozenset({"date", "time", "year", "datetime"})
+"""Slot types (``subject_type``/``object_type``, any case) that only a date fills."""
+NUMBER_TYPES = frozenset({"number", "quantity", "amount", "count"})
+"""Slot types that only a number fills."""
+
+
 def _type_ok(mention: EntityMention, wanted: str | None) -> bool:
-    """A known entity with another type than the relation wants cannot fill the slot."""
-    return wanted is None or mention.type is None or mention.type == wanted
+    """Can ``mention`` fill a slot of type ``wanted``?
+
+    A slot typed ``date`` (:data:`DATE_TYPES`) takes only a date, one typed ``number``
+    (:data:`NUMBER_TYPES`) only a number, and any other typed slot neither; a known entity
+    with another type than the slot's never fills it.
+    """
+    if wanted is None:
+        return True
+    kind = wanted.lower()
+    if kind in DATE_TYPES:
+        return mention.kind == "date" or mention.type == wanted
+    if kind in NUMBER_TYPES:
+        return mention.kind == "number" or mention.type == wanted
+    if mention.kind in ("date", "number"):
+        return False
+    return mention.type is None or mention.type == wanted
 
 
 def _slot_mentions(
