@@ -182,6 +182,16 @@ def test_questions_become_statements_by_rule():
     assert statements_from_question("When was {subject} founded?") == [
         "{subject} was founded in {object}."
     ]
+    assert statements_from_question("Which record label released {subject}?") == [
+        "{object} released {subject}."
+    ]
+    assert statements_from_question("Which event did {subject} take part in?") == [
+        "{subject} took part in {object}."
+    ]
+    assert statements_from_question("Which places does {subject} contain?") == [
+        "{subject} contains {object}."
+    ]
+    assert statements_from_question("Which body of water is {subject} next to?") == []
     assert statements_from_question("How many pages does {subject} have?") == []
 
 

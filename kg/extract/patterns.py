@@ -41,10 +41,18 @@ _OF_NOUN = re.compile(
     r"^(?:what|who|which)\s+(?P<verb>is|was|are|were)\s+(?P<noun>the\s+.+\s+of)\s+\{subject\}\s*\?$",
     re.IGNORECASE,
 )
-_WH_VERB = re.compile(
-    r"^(?:who|what|which(?:\s+\w+)?|what\s+\w+)\s+(?P<verb>\w+)\s+(?P<rest>.*\{subject\}.*?)\s*\?$",
-    re.IGNORECASE,
+_WH_SUBJECT = re.compile(
+    r"^(?P<wh>who|what|which)\s+(?P<words>[^{}?]*?)\s*(?P<rest>\{subject\}.*?)\s*\?$", re.IGNORECASE
 )
+_IRREGULAR = {
+    "begin": "began", "become": "became", "build": "built", "buy": "bought", "come": "came",
+    "do": "did", "draw": "drew", "find": "found", "get": "got", "give": "gave", "go": "went",
+    "have": "had", "hold": "held", "lead": "led", "leave": "left", "lose": "lost",
+    "make": "made", "meet": "met", "run": "ran", "see": "saw", "sell": "sold", "sing": "sang",
+    "speak": "spoke", "take": "took", "teach": "taught", "tell": "told", "win": "won",
+    "write": "wrote",
+}  # fmt: skip
+_PAST_FORMS = frozenset(_IRREGULAR.values())
 _WH_PLACE = re.compile(
     r"^(?P<wh>where|when|in\s+what\s+year|in\s+which\s+\w+)\s+(?P<aux>was|were|is|are|did|does)"
     r"\s+\{subject\}\s+(?P<verb>[\w\s]+?)\s*\?$",
@@ -57,9 +65,12 @@ _WH_OBJECT = re.compile(
 
 
 def _past(verb: str) -> str:
-    """A naive English past tense: marry → married, die → died, work → worked."""
+    """English past tense: take → took (a short irregular table), marry → married, die →
+    died, work → worked."""
     first, _, rest = verb.partition(" ")
-    if first.endswith("e"):
+    if first.lower() in _IRREGULAR:
+        first = _IRREGULAR[first.lower()]
+    elif first.endswith("e"):
         first += "d"
     elif first.endswith("y") and first[-2:-1] not in "aeiou":
         first = first[:-1] + "ied"
@@ -68,13 +79,35 @@ def _past(verb: str) -> str:
     return f"{first} {rest}".strip()
 
 
+def _present(verb: str) -> str:
+    """Third person singular: contain → contains, teach → teaches, carry → carries."""
+    first, _, rest = verb.partition(" ")
+    if first.endswith(("s", "sh", "ch", "x", "o")):
+        first += "es"
+    elif first.endswith("y") and first[-2:-1] not in "aeiou":
+        first = first[:-1] + "ies"
+    else:
+        first += "s"
+    return f"{first} {rest}".strip()
+
+
+def _verb_like(word: str) -> bool:
+    """A finite verb after "who"/"which N": a past form (-ed, or irregular) or a third
+    person present (-s), never an auxiliary."""
+    w = word.lower()
+    if w in _AUX:
+        return False
+    return w.endswith("ed") or w in _PAST_FORMS or (w.endswith("s") and len(w) > 3)
+
+
 def statements_from_question(question: str) -> list[str]:
     """Statement templates a question template implies; ``[]`` when no rule applies.
 
     Rules: "What is the N of {subject}?" → "The N of {subject} is {object}."; "Who V
-    {subject}?" → "{object} V {subject}."; "Where/When was {subject} V?" → "{subject} was V
-    in {object}."; "Where did {subject} V?" → "{subject} V-ed in {object}."; "Who did
-    {subject} V?" → "{subject} V-ed {object}."
+    {subject}?" or "Which N V {subject}?" (V a past or -s form) → "{object} V {subject}.";
+    "Where/When was {subject} V?" → "{subject} was V in {object}."; "Where did {subject}
+    V?" → "{subject} V-ed in {object}."; "Who did {subject} V?" → "{subject} V-ed
+    {object}."; "What does {subject} V?" → "{subject} V-s {object}."
 
     Example:
         >>> statements_from_question("Who wrote {subject}?")
@@ -93,11 +126,19 @@ def statements_from_question(question: str) -> list[str]:
         return [f"{{subject}} {aux} {verb} in {{object}}."]
     if m := _WH_OBJECT.match(q):
         aux, verb = m["aux"].lower(), m["verb"]
-        if aux in ("did", "does"):
+        if aux == "did":
             return [f"{{subject}} {_past(verb)} {{object}}."]
+        if aux == "does":
+            return [f"{{subject}} {_present(verb)} {{object}}."]
         return []
-    if (m := _WH_VERB.match(q)) and m["verb"].lower() not in _AUX:
-        return [f"{{object}} {m['verb']} {m['rest']}."]
+    if m := _WH_SUBJECT.match(q):
+        # "Which record label released {subject}?": the first verb-like word after the wh-
+        # word (and its noun) is the verb; what follows it, up to the subject, stays.
+        words = m["words"].split()
+        for i, w in enumerate(words):
+            if _verb_like(w) and (i > 0 or m["wh"].lower() != "which"):
+                tail = " ".join(words[i:])
+                return [f"{{object}} {tail} {m['rest']}."]
     return []
 
 
