@@ -12,9 +12,10 @@ written by"), the first of a slot that follows it ("by *Frank Herbert* in 1965",
 following mentions when they form a list), the whole slot otherwise. So every triple names
 a relation of the schema and spans written in the sentence.
 
-Confidence (no model, no data): 0.9 for a statement template, 0.85 for a plural one, 0.8
-for a possessive variant, 0.75 for a statement derived from a question; times 0.9 when a
-slot held words beyond its mention. With a checker, verification replaces it.
+Confidence (no model, no data): 0.9 for a statement template, 0.85 for its other tense
+(is/was, are/were, has/had) and for a plural template, 0.8 for a possessive variant, 0.75
+for a statement derived from a question; times 0.9 when a slot held words beyond its
+mention. With a checker, verification replaces it.
 
 Types: a slot whose relation declares ``date`` (or ``time``, ``year``) takes only a date
 mention, ``number`` only a number, any other declared type neither; an entity whose type is
@@ -148,8 +149,31 @@ class _Pattern:
     confidence: float
 
 
+_TENSE = {"is": "was", "was": "is", "are": "were", "were": "are", "has": "had", "had": "has"}
+_TENSE_WORD = re.compile(r"\b(is|was|are|were|has|had)\b", re.IGNORECASE)
+
+
+def tense_variant(template: str) -> str | None:
+    """The template with its copula or "has" in the other tense (documents tell the past
+    in the past); None when it has none.
+
+    Example:
+        >>> tense_variant("{subject} is located in {object}.")
+        '{subject} was located in {object}.'
+    """
+
+    def swap(m: re.Match) -> str:
+        word = _TENSE[m[1].lower()]
+        return word.capitalize() if m[1][0].isupper() else word
+
+    out = _TENSE_WORD.sub(swap, template)
+    return out if out != template else None
+
+
 def _statement_patterns(rel: Relation) -> list[_Pattern]:
     out = [_Pattern(compile_template(rel.template, rel.name, "statement"), 0.9)]
+    if (past := tense_variant(rel.template)) is not None:
+        out.append(_Pattern(compile_template(past, rel.name, "statement"), 0.85))
     out += [
         _Pattern(compile_template(t, rel.name, "statement"), 0.8)
         for t in possessive_variants(rel.template)
