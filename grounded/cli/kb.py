@@ -38,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  grounded kb build --triples facts.csv --relations relations.tsv \\\n"
         "      --entities entities.tsv --aliases aliases.tsv --out kb\n"
         "  grounded kb build --passages passages.tsv --out kb   # passages only\n"
+        "  grounded kb build --documents wiki/ --relations relations.json --out kb\n"
+        "      # triples extracted from documents (see `kb extract`), sentences as passages\n"
+        "  grounded kb build --review extracted/review.tsv --documents wiki/ \\\n"
+        "      --relations relations.json --out kb   # the rows kept in an edited review\n"
         "\nrelations.json: "
         '{"relations": [{"name": "capital", "functional": true, "template": '
         '"The capital of {subject} is {object}.", "questions": ["What is the capital of '

@@ -48,6 +48,9 @@ _NOT_NAMES = frozenset(
 )
 
 
+_CACHE_SIZE = 50_000
+
+
 @dataclass(frozen=True)
 class EntityMention:
     """A span of a sentence that names an entity.
@@ -115,6 +118,8 @@ class EntityFinder:
         for e in self.entity_types:
             names.setdefault(e, [])
         self.linker = EntityLinker(names)
+        # Several extractors read the same sentences: find each sentence's mentions once.
+        self._cache: dict[str, list[EntityMention]] = {}
 
     def type_of(self, entity: EntityId) -> str | None:
         """The type of a known entity: the entities file, else the KB's schema."""
@@ -125,6 +130,16 @@ class EntityFinder:
     def find(self, text: str) -> list[EntityMention]:
         """Mentions in ``text``, left to right, non-overlapping: linked names first, then
         dates, numbers and capitalised spans outside them."""
+        hit = self._cache.get(text)
+        if hit is not None:
+            return list(hit)
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        out = self._find(text)
+        self._cache[text] = out
+        return list(out)
+
+    def _find(self, text: str) -> list[EntityMention]:
         out: list[EntityMention] = []
         taken: list[tuple[int, int]] = []
         for m in self.linker.link(text):
