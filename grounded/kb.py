@@ -88,6 +88,7 @@ class KnowledgeBase:
         self.manifest = manifest or {}
         self._checksum: str | None = None
         self._retriever: HybridRetriever | None = None
+        self._passage_text: dict[str, str] | None = None
         self.passages_by_entity: dict[str, list[str]] = defaultdict(list)
         for p in self.passages:
             for e in p.entities:
@@ -215,6 +216,22 @@ class KnowledgeBase:
         return kb
 
     # -- use ---------------------------------------------------------------------------------
+    def provenance(self, triple: Triple) -> str | None:
+        """Where a fact was read: ``document#sentence: the sentence`` (the sentence when the
+        documents were indexed as passages, whose ids are the sources); ``source`` alone
+        when no passage has that id; None for a fact with no source.
+
+        Example:
+            >>> kb.provenance(kb.graph.fact("Dune", "author", "Frank Herbert"))  # doctest: +SKIP
+            'dune.md#3: Dune was written by Frank Herbert.'
+        """
+        if triple.source is None:
+            return None
+        if self._passage_text is None:
+            self._passage_text = {p.id: p.text for p in self.passages}
+        text = self._passage_text.get(triple.source)
+        return f"{triple.source}: {text}" if text else triple.source
+
     @property
     def name(self) -> str:
         return self.manifest.get("name", "kb")
@@ -374,6 +391,37 @@ class KBBuildConfig:
             "kept in the kb as entities.tsv."
         },
     )
+    documents: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Documents to extract the triples from (.txt/.md files, folders of "
+            "them, or passages .jsonl/.tsv); their sentences are indexed as passages. "
+            "Needs --relations."
+        },
+    )
+    review: str | None = field(
+        default=None,
+        metadata={
+            "help": "A review.tsv written by `grounded kb extract` and edited by hand: the "
+            "rows with keep=yes are the triples (with --documents, their sentences are "
+            "indexed as passages)."
+        },
+    )
+    min_confidence: float = field(
+        default=0.5,
+        metadata={"help": "With --documents: keep extracted triples at or above this."},
+    )
+    extractors: list[str] = field(
+        default_factory=lambda: ["questions", "templates"],
+        metadata={"help": "With --documents: the extractors to run (see `kb extract`)."},
+    )
+    checker: str | None = field(
+        default=None,
+        metadata={
+            "help": "With --documents: a fact-checker folder that verifies each candidate "
+            "against its sentence (its P(supported) is the confidence)."
+        },
+    )
     allow_alias_merge: bool = field(
         default=False,
         metadata={
@@ -402,18 +450,33 @@ class KBBuildConfig:
             raise ValueError("`out` is required: the folder to write the knowledge base to")
         if isinstance(self.triples, str):
             self.triples = [self.triples]
+        if isinstance(self.documents, str):
+            self.documents = [self.documents]
         files = self.triples or self.relations or self.passages or self.entities
+        files = files or self.documents or self.review
         if self.preset and files:
             raise ValueError(
                 f"give either `preset` ({self.preset!r}) or files (`triples` + `relations`, "
                 "`passages`), not both"
             )
-        if not self.preset and not (self.triples or self.passages):
+        if not self.preset and not (self.triples or self.passages or self.documents or self.review):
             raise ValueError(
                 "nothing to build: give `preset` (countries, cities), `triples` with "
-                f"`relations`, or `passages` (got triples={self.triples!r}, "
-                f"passages={self.passages!r})"
+                f"`relations`, `documents` with `relations`, or `passages` (got "
+                f"triples={self.triples!r}, passages={self.passages!r})"
             )
+        if (self.documents or self.review) and (self.triples or self.passages):
+            raise ValueError(
+                "give `documents`/`review` or `triples`/`passages`, not both: a KB from "
+                "documents takes its triples from them and indexes their sentences"
+            )
+        if (self.documents or self.review) and not self.relations:
+            raise ValueError(
+                "`relations` is required with `documents` or `review`: the schema that names "
+                "the relations to extract, with templates and questions"
+            )
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"`min_confidence` must be in [0, 1], got {self.min_confidence}")
         if self.triples and not self.relations:
             raise ValueError(
                 "`relations` is required with `triples`: the schema that names each relation "
@@ -478,6 +541,10 @@ def load_kb_source(config: KBBuildConfig) -> KnowledgeSource:
         from kg.presets import get_preset
 
         source = get_preset(config.preset)
+    elif config.documents or config.review:
+        from grounded.extract.pipeline import documents_source
+
+        source = documents_source(config)
     else:
         from kg.loaders import load_source
 

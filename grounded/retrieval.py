@@ -44,6 +44,8 @@ class Evidence:
         triple: the fact, when ``kind == "fact"``.
         id: the record's id in the index.
         key: the record's stable key (``Triple.key`` or ``passage:<id>``).
+        provenance: for a fact read from a document, where: ``document#sentence: the
+            sentence`` (:meth:`grounded.kb.KnowledgeBase.provenance`); None otherwise.
     """
 
     text: str
@@ -53,6 +55,7 @@ class Evidence:
     triple: Triple | None
     id: int
     key: str
+    provenance: str | None = None
 
     def to_dict(self) -> dict:
         out = {
@@ -65,6 +68,8 @@ class Evidence:
         }
         if self.triple is not None:
             out["triple"] = [self.triple.subject, self.triple.relation, self.triple.object]
+        if self.provenance:
+            out["supported_by"] = self.provenance
         return out
 
 
@@ -274,12 +279,22 @@ class HybridRetriever:
                 continue
             seen_text.add(rec["text"])
             triple = (
-                Triple(rec["subject"], rec["relation"], rec["object"])
+                self.kb.graph.fact(rec["subject"], rec["relation"], rec["object"])
+                or Triple(rec["subject"], rec["relation"], rec["object"])
                 if rec.get("kind") == "fact"
                 else None
             )
             out.append(
-                Evidence(rec["text"], score, src, rec.get("kind", "fact"), triple, rid, rec["key"])
+                Evidence(
+                    rec["text"],
+                    score,
+                    src,
+                    rec.get("kind", "fact"),
+                    triple,
+                    rid,
+                    rec["key"],
+                    self.kb.provenance(triple) if triple is not None else None,
+                )
             )
             if len(out) == k:
                 break

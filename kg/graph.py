@@ -15,7 +15,11 @@ from kg.schema import Schema
 from kg.source import KnowledgeSource
 from kg.types import EntityId, Triple
 
-GRAPH_FORMAT_VERSION = 1
+GRAPH_FORMAT_VERSION = 2
+"""2: edge endpoints are written ``from``/``to``, so an edge's ``source`` (the provenance of
+the fact: ``document#sentence``) is kept; 1 wrote them ``source``/``target``, which
+overwrote it."""
+_ENDPOINTS = {"source": "from", "target": "to"}
 
 
 class KnowledgeGraph:
@@ -58,7 +62,12 @@ class KnowledgeGraph:
                     f"(known: {sorted(schema.names)})"
                 )
             self.graph.add_edge(
-                t.subject, t.object, key=t.relation, source=t.source, confidence=t.confidence
+                t.subject,
+                t.object,
+                key=t.relation,
+                source=t.source,
+                confidence=t.confidence,
+                extractor=t.extractor,
             )
         self._linker: EntityLinker | None = None
         self._pools: dict[str, tuple[EntityId, ...]] | None = None
@@ -138,11 +147,16 @@ class KnowledgeGraph:
         return self.graph.out_degree(name) > 0 or self.entity_type(name) is not None
 
     def _triple(self, s: str, o: str, r: str, data: dict) -> Triple:
-        return Triple(s, r, o, data.get("source"), data.get("confidence"))
+        return Triple(s, r, o, data.get("source"), data.get("confidence"), data.get("extractor"))
 
     def triples(self) -> list[Triple]:
         """Every fact, in insertion order."""
         return [self._triple(s, o, r, d) for s, o, r, d in self.graph.edges(keys=True, data=True)]
+
+    def fact(self, subject: EntityId, relation: str, obj: EntityId) -> Triple | None:
+        """The fact with its provenance (source, confidence, extractor); None if absent."""
+        data = self.graph.get_edge_data(subject, obj, key=relation)
+        return None if data is None else self._triple(subject, obj, relation, data)
 
     def has_fact(self, subject: EntityId, relation: str, obj: EntityId) -> bool:
         return self.graph.has_edge(subject, obj, key=relation)
@@ -319,12 +333,38 @@ class KnowledgeGraph:
             },
             "max_degree": max(degrees, default=0),
             "mean_degree": (sum(degrees) / len(degrees)) if degrees else 0.0,
+            "provenance": self.provenance(),
+        }
+
+    def provenance(self) -> dict:
+        """Where the facts came from: counts by extractor and by confidence band.
+
+        ``by_extractor`` counts facts per extractor (``none``: given as triples, not read
+        from a document); ``by_confidence`` counts facts per band of 0.1 (``0.9-1.0``, ...;
+        ``none`` without a confidence); ``with_source`` counts facts that name a source.
+        """
+        by_extractor: Counter[str] = Counter()
+        by_confidence: Counter[str] = Counter()
+        with_source = 0
+        for _, _, data in self.graph.edges(data=True):
+            by_extractor[data.get("extractor") or "none"] += 1
+            c = data.get("confidence")
+            if c is None:
+                by_confidence["none"] += 1
+            else:
+                lo = min(int(c * 10), 9) / 10
+                by_confidence[f"{lo:.1f}-{lo + 0.1:.1f}"] += 1
+            with_source += bool(data.get("source"))
+        return {
+            "by_extractor": dict(sorted(by_extractor.items())),
+            "by_confidence": dict(sorted(by_confidence.items(), reverse=True)),
+            "with_source": with_source,
         }
 
     # -- persistence (node-link JSON; never pickle) -----------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write ``graph.json``: node-link data plus schema and aliases."""
-        data = nx.node_link_data(self.graph, edges="edges")
+        data = nx.node_link_data(self.graph, edges="edges", **_ENDPOINTS)
         return atomic_write_json(
             path,
             {
@@ -349,7 +389,10 @@ class KnowledgeGraph:
             raise ValueError(f"{path} is not a grounded graph file (no 'graph' and 'schema' keys)")
         if "format_version" in data:  # the first graph files had none
             check_record(data, path, version=GRAPH_FORMAT_VERSION)
-        g = nx.node_link_graph(data["graph"], directed=True, multigraph=True, edges="edges")
+        endpoints = _ENDPOINTS if data.get("format_version", 1) >= 2 else {}
+        g = nx.node_link_graph(
+            data["graph"], directed=True, multigraph=True, edges="edges", **endpoints
+        )
         schema = Schema.from_dict(data["schema"], origin=str(path))
         kg = cls([], schema, data.get("aliases") or {}, data.get("entity_types") or {})
         kg.graph = g

@@ -44,10 +44,12 @@ __all__ = [
 ]
 
 REQUIRED_COLUMNS = ("subject", "relation", "object")
-OPTIONAL_COLUMNS = ("source", "confidence")
+OPTIONAL_COLUMNS = ("source", "confidence", "extractor")
 MAX_PASSAGE_CHARS = 1_000_000
 """Longest passage text, in characters."""
-TRIPLE_FORMATS = ".tsv, .csv or .jsonl (columns subject, relation, object[, source, confidence])"
+TRIPLE_FORMATS = (
+    ".tsv, .csv or .jsonl (columns subject, relation, object[, source, confidence, extractor])"
+)
 PASSAGE_FORMATS = (
     '.jsonl (one object a line: "id", "text"[, "entities", "source"]) or .tsv/.csv (columns '
     "id, entity, text[, source]; several entities separated by |)"
@@ -184,6 +186,7 @@ def load_triples(
                 values["object"],
                 source=_field(row, "source") or None,
                 confidence=confidence,
+                extractor=_field(row, "extractor") or None,
             )
             if t in seen:
                 report.duplicates_dropped += 1
@@ -524,10 +527,14 @@ def write_source(source: KnowledgeSource, folder: str | Path) -> list[str]:
         The file names written (relative to ``folder``).
     """
     folder = Path(folder)
-    lines = ["subject\trelation\tobject\tsource\tconfidence"]
+    # The extractor column only when a fact has one: hand-made KBs keep their five columns.
+    extracted = any(t.extractor for t in source.triples)
+    lines = ["subject\trelation\tobject\tsource\tconfidence" + ("\textractor" * extracted)]
     for t in source.triples:
         conf = "" if t.confidence is None else repr(t.confidence)
         cells = (t.subject, t.relation, t.object, t.source or "", conf)
+        if extracted:
+            cells += (t.extractor or "",)
         lines.append("\t".join(map(_tsv_cell, cells)))
     atomic_write_text(folder / "triples.tsv", "\n".join(lines) + "\n")
     source.schema.save(folder / "relations.json")

@@ -31,6 +31,8 @@ class Triple:
     object: EntityId
     source: str | None = field(default=None, compare=False)
     confidence: float | None = field(default=None, compare=False)
+    extractor: str | None = field(default=None, compare=False)
+    """The extractor that read the fact from a document (``grounded kb extract``), if any."""
 
     @property
     def key(self) -> str:

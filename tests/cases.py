@@ -610,3 +610,68 @@ class IndexCase:
         assert again.search_vectors(q, 7) == built.search_vectors(q, 7)
         assert again.add(records(1, prefix="after")) == [205]
         np.testing.assert_array_equal(again.vectors([1, 2]), built.vectors([1, 2]))
+
+
+# -- extractors (grounded.extract.EXTRACTORS) ----------------------------------------------
+
+
+class ExtractorCase:
+    """A registered extractor on hand-written sentences of a small books schema.
+
+    Subclasses set ``name`` and ``expected``: the (subject, relation, object) triples worked
+    out by hand from :attr:`SENTENCES` for that extractor.
+    """
+
+    name: ClassVar[str]
+    expected: ClassVar[set[tuple[str, str, str]]]
+    SENTENCES: ClassVar[list[str]] = [
+        "The novel Dune was written by Frank Herbert in 1965.",
+        "Chilton Books published Dune.",
+        "Frank Herbert was born in Tacoma, Washington.",
+        "Good Omens was written by Terry Pratchett and Neil Gaiman.",
+        "The weather in Tacoma was mild that year.",  # a distractor: no relation
+    ]
+
+    @staticmethod
+    def schema():
+        from kg import Relation, Schema
+
+        return Schema([
+            Relation("author", "{subject} was written by {object}.", ["Who wrote {subject}?"],
+                     functional=False, subject_type="book", object_type="person"),
+            Relation("publisher", "The publisher of {subject} is {object}.",
+                     ["Who published {subject}?"], subject_type="book", object_type="company"),
+            Relation("birthplace", "{subject} was born in {object}.",
+                     ["Where was {subject} born?"], subject_type="person", object_type="place"),
+        ])  # fmt: skip
+
+    @pytest.fixture
+    def run(self):
+        from grounded.extract import get_extractors
+        from kg.extract import EntityFinder, Sentence
+
+        schema = self.schema()
+        (extractor,) = get_extractors([self.name], schema, EntityFinder())
+        sentences = [Sentence("books.txt", i, t, i) for i, t in enumerate(self.SENTENCES, 1)]
+        return schema, sentences, extractor.extract(sentences)
+
+    def test_reads_the_hand_worked_triples(self, run):
+        _, _, candidates = run
+        assert {(c.subject, c.relation, c.object) for c in candidates} == self.expected
+
+    def test_output_stays_in_the_schema_and_the_text(self, run):
+        schema, sentences, candidates = run
+        by_source = {s.source: s for s in sentences}
+        assert candidates
+        for c in candidates:
+            assert c.relation in schema
+            sentence = by_source[c.sentence.source]
+            assert c.subject_surface in sentence.text and c.object_surface in sentence.text
+            assert 0.0 <= c.confidence <= 1.0
+            assert self.name in c.extractor.split("+")
+            t = c.triple()
+            assert (t.source, t.extractor) == (sentence.source, c.extractor)
+
+    def test_a_sentence_without_a_relation_gives_nothing(self, run):
+        _, _, candidates = run
+        assert not [c for c in candidates if c.sentence.index == 5]

@@ -31,6 +31,7 @@ from grounded.config import (
 )
 from grounded.demo import DemoConfig
 from grounded.evaluation.runner import EvaluateConfig
+from grounded.extract import ExtractConfig
 from grounded.factcheck.config import CheckerOptimConfig, FactCheckerConfig
 from grounded.factcheck.data import ClaimDataConfig
 from grounded.injection.config import InjectionConfig
@@ -71,6 +72,9 @@ CONFIGS = {
     InjectionConfig: InjectionConfig(modes=["embedding"], entity_vectors=True, d_model=32),
     KBBuildConfig: KBBuildConfig(
         out="kb", triples=["a.tsv", "b.tsv"], relations="relations.json", name="mine"
+    ),
+    ExtractConfig: ExtractConfig(
+        documents=["wiki/"], relations="r.json", extractors=["templates"], min_confidence=0.7
     ),
     OptimConfig: OptimConfig(learning_rate=2e-5, lr_scheduler_type="linear", max_steps=9),
     PretrainConfig: PretrainConfig(
@@ -274,6 +278,7 @@ def test_unknown_keys_name_the_closest_valid_one():
 # of its settings with that setting.
 CONFIG_COMMANDS = [
     ("kb build", ["--out", "KB"], "presett", "preset"),
+    ("kb extract", ["DOCS", "--out", "OUT"], "min_confidnce", "min_confidence"),
     ("pretrain", ["KB", "--out", "OUT"], "lerning_rate", "learning_rate"),
     ("train", ["KB", "--base", "B", "--out", "OUT"], "feedbak_every", "feedback_every"),
     ("factcheck train", ["KB", "--out", "OUT"], "max_lenght", "max_length"),

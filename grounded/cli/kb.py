@@ -38,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  grounded kb build --triples facts.csv --relations relations.tsv \\\n"
         "      --entities entities.tsv --aliases aliases.tsv --out kb\n"
         "  grounded kb build --passages passages.tsv --out kb   # passages only\n"
+        "  grounded kb build --documents wiki/ --relations relations.json --out kb\n"
+        "      # triples extracted from documents (see `kb extract`), sentences as passages\n"
+        "  grounded kb build --review extracted/review.tsv --documents wiki/ \\\n"
+        "      --relations relations.json --out kb   # the rows kept in an edited review\n"
         "\nrelations.json: "
         '{"relations": [{"name": "capital", "functional": true, "template": '
         '"The capital of {subject} is {object}.", "questions": ["What is the capital of '
@@ -50,6 +54,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_dataclass_arguments(build, KBBuildConfig, "knowledge base")
     add_dataclass_arguments(build, IndexConfig, "index")
     build.set_defaults(func=_build)
+
+    from grounded.extract import ExtractConfig
+
+    extract = kbsub.add_parser(
+        "extract",
+        help="extract candidate triples from documents, for review",
+        description="Read documents, find and link entities, extract triples of the schema's "
+        "relations (registered extractors), verify each against its sentence with the "
+        "checker when given, and write triples.tsv (source, confidence, extractor columns), "
+        "review.tsv (one row per candidate with its sentence and a keep column to edit), "
+        "entities.tsv and extraction.json. Candidates that contradict a functional relation "
+        "of --kb are flagged (keep=no), not merged.",
+        epilog="examples:\n"
+        "  grounded kb extract wiki/ --relations relations.json --out extracted\n"
+        "  grounded kb extract a.md b.txt --relations relations.json --kb kb \\\n"
+        "      --checker runs/checker --out extracted\n"
+        "  grounded kb build --review extracted/review.tsv --documents wiki/ \\\n"
+        "      --relations relations.json --out kb     # after editing the keep column",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    extract.add_argument(
+        "docs", nargs="*", help="documents: .txt/.md files, folders of them, passages files"
+    )
+    extract.add_argument("--out", required=True, help="folder to write the files to")
+    extract.add_argument("--config", help="YAML file with any of the settings below")
+    add_dataclass_arguments(extract, ExtractConfig, "extraction")
+    extract.set_defaults(func=_extract)
 
     query = kbsub.add_parser(
         "query",
@@ -110,6 +141,28 @@ def _build(args: argparse.Namespace) -> int:
     print(f"  encoder: {m['encoder']['name']} (dimension {m['encoder']['dimension']})")
     files = ", ".join(sorted(n for n in m["checksums"] if "/" not in n))
     print(f"wrote {kb.path}/ ({files}, manifest.json, index/)")
+    return 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from grounded.extract import ExtractConfig, extract
+
+    yaml_values = load_yaml(args.config) if args.config else {}
+    origin = args.config or "--config"
+    check_yaml_keys(yaml_values, [ExtractConfig], origin)
+    config = build_config(ExtractConfig, args, yaml_values, origin=origin)
+    config.documents = [*args.docs, *config.documents]
+    result = extract(config, show_progress=True)
+    paths = result.write(args.out)
+    s = result.summary()
+    print(
+        f"\nread {s['documents']} documents ({s['sentences']:,} sentences) in "
+        f"{s['seconds']:.1f} s: {s['candidates']:,} candidates, {s['kept']:,} kept at "
+        f"confidence >= {s['min_confidence']}, {s['flagged']:,} flagged against --kb"
+    )
+    verified = "checker" if config.checker else "extractor confidence only (no --checker)"
+    print(f"  by extractor: {s['by_extractor']}   confidence from: {verified}")
+    print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
 
 
@@ -176,6 +229,15 @@ def _stats(args: argparse.Namespace) -> int:
     for rel, s in stats["per_relation"].items():
         kind = "functional" if s["functional"] else "many-valued"
         print(f"  {rel:<20} {kind:<12} {s['facts']:>9,} {s['subjects']:>9,}")
+    prov = stats.get("provenance", {})
+    if set(prov.get("by_extractor", {})) - {"none"}:
+        print("\n  facts by extractor: " + ", ".join(
+            f"{k} {v:,}" for k, v in prov["by_extractor"].items()
+        ))  # fmt: skip
+        print("  facts by confidence: " + ", ".join(
+            f"{k} {v:,}" for k, v in prov["by_confidence"].items()
+        ))  # fmt: skip
+        print(f"  facts with a source (document#sentence): {prov['with_source']:,}")
     if stats["merges"]:
         total = sum(stats["merge_counts"].values()) or len(stats["merges"])
         kinds = ", ".join(f"{k} {n:,}" for k, n in stats["merge_counts"].items() if n)

@@ -421,7 +421,13 @@ class AuditReport:
         ]
         for i, (c, v) in enumerate(zip(self.claims, self.verdicts, strict=True), 1):
             claim = f"{c.question} → {c.text}" if c.question else c.text
-            ev = " / ".join(e.text for e in v.evidence[:evidence_shown]) or "—"
+            ev = (
+                " / ".join(
+                    e.text + (f" (supported by: {e.provenance})" if e.provenance else "")
+                    for e in v.evidence[:evidence_shown]
+                )
+                or "—"
+            )
             lines.append(
                 f"| {i} | {_cell(c.source)} | {_cell(claim)} | {v.label} | {v.confidence:.3f} "
                 f"| {v.decided_by} | {_cell(ev)} |"

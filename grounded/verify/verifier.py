@@ -624,7 +624,8 @@ class Verifier:
                 rid = index.id_of(t.key)
             except KeyError:
                 rid = -1
-            out.append(Evidence(self.kb.graph.verbalize(t), 1.0, "graph", "fact", t, rid, t.key))
+            text = self.kb.graph.verbalize(t)
+            out.append(Evidence(text, 1.0, "graph", "fact", t, rid, t.key, self.kb.provenance(t)))
         return out
 
 
