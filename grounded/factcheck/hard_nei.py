@@ -72,8 +72,10 @@ def register_hard_nei(name: str) -> Callable[[HardNei], HardNei]:
 
 
 def _claims(corpus: Corpus, rng: random.Random, limit: int) -> list[Sentence]:
+    """The corpus's claim sentences in a seeded order (the callers stop at ``limit`` pairs;
+    at most 20 × ``limit`` sentences are tried)."""
     sentences = corpus.sentences()
-    return rng.sample(sentences, min(limit, len(sentences)))
+    return rng.sample(sentences, min(20 * limit, len(sentences)))
 
 
 def _silent(claim: str, words: set[str], candidate: str, other: set[str]) -> bool:
@@ -112,6 +114,8 @@ def same_document(
                 best, best_score = other, len(words & ow)
         if best is not None:
             out.append(Transformed(s.text, best, "not_enough_info", "same_document", s.text))
+            if len(out) == limit:
+                break
     return out
 
 
@@ -154,6 +158,8 @@ def neighbour(
             if _silent(s.text, words, text, content_words(text)):
                 out.append(Transformed(s.text, text, "not_enough_info", "neighbour", s.text))
                 break
+        if len(out) == limit:
+            break
     return out
 
 
@@ -208,7 +214,7 @@ def hard_nei_pairs(
     seed: int = 0,
 ) -> list[Transformed]:
     """Hard not-enough-info pairs of each kind in ``kinds`` (default: all of :data:`HARD_NEI`),
-    at most ``per_kind`` each, seeded.
+    at most ``per_kind`` pairs each, seeded.
 
     Args:
         corpus: passages split into sentences (None: the document kinds give nothing).
