@@ -132,3 +132,75 @@ def test_verifier_min_confidence_overrides_the_checkers_rule(flat_checker, tiny_
         assert strict.verify([CLAIM])[0].label == "not_enough_info"
     finally:
         flat_checker.rule = DecisionRule()
+
+
+# -- calibration: biases, then the rule, tuned on a named set ------------------------------------
+def test_fit_rule_by_hand():
+    from grounded.factcheck.training import fit_rule
+
+    # gold: NEI, refuted, supported, NEI. Argmax gives refuted, refuted, supported, supported:
+    # balanced accuracy (0/2 + 1 + 1) / 3 = 0.667 and refuted predicted for half the pairs
+    # (cap 1.5 × 0.25 + 0.05 = 0.425). A rule with refute_margin > 0.1 and min_margin > 0.05
+    # abstains on rows 0 and 3 (lead 0.1 and 0.05) and keeps rows 1, 2 (lead 0.6 and 0.5).
+    p = np.array([[0.2, 0.45, 0.35], [0.1, 0.75, 0.15], [0.7, 0.1, 0.2], [0.45, 0.15, 0.4]])
+    rule, score = fit_rule(p, [2, 1, 0, 2])
+    assert score == pytest.approx(1.0)
+    assert decide_ids(p, rule).tolist() == [2, 1, 0, 2]
+    assert rule.refute_margin > 0.1 and rule.min_margin > 0.05
+
+
+def test_calibrate_records_what_it_was_tuned_on(tiny_checker, tmp_path):
+    from datasets import Dataset
+
+    from grounded.factcheck.training import calibrate
+
+    checker = FactChecker.from_pretrained(tiny_checker[2])
+    dev = Dataset.from_dict(
+        {
+            "claim": [CLAIM, CLAIM, "Mongolia borders China.", "Mongolia borders Chad."],
+            "evidence": [EVIDENCE, "The capital of Mongolia is Ulaanbaatar."] + [EVIDENCE] * 2,
+            "label": ["not_enough_info", "supported", "supported", "not_enough_info"],
+        }
+    )
+    info = calibrate(checker, dev, tuned_on="four hand-written pairs")
+    assert info["tuned_on"] == "four hand-written pairs"
+    assert info["dev_labels"] == {"supported": 2, "refuted": 0, "not_enough_info": 2}
+    assert sum(info["predicted_labels"].values()) == 4
+    # no refuted in gold: the cap is 0.05, so the rule predicts no refuted on these pairs
+    assert info["predicted_labels"]["refuted"] == 0
+    checker.save_pretrained(tmp_path / "c")
+    again = FactChecker.from_pretrained(tmp_path / "c")
+    assert again.rule == checker.rule
+    assert again.metadata["calibration"]["rule"] == checker.rule.to_dict()
+    np.testing.assert_allclose(again.biases, checker.biases)
+
+
+def test_train_factchecker_calibrates_on_the_given_pairs(tiny_kb, tiny_bert_dir, tmp_path):
+    from grounded.factcheck import CheckerOptimConfig, ClaimDataConfig, FactCheckerConfig
+    from grounded.factcheck.training import train_factchecker
+
+    cal = tmp_path / "cal.jsonl"
+    rows = [
+        {"claim": CLAIM, "evidence": EVIDENCE, "label": "not_enough_info"},
+        {
+            "claim": CLAIM,
+            "evidence": "Ulaanbaatar is the capital of Mongolia.",
+            "label": "SUPPORTS",
+        },
+        {"claim": CLAIM, "evidence": "The capital of Mongolia is Paris.", "label": "REFUTES"},
+    ]
+    cal.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    optim = CheckerOptimConfig(max_steps=3, per_device_train_batch_size=8, warmup_steps=0.0)
+    run = train_factchecker(
+        tiny_kb,
+        data_config=ClaimDataConfig(max_train_claims=20, max_test_claims=5, test_fraction=0.3),
+        checker_config=FactCheckerConfig(base_model=str(tiny_bert_dir), max_length=64, optim=optim),
+        show_progress=False,
+        calibration_pairs=cal,
+    )
+    info = run.checker.metadata["calibration"]
+    assert info["tuned_on"] == f"calibration pairs ({cal}), not trained on"
+    assert info["dev_pairs"] == 3
+    assert info["dev_labels"] == {"supported": 1, "refuted": 1, "not_enough_info": 1}
+    assert set(info["rule"]) == {"min_confidence", "min_margin", "refute_margin"}
+    assert run.data.stats()["train"]["sources"].get("hard_nei", 0) > 0

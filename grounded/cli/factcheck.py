@@ -66,6 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "contradiction / neutral)",
     )
     train.add_argument("--out", required=True, help="folder to write the checker to")
+    train.add_argument(
+        "--calibration-pairs",
+        help="JSONL file of labelled pairs unlike the training data (another domain, "
+        "human-labelled, with on-topic not-enough-info pairs): the calibration biases and the "
+        "decision rule are tuned on them, never trained on (default: the dev split)",
+    )
     train.add_argument("--config", help="YAML file with any of the settings below")
     train.add_argument(
         "--overwrite", action="store_true", help=f"replace an existing --out. {OVERWRITE_NOTE}"
@@ -172,6 +178,7 @@ def _train(args: argparse.Namespace) -> int:
         data_config=data_config,
         checker_config=checker_config,
         show_progress=show,
+        calibration_pairs=args.calibration_pairs,
     )
     checker, log, scores = run.checker, run.log, run.scores or None
     stats = run.data.stats()
@@ -182,7 +189,8 @@ def _train(args: argparse.Namespace) -> int:
         cal = checker.metadata.get("calibration")
         if cal:
             print(
-                f"  calibration biases {cal['biases']}; dev balanced accuracy "
+                f"  calibration biases {cal['biases']}, decision rule {cal.get('rule')} tuned "
+                f"on {cal.get('tuned_on')}; balanced accuracy "
                 f"{cal['balanced_accuracy_before']:.3f} → {cal['balanced_accuracy_after']:.3f}"
             )
     checker.save_pretrained(out, overwrite=args.overwrite)
