@@ -162,8 +162,10 @@ def test_calibrate_records_what_it_was_tuned_on(tiny_checker, tmp_path):
             "label": ["not_enough_info", "supported", "supported", "not_enough_info"],
         }
     )
-    info = calibrate(checker, dev, tuned_on="four hand-written pairs")
+    with pytest.warns(UserWarning, match=r"has no \['refuted'\] pairs"):
+        info = calibrate(checker, dev, tuned_on="four hand-written pairs")
     assert info["tuned_on"] == "four hand-written pairs"
+    assert info["labels_absent"] == ["refuted"]
     assert info["dev_labels"] == {"supported": 2, "refuted": 0, "not_enough_info": 2}
     assert sum(info["predicted_labels"].values()) == 4
     # no refuted in gold: the cap is 0.05, so the rule predicts no refuted on these pairs

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -351,8 +352,16 @@ def calibrate(
     recall = {
         lab: float((pred[g == k] == k).mean()) for k, lab in enumerate(LABELS) if (g == k).any()
     }
+    absent = [lab for k, lab in enumerate(LABELS) if not (g == k).any()]
+    if absent:
+        warnings.warn(
+            f"calibration set ({tuned_on}) has no {absent} pairs: their bias stays 0 and the "
+            "rule learns to avoid them; add labelled pairs of every verdict",
+            stacklevel=2,
+        )
     info = {
         "tuned_on": tuned_on,
+        "labels_absent": absent,
         "dev_pairs": len(gold),
         "dev_labels": {lab: int((g == k).sum()) for k, lab in enumerate(LABELS)},
         "predicted_labels": {lab: int((pred == k).sum()) for k, lab in enumerate(LABELS)},
