@@ -281,7 +281,26 @@ def main() -> None:
         default=400,
         help="SummEdits `evaluation` documents trained on (sampled per domain and label)",
     )
-    ap.add_argument("--wice", action="store_true", help="train on WiCE dev too (long evidence)")
+    ap.add_argument(
+        "--wice",
+        action="store_true",
+        help="train on half of WiCE dev's claims too (long evidence; the other half is the "
+        "calibration set either way)",
+    )
+    ap.add_argument(
+        "--silent-train",
+        type=int,
+        default=300,
+        help="hard not-enough-info training pairs per source at most (WiCE dev's silent cited "
+        "sentences, SummEdits `evaluation` sentences that do not bear on the edit)",
+    )
+    ap.add_argument(
+        "--silent-test",
+        type=int,
+        default=300,
+        help="same-topic silent evidence pairs scored per source (WiCE, SummEdits, SNLI "
+        "neutral; test splits)",
+    )
     ap.add_argument("--kb-claims", type=int, default=600, help="countries KB training claims")
     ap.add_argument(
         "--snli-test", type=int, default=2000, help="SNLI test pairs scored (sampled; 0: all)"

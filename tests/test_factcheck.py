@@ -24,7 +24,7 @@ from grounded.factcheck import (
 from grounded.factcheck.checker import alias_notes
 from grounded.factcheck.data import graph_label, split_subjects
 from grounded.factcheck.labels import (
-    CheckerPrediction,
+    Predictions,
     canonical_label,
     label_columns,
     probabilities,
@@ -601,11 +601,11 @@ class FixedChecker:
         self.calls: list[list[str]] = []
         self.evidence: list[str] = []
 
-    def predict(self, claims, evidence, *, batch_size=64):
+    def predict(self, claims, evidence, *, batch_size=64, rule=None):
         self.calls.append(list(claims))
         self.evidence += list(evidence)
-        best = max(self.probs, key=self.probs.get)
-        return [CheckerPrediction(best, self.probs[best], dict(self.probs)) for _ in claims]
+        row = [self.probs[lab] for lab in LABELS]
+        return Predictions(np.array([row] * len(claims)), rule=rule)
 
 
 def test_silent_graph_and_fact_only_evidence_is_not_enough_info(tiny_kb):

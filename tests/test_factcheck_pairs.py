@@ -14,6 +14,7 @@ import pytest
 
 from grounded.factcheck import chunking
 from grounded.factcheck.checker import FactChecker
+from grounded.factcheck.decision import decide
 from grounded.factcheck.labels import apply_biases
 from grounded.factcheck.pairs import read_pairs
 from grounded.factcheck.transforms import (
@@ -93,7 +94,9 @@ def test_predict_pairs_without_a_kb(tiny_bert_dir):
     preds = checker.predict(pairs)
     assert preds.probabilities.shape == (2, 3)
     np.testing.assert_allclose(preds.probabilities.sum(axis=1), 1.0)
-    assert preds.labels == [LABELS[i] for i in preds.probabilities.argmax(axis=1)]
+    # labels come from the decision rule, top_labels from the argmax
+    assert preds.top_labels == [LABELS[i] for i in preds.probabilities.argmax(axis=1)]
+    assert preds.labels == [d.label for d in decide(preds.probabilities, checker.rule)]
     assert preds[1].probabilities == dict(zip(LABELS, preds.probabilities[1], strict=True))
     # the list evidence is read joined; the two-list form gives the same numbers
     same = checker.predict(

@@ -3,10 +3,11 @@ the verifier's rule for subjects the KB does not name."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from grounded.answers import ABSTAIN
-from grounded.factcheck.labels import CheckerPrediction
+from grounded.factcheck.labels import Predictions
 from grounded.verify import Guard, GuardConfig, Verifier, VerifierConfig
 
 
@@ -17,10 +18,9 @@ class SureChecker:
         self.metadata: dict = {}
         self.calls: list[str] = []
 
-    def predict(self, claims, evidence, *, batch_size=64):
+    def predict(self, claims, evidence, *, batch_size=64, rule=None):
         self.calls += list(claims)
-        probs = {"supported": 0.9, "refuted": 0.05, "not_enough_info": 0.05}
-        return [CheckerPrediction("supported", 0.9, dict(probs)) for _ in claims]
+        return Predictions(np.array([[0.9, 0.05, 0.05]] * len(claims)), rule=rule)
 
 
 CASES = [

@@ -66,6 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "contradiction / neutral)",
     )
     train.add_argument("--out", required=True, help="folder to write the checker to")
+    train.add_argument(
+        "--calibration-pairs",
+        help="JSONL file of labelled pairs unlike the training data (another domain, "
+        "human-labelled, with on-topic not-enough-info pairs): the calibration biases and the "
+        "decision rule are tuned on them, never trained on (default: the dev split)",
+    )
     train.add_argument("--config", help="YAML file with any of the settings below")
     train.add_argument(
         "--overwrite", action="store_true", help=f"replace an existing --out. {OVERWRITE_NOTE}"
@@ -93,9 +99,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "score",
         help="judge (claim, evidence) pairs from a JSONL file; no knowledge base needed",
         description="Read PAIRS (JSONL: `claim`, `evidence` as a string or a list of strings; "
-        "other fields are kept) and write one line per pair with `label` and `probabilities` "
-        "(supported, refuted, not_enough_info). Evidence longer than the checker's window is "
-        "read in overlapping chunks; the best chunk decides. With --split-claims each sentence "
+        "other fields are kept) and write one line per pair with `label` (the checker's "
+        "decision rule: calibration biases, then not enough info unless the top label is "
+        "confident and clearly ahead), `top` (the most probable label), `why` (the rule's "
+        "reason) and `probabilities` (supported, refuted, not_enough_info, calibrated). "
+        "Evidence longer than the checker's window is read in overlapping chunks; the best "
+        "chunk decides. With --split-claims each sentence "
         "of a claim is judged and the least supported one speaks for the claim. When the file "
         "has a `label` field, accuracy and per-label recall are printed.",
         epilog="examples:\n"
@@ -173,6 +182,7 @@ def _train(args: argparse.Namespace) -> int:
         data_config=data_config,
         checker_config=checker_config,
         show_progress=show,
+        calibration_pairs=args.calibration_pairs,
     )
     checker, log, scores = run.checker, run.log, run.scores or None
     stats = run.data.stats()
@@ -183,7 +193,8 @@ def _train(args: argparse.Namespace) -> int:
         cal = checker.metadata.get("calibration")
         if cal:
             print(
-                f"  calibration biases {cal['biases']}; dev balanced accuracy "
+                f"  calibration biases {cal['biases']}, decision rule {cal.get('rule')} tuned "
+                f"on {cal.get('tuned_on')}; balanced accuracy "
                 f"{cal['balanced_accuracy_before']:.3f} → {cal['balanced_accuracy_after']:.3f}"
             )
     checker.save_pretrained(out, overwrite=True)  # allowed by check_destination above
@@ -219,14 +230,22 @@ def _score_pairs(args: argparse.Namespace) -> int:
     )
     seconds = time.perf_counter() - t0
     lines = []
-    for r, label, row, chunks in zip(
-        records, preds.labels, preds.probabilities, preds.chunks, strict=True
+    for r, label, top, why, row, chunks in zip(
+        records,
+        preds.labels,
+        preds.top_labels,
+        preds.reasons,
+        preds.probabilities,
+        preds.chunks,
+        strict=True,
     ):
         out = {
             **r.extra,
             "line": r.line,
             "claim": r.claim,
             "label": label,
+            "top": top,
+            "why": why,
             "probabilities": {k: round(float(v), 6) for k, v in zip(LABELS, row, strict=True)},
             "chunks": chunks,
         }
@@ -239,7 +258,11 @@ def _score_pairs(args: argparse.Namespace) -> int:
         for line in lines:
             print(line)
     counts = {lab: preds.labels.count(lab) for lab in LABELS}
-    summary = f"scored {len(records)} pair(s) in {seconds:.1f} s: {counts}"
+    summary = (
+        f"scored {len(records)} pair(s) in {seconds:.1f} s: {counts}; decision rule "
+        f"{preds.rule.to_dict()} on calibrated probabilities (biases "
+        f"{dict(zip(LABELS, checker.biases.round(3).tolist(), strict=True))})"
+    )
     gold = [r.label for r in records]
     if records and all(g is not None for g in gold):
         report = classification_report(gold, preds.labels)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from grounded.factcheck.checker import FactChecker, alias_notes
     from grounded.factcheck.config import CheckerOptimConfig, FactCheckerConfig
     from grounded.factcheck.data import ClaimData, ClaimDataConfig, build_claim_data
+    from grounded.factcheck.decision import Decision, DecisionRule, decision_rule
     from grounded.factcheck.evaluate import evaluate_checker, evaluate_verifier
     from grounded.factcheck.heldout import hide_facts
     from grounded.factcheck.labels import CheckerPrediction, Predictions
@@ -47,6 +48,8 @@ _WHERE = {
     "ClaimData": "grounded.factcheck.data",
     "ClaimDataConfig": "grounded.factcheck.data",
     "Corpus": "grounded.factcheck.transforms",
+    "Decision": "grounded.factcheck.decision",
+    "DecisionRule": "grounded.factcheck.decision",
     "FactChecker": "grounded.factcheck.checker",
     "FactCheckerConfig": "grounded.factcheck.config",
     "FactCheckerRun": "grounded.factcheck.training",
@@ -60,6 +63,7 @@ _WHERE = {
     "calibrate": "grounded.factcheck.training",
     "classification_report": "grounded.factcheck.metrics",
     "confusion_matrix": "grounded.factcheck.metrics",
+    "decision_rule": "grounded.factcheck.decision",
     "evaluate_checker": "grounded.factcheck.evaluate",
     "evaluate_verifier": "grounded.factcheck.evaluate",
     "hide_facts": "grounded.factcheck.heldout",
@@ -75,6 +79,8 @@ __all__ = [
     "ClaimData",
     "ClaimDataConfig",
     "Corpus",
+    "Decision",
+    "DecisionRule",
     "FactChecker",
     "FactCheckerConfig",
     "FactCheckerRun",
@@ -88,6 +94,7 @@ __all__ = [
     "calibrate",
     "classification_report",
     "confusion_matrix",
+    "decision_rule",
     "evaluate_checker",
     "evaluate_verifier",
     "hide_facts",

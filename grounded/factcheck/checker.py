@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from grounded.factcheck import chunking
+from grounded.factcheck.decision import DecisionRule
 from grounded.factcheck.labels import (
     Predictions,
     apply_biases,
@@ -162,19 +163,30 @@ class FactChecker:
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.path: Path | None = None
         self.columns = label_columns(model.config.id2label, "the model")
-        biases = self.metadata.get("calibration", {}).get("biases", {})
+        calibration = self.metadata.get("calibration", {})
+        biases = calibration.get("biases", {})
         self.biases = np.array([float(biases.get(lab, 0.0)) for lab in LABELS])
+        self.rule = DecisionRule.from_dict(calibration.get("rule"))
 
-    def set_calibration(self, biases: Sequence[float], info: dict[str, Any] | None = None) -> None:
-        """Use per-label log-space ``biases`` (in :data:`LABELS` order) from now on.
+    def set_calibration(
+        self,
+        biases: Sequence[float],
+        info: dict[str, Any] | None = None,
+        rule: DecisionRule | None = None,
+    ) -> None:
+        """Use per-label log-space ``biases`` (in :data:`LABELS` order) and the decision
+        ``rule`` (None: keep the current one) from now on.
 
         They are recorded in :attr:`metadata` (``calibration``), so :meth:`save_pretrained`
         writes them and :meth:`from_pretrained` restores them.
         """
         self.biases = np.asarray(biases, dtype=np.float64).reshape(len(LABELS))
+        if rule is not None:
+            self.rule = rule
         self.metadata["calibration"] = {
             **(info or {}),
             "biases": {lab: round(float(b), 6) for lab, b in zip(LABELS, self.biases, strict=True)},
+            "rule": self.rule.to_dict(),
         }
 
     # -- construction ------------------------------------------------------------------------
@@ -350,6 +362,7 @@ class FactChecker:
             )
         out = FactChecker(model, self.tokenizer, max_length=self.max_length, metadata=self.metadata)
         out.biases = self.biases.copy()
+        out.rule = self.rule
         out.path = self.path
         return out
 
@@ -390,6 +403,7 @@ class FactChecker:
         split_claims: bool = False,
         show_progress: bool | None = None,
         calibrated: bool = True,
+        rule: DecisionRule | None = None,
     ) -> Predictions:
         """Judge (claim, evidence) pairs; no knowledge base needed.
 
@@ -402,7 +416,10 @@ class FactChecker:
         each sentence of a multi-sentence claim is judged on its own and the claim takes the
         distribution of its least supported sentence
         (:func:`~grounded.factcheck.chunking.weakest_sentence`). The checker's calibration
-        biases (:attr:`biases`) are applied last, unless ``calibrated`` is False.
+        biases (:attr:`biases`) are applied last, unless ``calibrated`` is False, and the
+        labels come from the decision rule (:attr:`rule`, or ``rule``;
+        :func:`~grounded.factcheck.decision.decide`): close or flat probabilities, and a
+        refutation that does not stand clearly above the rest, give not enough info.
 
         Pairs are sorted by length so each batch pads little; rows come back in input order.
 
@@ -415,9 +432,11 @@ class FactChecker:
             split_claims: judge each sentence of a claim separately.
             show_progress: a progress bar (default: when more than 1,000 chunks are read).
             calibrated: apply the calibration biases.
+            rule: the decision rule (default: the checker's own, :attr:`rule`).
 
         Returns:
-            :class:`Predictions`: ``probabilities`` (n, 3) and ``labels``; indexing gives
+            :class:`Predictions`: ``probabilities`` (n, 3), ``labels`` and ``reasons``
+            (:func:`~grounded.factcheck.decision.decide`); indexing gives
             :class:`CheckerPrediction` objects.
 
         Raises:
@@ -441,7 +460,7 @@ class FactChecker:
             show_progress=show_progress,
             calibrated=calibrated,
         )
-        return Predictions(probs, chunks)
+        return Predictions(probs, chunks, rule if rule is not None else self.rule)
 
     def _predict(
         self,

@@ -120,6 +120,25 @@ class ClaimDataConfig:
             "enough info). Empty: none."
         },
     )
+    hard_nei: list[str] = field(
+        default_factory=lambda: list(_hard_nei_names()),
+        metadata={
+            "help": "Kinds of hard not-enough-info pairs (evidence on the claim's subject or "
+            "topic that does not decide it): same_document (another sentence of the same "
+            "passage), neighbour (the nearest sentence of another passage), "
+            "kb_other_relation (the KB's facts about the same subject with other relations). "
+            "Built from the KB and `--documents`, training subjects only. Empty: none."
+        },
+    )
+    hard_nei_share: float = field(
+        default=0.4,
+        metadata={
+            "help": "Share of the training not-enough-info pairs that are hard pairs (at most: "
+            "fewer when fewer can be built). Without them a checker learns 'on topic and "
+            "not the same → refuted'; 0 leaves them out, 1 makes every not-enough-info pair "
+            "a hard one."
+        },
+    )
     max_document_sentences: int = field(
         default=500,
         metadata={
@@ -175,8 +194,19 @@ class ClaimDataConfig:
             raise ValueError(
                 f"`transforms` names {unknown}; registered: {sorted(_transform_names())}"
             )
+        unknown = [t for t in self.hard_nei if t not in _hard_nei_names()]
+        if unknown:
+            raise ValueError(f"`hard_nei` names {unknown}; registered: {sorted(_hard_nei_names())}")
+        if not 0 <= self.hard_nei_share <= 1:
+            raise ValueError(f"`hard_nei_share` must be in [0, 1], got {self.hard_nei_share}")
         if not 0 <= self.dev_fraction < 0.5:
             raise ValueError(f"`dev_fraction` must be in [0, 0.5), got {self.dev_fraction}")
+
+
+def _hard_nei_names() -> tuple[str, ...]:
+    from grounded.factcheck.hard_nei import HARD_NEI
+
+    return tuple(HARD_NEI)
 
 
 def _transform_names() -> tuple[str, ...]:

@@ -106,18 +106,40 @@ def apply_biases(probs: np.ndarray, biases: Sequence[float] | np.ndarray) -> np.
 class Predictions(Sequence["CheckerPrediction"]):
     """The checker's verdicts on a list of pairs: an array of probabilities and the labels.
 
-    Indexing and iteration give :class:`CheckerPrediction` objects, so code written for a list
-    of predictions keeps working.
+    The labels come from the one decision rule (:func:`grounded.factcheck.decision.decide`),
+    never from the argmax alone: a flat or close distribution, or a refutation that does not
+    stand clearly above the rest, is ``not_enough_info``. Indexing and iteration give
+    :class:`CheckerPrediction` objects, so code written for a list of predictions keeps
+    working.
 
     Attributes:
-        probabilities: float array (n, 3), columns in :data:`LABELS` order, rows sum to 1.
-        labels: the most probable verdict of each row.
+        probabilities: float array (n, 3), columns in :data:`LABELS` order, rows sum to 1
+            (calibrated: the biases are already applied).
+        labels: the decided verdict of each row.
+        top_labels: the most probable verdict of each row.
+        reasons: why each row got its label.
+        rule: the :class:`~grounded.factcheck.decision.DecisionRule` that decided.
         chunks: evidence chunks each pair was read in (1 when it fit the window).
+
+    Example:
+        >>> Predictions(np.array([[0.36, 0.33, 0.31]])).labels
+        ['not_enough_info']
     """
 
-    def __init__(self, probabilities: np.ndarray, chunks: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        probabilities: np.ndarray,
+        chunks: Sequence[int] | None = None,
+        rule: Any = None,
+    ) -> None:
+        from grounded.factcheck.decision import DecisionRule, decide
+
         self.probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1, len(LABELS))
-        self.labels: list[Label] = [LABELS[int(i)] for i in self.probabilities.argmax(axis=1)]
+        self.rule = rule if rule is not None else DecisionRule()
+        decisions = decide(self.probabilities, self.rule)
+        self.labels: list[Label] = [d.label for d in decisions]
+        self.top_labels: list[Label] = [d.top for d in decisions]
+        self.reasons: list[str] = [d.reason for d in decisions]
         self.chunks = list(chunks) if chunks is not None else [1] * len(self.labels)
 
     def __len__(self) -> int:
@@ -132,6 +154,8 @@ class Predictions(Sequence["CheckerPrediction"]):
             label,
             float(row[LABELS.index(label)]),
             dict(zip(LABELS, map(float, row), strict=True)),
+            self.top_labels[i],
+            self.reasons[i],
         )
 
     def __repr__(self) -> str:
@@ -188,14 +212,18 @@ class CheckerPrediction:
     """The checker's verdict on one (claim, evidence) pair.
 
     Attributes:
-        label: the most probable verdict.
+        label: the verdict the decision rule gives (:mod:`grounded.factcheck.decision`).
         confidence: its probability.
         probabilities: verdict → probability (sums to 1).
+        top: the most probable verdict (``label`` unless the rule abstained).
+        reason: why the rule gave ``label``.
     """
 
     label: Label
     confidence: float
     probabilities: dict[str, float]
+    top: Label | None = None
+    reason: str = ""
 
 
 def join_evidence(texts: Sequence[str]) -> str:

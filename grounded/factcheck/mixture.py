@@ -129,8 +129,8 @@ def build_pair_data(
                 texts.append(p.text)
                 entities.append(tuple(p.entities))
         graph = kb.graph
-    if texts and config.transforms:
-        corpus = Corpus.from_texts(texts, entities, graph)
+    corpus = Corpus.from_texts(texts, entities, graph) if texts else None
+    if corpus is not None and config.transforms:
         made = transform_pairs(
             corpus,
             transforms=config.transforms,
@@ -154,10 +154,74 @@ def build_pair_data(
                 "source": str(p.get("source", "pairs")),
             }
         )
+    out_rows += hard_rows(corpus, _training_graph(kb, config), out_rows, config)
     train_rows, dev_rows = _dev_split(out_rows, config.dev_fraction, config.claims_seed)
     if config.balance:
         train_rows = balance_labels(train_rows, config.claims_seed)
     return PairData(_pair_dataset(train_rows), _pair_dataset(dev_rows), claims)
+
+
+def _training_graph(kb: KnowledgeBase | None, config: ClaimDataConfig) -> Any:
+    """The graph without the held-out subjects' facts (they are scored, never trained on)."""
+    if kb is None:
+        return None
+    from kg import KnowledgeGraph
+
+    subjects = sorted({t.subject for t in kb.graph.triples()})
+    _, held_out = split_subjects(subjects, config.test_fraction, config.claims_seed)
+    kept = [t for t in kb.graph.triples() if t.subject not in held_out]
+    return KnowledgeGraph(kept, kb.graph.schema) if kept else None
+
+
+def hard_rows(
+    corpus: Any, graph: Any, rows: Sequence[dict[str, Any]], config: ClaimDataConfig
+) -> list[dict[str, Any]]:
+    """Hard not-enough-info rows (:mod:`grounded.factcheck.hard_nei`), as many as make
+    ``config.hard_nei_share`` of the not-enough-info rows (all of them when ``rows`` holds
+    no other not-enough-info pair), sampled evenly over the kinds (seeded).
+
+    Example:
+        >>> from grounded.factcheck.transforms import Corpus
+        >>> c = Corpus.from_texts(["Ada Lovelace wrote notes on the engine. Ada Lovelace "
+        ...                        "was born in London."])
+        >>> other = [{"label": 2}] * 3
+        >>> [r["kind"] for r in hard_rows(c, None, other, ClaimDataConfig(hard_nei_share=0.25))]
+        ['same_document']
+    """
+    from grounded.factcheck.hard_nei import hard_nei_pairs
+
+    if not config.hard_nei or config.hard_nei_share == 0 or (corpus is None and graph is None):
+        return []
+    nei = LABELS.index("not_enough_info")
+    others = sum(r["label"] == nei for r in rows)
+    share = config.hard_nei_share
+    want = None if share == 1 or not others else round(share / (1 - share) * others)
+    per_kind = config.max_document_sentences if want is None else want
+    made = hard_nei_pairs(
+        corpus, graph, kinds=config.hard_nei, per_kind=per_kind, seed=config.claims_seed
+    )
+    if want is not None and len(made) > want:
+        rng = random.Random(f"hard_nei:{config.claims_seed}")
+        by_kind: dict[str, list[Any]] = {}
+        for t in made:
+            by_kind.setdefault(t.kind, []).append(t)
+        picked: list[Any] = []
+        queues = [rng.sample(v, len(v)) for _, v in sorted(by_kind.items())]
+        while len(picked) < want:
+            for q in queues:
+                if q and len(picked) < want:
+                    picked.append(q.pop())
+        made = picked
+    return [
+        {
+            "claim": t.claim,
+            "evidence": t.evidence,
+            "label": nei,
+            "kind": t.kind,
+            "source": "hard_nei",
+        }
+        for t in made
+    ]
 
 
 def _dev_split(

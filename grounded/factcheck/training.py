@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from datasets import Dataset
 
     from grounded.factcheck.data import ClaimDataConfig
+    from grounded.factcheck.decision import DecisionRule
     from grounded.factcheck.mixture import PairData
     from grounded.kb import KnowledgeBase
 
@@ -270,36 +272,108 @@ def fit_biases(
     return np.array([0.0, best[1], best[2]]), before, best[0]
 
 
-def calibrate(checker: FactChecker, dev: Dataset, *, batch_size: int = 64) -> dict[str, Any]:
-    """Fit the checker's per-label biases on ``dev`` and set them (recorded in its metadata).
+def fit_rule(
+    probs: np.ndarray, gold: Sequence[int], *, max_refuted_excess: float = 0.05
+) -> tuple[DecisionRule, float]:
+    """The decision rule (:class:`~grounded.factcheck.decision.DecisionRule`) that maximizes
+    balanced accuracy on calibrated ``probs``, among those whose share predicted refuted is
+    at most 1.5 × the gold share of refuted + ``max_refuted_excess`` (when any is); ties go
+    to the rule that abstains more (larger margins).
+
+    Args:
+        probs: (n, 3) calibrated probabilities in :data:`LABELS` order.
+        gold: n label ids.
+
+    Returns:
+        ``(rule, balanced accuracy)``.
+
+    Example:
+        >>> p = np.array([[0.2, 0.45, 0.35], [0.1, 0.8, 0.1], [0.7, 0.1, 0.2]])
+        >>> rule, score = fit_rule(p, [2, 1, 0])
+        >>> score, rule.refute_margin >= 0.1
+        (1.0, True)
+    """
+    from grounded.factcheck.decision import DecisionRule, decide_ids
+
+    g = np.asarray(gold, dtype=np.int64)
+    ref = LABELS.index("refuted")
+    cap = 1.5 * float((g == ref).mean()) + max_refuted_excess
+    best: tuple[tuple[float, ...], DecisionRule] | None = None
+    for mc in (0.0, 0.4, 0.5, 0.6):
+        for mm in (0.0, 0.05, 0.1, 0.2):
+            for rm in (0.0, 0.1, 0.2, 0.3, 0.4):
+                rule = DecisionRule(min_confidence=mc, min_margin=mm, refute_margin=rm)
+                pred = decide_ids(probs, rule)
+                within = float((pred == ref).mean()) <= cap + 1e-12
+                key = (float(within), balanced_accuracy(g, pred), mm + rm + mc)
+                if best is None or key > best[0]:
+                    best = (key, rule)
+    key, rule = best  # type: ignore[misc]  # the grid is not empty
+    return rule, key[1]
+
+
+def calibrate(
+    checker: FactChecker,
+    dev: Dataset,
+    *,
+    batch_size: int = 64,
+    tuned_on: str = "dev split of the training mixture",
+) -> dict[str, Any]:
+    """Fit the checker's per-label biases (:func:`fit_biases`), then its decision rule's
+    thresholds (:func:`fit_rule`), on ``dev`` and set them (recorded in its metadata with
+    ``tuned_on`` and the gold label distribution).
+
+    Tune on pairs unlike the training mixture (another domain, human-labelled, with hard
+    not-enough-info pairs), never on the training distribution alone: biases fitted on the
+    training mix's own dev split learn its label balance, not the world's.
 
     Args:
         checker: a trained checker.
         dev: rows with ``claim``, ``evidence``, ``label``.
+        tuned_on: what ``dev`` is, in words (recorded).
 
     Returns:
-        What was recorded: ``biases``, ``dev_pairs``, ``balanced_accuracy_before`` and
-        ``_after``, and the dev recall of each label after.
+        What was recorded: ``biases``, ``rule``, ``tuned_on``, ``dev_pairs``, ``dev_labels``,
+        ``balanced_accuracy_before`` (argmax, no biases), ``_biases`` (argmax after the
+        biases) and ``_after`` (the rule), the dev recall of each label and the predicted
+        label distribution after.
     """
+    from grounded.factcheck.decision import decide_ids
+    from grounded.factcheck.labels import apply_biases
+
     claims, evidence = list(dev["claim"]), list(dev["evidence"])
     probs = checker.predict_proba(claims, evidence, batch_size=batch_size, calibrated=False)
     gold = [int(x) if not isinstance(x, str) else LABELS.index(x) for x in dev["label"]]
-    biases, before, after = fit_biases(probs, gold)
-    from grounded.factcheck.labels import apply_biases
-
-    pred = apply_biases(probs, biases).argmax(axis=1)
+    biases, before, with_biases = fit_biases(probs, gold)
+    calibrated = apply_biases(probs, biases)
+    rule, after = fit_rule(calibrated, gold)
+    pred = decide_ids(calibrated, rule)
     g = np.asarray(gold)
     recall = {
         lab: float((pred[g == k] == k).mean()) for k, lab in enumerate(LABELS) if (g == k).any()
     }
+    absent = [lab for k, lab in enumerate(LABELS) if not (g == k).any()]
+    if absent:
+        warnings.warn(
+            f"calibration set ({tuned_on}) has no {absent} pairs: their bias stays 0 and the "
+            "rule learns to avoid them; add labelled pairs of every verdict",
+            stacklevel=2,
+        )
     info = {
+        "tuned_on": tuned_on,
+        "labels_absent": absent,
         "dev_pairs": len(gold),
+        "dev_labels": {lab: int((g == k).sum()) for k, lab in enumerate(LABELS)},
+        "predicted_labels": {lab: int((pred == k).sum()) for k, lab in enumerate(LABELS)},
         "balanced_accuracy_before": round(before, 4),
+        "balanced_accuracy_biases": round(with_biases, 4),
         "balanced_accuracy_after": round(after, 4),
         "dev_recall": {k: round(v, 4) for k, v in recall.items()},
-        "method": "per-label log-space biases maximizing dev balanced accuracy",
+        "method": "per-label log-space biases maximizing dev balanced accuracy, then the "
+        "decision rule's thresholds maximizing it with refuted predicted at most 1.5 x its "
+        "gold share + 0.05",
     }
-    checker.set_calibration(biases, info)
+    checker.set_calibration(biases, info, rule)
     return checker.metadata["calibration"]
 
 
@@ -314,6 +388,7 @@ def train_factchecker(
     out: str | Path | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
+    calibration_pairs: str | Path | Sequence[dict[str, Any]] | None = None,
 ) -> FactCheckerRun:
     """Build training pairs, train a checker, calibrate it on the dev split, and save it.
 
@@ -334,6 +409,9 @@ def train_factchecker(
         out: folder to save the checker to (None: not saved).
         overwrite: replace an existing ``out``.
         show_progress: progress bars.
+        calibration_pairs: labelled pairs (a JSONL file or dicts) unlike the training mix
+            (another domain, human-labelled) to tune the calibration biases and the decision
+            rule on (:func:`calibrate`); never trained on. None: the dev split.
 
     The checker's metadata is the folder's contract, written here and not by the command
     line: the KB (name, checksum, path), the data settings (``evidence_k``, ``alias_notes``:
@@ -355,7 +433,6 @@ def train_factchecker(
     """
     from grounded.factcheck.data import ClaimDataConfig
     from grounded.factcheck.mixture import build_pair_data
-    from grounded.factcheck.pairs import read_pairs
     from grounded.factcheck.transforms import read_texts
     from grounded.kb import KnowledgeBase
 
@@ -367,21 +444,36 @@ def train_factchecker(
         kb = KnowledgeBase.load(kb)
     is_path = isinstance(documents, (str, Path))
     texts = read_texts(documents) if is_path else list(documents or [])
-    if isinstance(pairs, (str, Path)):
-        records = [
-            {"claim": r.claim, "evidence": r.evidence, "label": r.label}
-            for r in read_pairs(pairs, require_label=True)
-        ]
-    else:
-        records = list(pairs or [])
+    records = _labelled(pairs)
     data = build_pair_data(
         kb, data_config, documents=texts, pairs=records, show_progress=show_progress
     )
     checker, log = train_checker(
         data.train, checker_config, dev=data.dev, show_progress=show_progress
     )
-    if len(data.dev):
-        calibrate(checker, data.dev, batch_size=checker_config.eval_batch_size)
+    cal_rows = _labelled(calibration_pairs) if calibration_pairs is not None else []
+    if cal_rows:
+        from grounded.factcheck.mixture import _pair_dataset
+
+        for r in cal_rows:
+            r.setdefault("kind", "calibration")
+            r.setdefault("source", "calibration")
+            r["label"] = r["label"] if isinstance(r["label"], int) else LABELS.index(r["label"])
+        name = calibration_pairs if isinstance(calibration_pairs, (str, Path)) else "given"
+        calibrate(
+            checker,
+            _pair_dataset(cal_rows),
+            batch_size=checker_config.eval_batch_size,
+            tuned_on=f"calibration pairs ({name}), not trained on",
+        )
+    elif len(data.dev):
+        calibrate(
+            checker,
+            data.dev,
+            batch_size=checker_config.eval_batch_size,
+            tuned_on="dev split of the training mixture (hard not-enough-info pairs "
+            "included); pass `calibration_pairs` from another domain for a rule that transfers",
+        )
     checker.metadata.update(data=to_dict(data_config), pair_stats=data.stats())
     scores: dict[str, Any] = {}
     if kb is not None:
@@ -394,6 +486,19 @@ def train_factchecker(
     if out is not None:
         checker.save_pretrained(out, overwrite=overwrite)
     return FactCheckerRun(checker, log, data, scores)
+
+
+def _labelled(pairs: str | Path | Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Labelled pairs from a JSONL file (labels required) or a list of dicts (copied)."""
+    from grounded.factcheck.labels import canonical_label
+    from grounded.factcheck.pairs import read_pairs
+
+    if isinstance(pairs, (str, Path)):
+        return [
+            {"claim": r.claim, "evidence": r.evidence, "label": canonical_label(r.label)}
+            for r in read_pairs(pairs, require_label=True)
+        ]
+    return [dict(p) for p in pairs or []]
 
 
 @dataclass(frozen=True)

@@ -597,7 +597,7 @@ class Auditor:
             "settings": {
                 "evidence_k": self.verifier.evidence_k,
                 "alias_notes": self.verifier.alias_notes,
-                "min_confidence": self.verifier.config.min_confidence,
+                "decision_rule": self.verifier.rule.to_dict(),
                 "silence_is_nei": self.verifier.config.silence_is_nei,
                 "max_claim_chars": self.config.max_claim_chars,
                 "claims_per_batch": self.config.claims_per_batch,

@@ -15,7 +15,9 @@ For each claim (optionally the answer to a question):
    Eljunlor"), and the evidence holds only knowledge-base facts, no passage, the checker could
    learn nothing the graph has not checked: the verdict is not enough info
    (``decided_by="graph"``). Else the neural checker judges the claim on the evidence
-   (``decided_by="checker"``); below ``min_confidence`` its verdict is not enough info.
+   (``decided_by="checker"``), its label given by the checker's decision rule
+   (:func:`grounded.factcheck.decision.decide`: not enough info unless the top label is
+   confident and clearly ahead; ``min_confidence`` here overrides the rule's).
    Without a checker, or when the claim names no known entity at all, the verdict is not
    enough info (``decided_by="none"``).
 
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from grounded.answers import UNANSWERED, format_answer, is_abstention, read_answer
 from grounded.factcheck.checker import DEFAULT_EVIDENCE_K, alias_notes
+from grounded.factcheck.decision import decision_rule
 from grounded.factcheck.labels import join_evidence
 from grounded.retrieval import Evidence, RetrievalConfig
 from grounded.types import AnswerItem, Label
@@ -99,12 +102,12 @@ class VerifierConfig:
             "checker (off: the checker judges such claims)."
         },
     )
-    min_confidence: float = field(
-        default=0.5,
+    min_confidence: float | None = field(
+        default=None,
         metadata={
-            "help": "The checker's top probability a supported or refuted verdict needs; below "
-            "it (less than even odds) the verdict is not enough info (0: always take the "
-            "checker's top label; the top of three probabilities is at least 1/3)."
+            "help": "Override the checker's decision rule's min_confidence: the top "
+            "probability a supported or refuted verdict needs (default: the rule stored with "
+            "the checker, 0.5 when it stores none; grounded.factcheck.decision)."
         },
     )
     checker_batch_size: int = field(
@@ -116,7 +119,7 @@ class VerifierConfig:
             raise ValueError(f"`evidence_k` must be >= 1 or None, got {self.evidence_k}")
         if not 0 <= self.min_relation_prob <= 1:
             raise ValueError(f"`min_relation_prob` must be in [0, 1], got {self.min_relation_prob}")
-        if not 0 <= self.min_confidence <= 1:
+        if self.min_confidence is not None and not 0 <= self.min_confidence <= 1:
             raise ValueError(
                 f"`min_confidence` must be in [0, 1], got {self.min_confidence}: the checker's "
                 "top probability is compared with it"
@@ -177,6 +180,7 @@ class Verifier:
             meta = checker.metadata.get("data", {}) if checker else {}
             notes = bool(meta.get("alias_notes", False))
         self.alias_notes = notes
+        self.rule = decision_rule(checker, self.config.min_confidence)
         self.reader = ClaimReader(kb.graph)
         self.retriever = kb.retriever_for(RetrievalConfig(k=self.evidence_k))
         # Every passage names the entities it is about: a subject no passage names has only
@@ -504,18 +508,13 @@ class Verifier:
             [text for _, text, _ in checked],
             [self._evidence_text(text, ev) for _, text, ev in checked],
             batch_size=self.config.checker_batch_size,
+            rule=self.rule,
         )
         self.timings["checker"] += time.perf_counter() - t0
         for (job, _, ev), pred in zip(checked, preds, strict=True):
             d = job.decision
             label, confidence = pred.label, pred.confidence
-            reason = f"the checker read {len(ev)} retrieved item(s)"
-            if label != "not_enough_info" and confidence < self.config.min_confidence:
-                label, confidence = "not_enough_info", pred.probabilities["not_enough_info"]
-                reason += (
-                    f"; its top label {pred.label} has probability {pred.confidence:.2f}, below "
-                    f"min_confidence {self.config.min_confidence:g}"
-                )
+            reason = f"the checker read {len(ev)} retrieved item(s); {pred.reason}"
             if job.pending_reason:
                 reason += f"; graph: {job.pending_reason}"
             job.verdict = Verdict(
