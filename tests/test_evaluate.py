@@ -256,7 +256,7 @@ def test_evaluate_writes_a_consistent_report(tmp_path, tiny_kb, tiny_base, tiny_
     # the targets file is checked as written: every target listed, reached or not (None when
     # the run lacks a variant it needs: raft and base are not trained here)
     assert [t["target"] for t in report["targets"]] == [t.title for t in load_targets(targets)]
-    assert {t["variant"] for t in report["targets"]} == {"rag", "grounded"}
+    assert {t["variant"] for t in report["targets"]} == {"grounded"}
     assert all(t["reached"] in (True, False, None) for t in report["targets"])
     with pytest.raises(ValueError, match="`guard` names variants not evaluated here"):
         evaluate(tiny_kb, tiny_base, {}, tmp_path / "x", EvaluateConfig(guard=["sft"]))
