@@ -35,10 +35,12 @@ ANSWER_PREFIX = "Answer:"
 
 PROMPT_FORMATS: tuple[str, ...] = ("auto", "plain", "chat")
 """``auto``: ``chat`` when the tokenizer has a chat template, else ``plain``."""
-SYSTEM_PROMPT = f"Answer briefly from the evidence, or say: {ABSTAIN}"
-"""The system turn of the chat format (14 tokens for SmolLM2; its own default has 16). It
-says the one answer style training teaches: the object alone (``format_answer``), or the
-abstention."""
+SYSTEM_PROMPT = f"Answer from the evidence, or say: {ABSTAIN}"
+"""The system turn of the chat format: shorter than SmolLM2's default (13 tokens against 16);
+training teaches the short answer style (``format_answer``, or the abstention). Measured on
+SmolLM2-135M-Instruct: "Answer briefly from the evidence, ..." made it answer "What is the
+capital of France?" closed-book in French gibberish ("Le Grand Garou, la France, ..."), and
+"Answer in a few words ..." wordings cost more tokens than the default turn."""
 
 __all__ = [
     "ANSWER_PREFIX",
