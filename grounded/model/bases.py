@@ -335,10 +335,13 @@ def convert_gguf(
     sha256 = sha256 or sha256_file(source)
     # Said on stderr, not only logged: the first run waits half a minute for it.
     print(f"converting {source} into {out} (once; later runs load that folder)", file=sys.stderr)
-    kwargs = {"gguf_file": source.name, "trust_remote_code": False}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.parent, **kwargs)
-        lm = AutoModelForCausalLM.from_pretrained(source.parent, dtype=torch.float32, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(
+            source.parent, gguf_file=source.name, trust_remote_code=False
+        )
+        lm = AutoModelForCausalLM.from_pretrained(
+            source.parent, gguf_file=source.name, dtype=torch.float32, trust_remote_code=False
+        )
     except (ValueError, OSError, KeyError, RuntimeError) as err:
         raise ArtifactError(
             f"{source} cannot be loaded as a GGUF causal LM ({type(err).__name__}: {err}); pass "

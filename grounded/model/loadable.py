@@ -1,8 +1,8 @@
 """Refusals before a model folder is handed to transformers: pickled weights and custom code.
 
 transformers would load a ``pytorch_model.bin`` with ``torch.load`` (a pickle can run code)
-and, for a folder that names its own code, advise to "pass trust_remote_code=True", which no
-command of grounded can do. Both end here in one short message that names the folder and
+and, for a folder that names its own code, advise to turn remote code on, which no command
+of grounded can do. Both end here in one short message that names the folder and
 the fix.
 """
 
