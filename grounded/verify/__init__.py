@@ -20,10 +20,11 @@ from grounded._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from grounded.verify.audit import AuditConfig, Auditor, AuditReport, Claim, Document
+    from grounded.verify.config import VerifierConfig
     from grounded.verify.graph import GraphDecision, decide
     from grounded.verify.guard import Guard, GuardConfig, GuardedAnswer
     from grounded.verify.verdict import Verdict
-    from grounded.verify.verifier import Verifier, VerifierConfig
+    from grounded.verify.verifier import Verifier
 
 _WHERE = {
     "AuditConfig": "grounded.verify.audit",
@@ -37,7 +38,7 @@ _WHERE = {
     "GuardedAnswer": "grounded.verify.guard",
     "Verdict": "grounded.verify.verdict",
     "Verifier": "grounded.verify.verifier",
-    "VerifierConfig": "grounded.verify.verifier",
+    "VerifierConfig": "grounded.verify.config",
     "decide": "grounded.verify.graph",
 }
 
