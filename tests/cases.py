@@ -271,12 +271,17 @@ class InjectionCase:
         assert out.shape == (2, 5 + 3 * m, 8) and out_mask.shape == (2, 5 + 3 * m)
         # every present evidence item adds m real positions; the text keeps its own
         assert out_mask.sum(1).tolist() == [3 + 2 * m, 5 + 3 * m]
-        # still left-padded (padding first, then one block of real positions), and the
-        # prompt's own tokens end each row, unchanged off the mentions (tokens 2 of row 0,
-        # 1-2 of row 1: entity vectors only touch those)
+        # still left-padded (padding first, then one block of real positions); the prompt's
+        # first token opens the block when soft tokens keep it first (soft_token_offset 1),
+        # its other tokens end each row, unchanged off the mentions (tokens 2 of row 0, 1-2
+        # of row 1: entity vectors only touch those)
         assert torch.equal(out_mask, out_mask.sort(dim=1).values)
         assert torch.equal(out[0, -2:], embeds[0, 3:])
-        assert torch.equal(out[1, -5:][[0, 3, 4]], embeds[1, [0, 3, 4]])
+        assert torch.equal(out[1, -4:][[2, 3]], embeds[1, [3, 4]])
+        first = out_mask.argmax(1)  # (2,) where each row's real block starts
+        if m and self.layer().config.soft_token_offset:
+            assert torch.equal(out[0, first[0]], embeds[0, 2])  # entity projection starts at 0
+            assert torch.equal(out[1, first[1]], embeds[1, 0])
 
     def test_every_parameter_gets_a_gradient(self):
         layer = self.layer()

@@ -3,6 +3,7 @@ save/load, and the generic path through two architectures (Llama, GPT-2) under P
 
 from __future__ import annotations
 
+import json
 from typing import ClassVar
 
 import cases
@@ -32,6 +33,29 @@ def test_prepend_soft_tokens_right_and_left_padding():
     assert out.inputs_embeds[..., 0].tolist() == [[10, 11, 1, 2, 0], [0, 20, 21, 3, 4]]
     assert out.attention_mask.tolist() == [[1, 1, 1, 1, 0], [0, 1, 1, 1, 1]]
     assert out.labels.tolist() == [[-100, -100, 5, 6, -100], [-100, -100, -100, 7, 8]]
+
+
+def test_soft_tokens_after_the_first_token_keep_the_attention_sink_first():
+    x = torch.tensor([[[1.0], [2.0], [0.0]], [[0.0], [3.0], [4.0]], [[0.0], [0.0], [5.0]]])
+    mask = torch.tensor([[1, 1, 0], [0, 1, 1], [0, 0, 1]])  # right, left, one real token
+    labels = torch.tensor([[5, 6, -100], [-100, 7, 8], [-100, -100, 9]])
+    soft = torch.tensor([[[10.0], [11.0]], [[20.0], [21.0]], [[30.0], [31.0]]])
+    soft_mask = torch.tensor([[1, 1], [0, 1], [1, 1]])  # row 2's first slot is missing
+    out = prepend_soft_tokens(x, mask, soft, soft_mask, labels=labels, offset=1)
+    # worked out by hand: the first real token stays first, the soft block follows it
+    assert out.inputs_embeds[..., 0].tolist() == [
+        [1, 10, 11, 2, 0],
+        [0, 20, 3, 21, 4],  # the masked slot (20) goes to the padding's side
+        [0, 0, 5, 30, 31],  # fewer real tokens than the offset: after the last one
+    ]
+    assert out.attention_mask.tolist() == [[1, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 1]]
+    assert out.labels.tolist() == [
+        [5, -100, -100, 6, -100],
+        [-100, -100, 7, -100, 8],
+        [-100, -100, 9, -100, -100],
+    ]
+    with pytest.raises(ValueError, match="offset"):
+        prepend_soft_tokens(x, mask, soft, offset=-1)
 
 
 def test_masked_soft_tokens_move_to_the_edge():
@@ -91,11 +115,20 @@ def test_layer_shapes_masks_and_round_trip(tmp_path):
     out, out_mask = layer(embeds, mask, evidence)
     assert out.shape == (2, 5 + 3 * 2, 8)
     assert out_mask.sum(1).tolist() == [3 + 2 * 2, 5 + 3 * 2]
-    assert torch.equal(out[1, 6:], embeds[1])  # entity projection starts at zero
+    # entity projection starts at zero; the first token stays first (soft_token_offset 1)
+    assert torch.equal(out[1, :1], embeds[1, :1]) and torch.equal(out[1, 7:], embeds[1, 1:])
     layer.save_pretrained(tmp_path)
     again = KnowledgeInjection.from_pretrained(tmp_path)
     assert again.config == config
     assert torch.equal(again(embeds, mask, evidence)[0], out)
+    # a layer written before the offset existed (format 1) keeps its soft tokens first
+    record = json.loads((tmp_path / "injection.json").read_text())
+    del record["soft_token_offset"]
+    record["format_version"] = 1
+    (tmp_path / "injection.json").write_text(json.dumps(record))
+    old = KnowledgeInjection.from_pretrained(tmp_path)
+    assert old.config.soft_token_offset == 0
+    assert torch.equal(old(embeds, mask, evidence)[0][1, 6:], embeds[1])
 
 
 # -- every injection mode (tests/cases.py) ---------------------------------------------------

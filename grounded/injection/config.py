@@ -17,7 +17,8 @@ from typing import Any
 from grounded.injection.registry import INJECTIONS, injection_name, parse_injection
 
 CONFIG_NAME = "injection.json"
-INJECTION_FORMAT_VERSION = 1
+INJECTION_FORMAT_VERSION = 2
+"""2: ``soft_token_offset`` (version 1 put soft tokens first: read as offset 0)."""
 
 
 @dataclass
@@ -50,6 +51,14 @@ class InjectionConfig:
     soft_tokens_per_fact: int = field(
         default=1, metadata={"help": "Soft tokens produced from each evidence vector."}
     )
+    soft_token_offset: int = field(
+        default=1,
+        metadata={
+            "help": "Prompt tokens kept before the soft tokens: 1 keeps the first token (BOS "
+            "or the chat template's opening) first, where pretrained models park much of "
+            "their attention (the attention sink); 0 puts soft tokens at the very start."
+        },
+    )
     hidden_size: int = field(
         default=256,
         metadata={
@@ -71,6 +80,11 @@ class InjectionConfig:
 
     def __post_init__(self) -> None:
         self.modes = list(parse_injection(self.modes, "injection"))  # the flag's name
+        if self.soft_token_offset < 0:
+            raise ValueError(
+                f"`soft_token_offset` must be >= 0 (prompt tokens before the soft tokens), got "
+                f"{self.soft_token_offset}"
+            )
         for name in ("evidence_dim", "soft_tokens_per_fact", "hidden_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
@@ -100,4 +114,6 @@ class InjectionConfig:
         check_record(data, origin, version=INJECTION_FORMAT_VERSION)
 
         values = {k: v for k, v in data.items() if k != "format_version"}
+        if data.get("format_version", 1) < 2:  # written before the offset: soft tokens first
+            values.setdefault("soft_token_offset", 0)
         return config_from_dict(cls, values, origin=origin, unknown="warn")

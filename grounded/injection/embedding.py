@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 class EmbeddingInjection(Injection):
-    """Project each evidence vector into ``soft_tokens_per_fact`` soft tokens, prepended.
+    """Project each evidence vector into ``soft_tokens_per_fact`` soft tokens, inserted after
+    the prompt's first ``soft_token_offset`` tokens (the attention sink stays first).
 
     The projection is an MLP (``evidence_dim`` → ``hidden_size`` → m·``d_model``) followed by
     a parameter-free LayerNorm and a learned scale initialised at the RMS of what the language
@@ -77,5 +78,7 @@ class EmbeddingInjection(Injection):
         vectors = evidence.vectors.to(self.project[0].weight.dtype)
         soft = self.soft_tokens(vectors)  # (B, K·m, D)
         soft_mask = evidence.mask.repeat_interleave(self.config.soft_tokens_per_fact, dim=1)
-        injected = prepend_soft_tokens(inputs_embeds, attention_mask, soft, soft_mask)
+        injected = prepend_soft_tokens(
+            inputs_embeds, attention_mask, soft, soft_mask, offset=self.config.soft_token_offset
+        )
         return injected.inputs_embeds, injected.attention_mask

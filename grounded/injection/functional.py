@@ -26,14 +26,22 @@ def prepend_soft_tokens(
     soft: torch.Tensor,
     soft_mask: torch.Tensor | None = None,
     labels: torch.Tensor | None = None,
+    *,
+    offset: int = 0,
 ) -> Injected:
-    """Put ``soft`` tokens right before the first real token of each row.
+    """Put ``soft`` tokens right before real token number ``offset`` of each row.
 
     Works with left and right padding alike: a left-padded row ``[pad, pad, a, b]`` becomes
     ``[pad, pad, s1, s2, a, b]``, a right-padded row ``[a, b, pad]`` becomes
-    ``[s1, s2, a, b, pad]``. Soft tokens whose ``soft_mask`` is 0 (a missing evidence slot)
-    are moved to the front of the block, so the valid ones always touch the text and
-    masked positions only ever sit at the row's edge. Soft positions get label -100.
+    ``[s1, s2, a, b, pad]``; with ``offset=1``, ``[pad, pad, a, s1, s2, b]`` and
+    ``[a, s1, s2, b, pad]`` (a row with fewer real tokens gets them after its last one).
+    Keeping the first token first matters to pretrained models, which park much of their
+    attention on it (the "attention sink" of StreamingLLM, Xiao et al. 2023): soft tokens in
+    its place disturb every layer before training has begun.
+
+    Soft tokens whose ``soft_mask`` is 0 (a missing evidence slot) go before the kept tokens,
+    next to the row's padding, so the valid ones always touch the text and the real
+    positions stay one block. Soft positions get label -100.
 
     Args:
         inputs_embeds: (B, T, D) token embeddings.
@@ -41,19 +49,26 @@ def prepend_soft_tokens(
         soft: (B, S, D) soft tokens, in the order they should appear.
         soft_mask: (B, S), 1 for valid soft tokens; all valid when None.
         labels: (B, T) token labels, or None.
+        offset: real tokens of each row kept before the soft tokens (>= 0).
 
     Returns:
         :class:`Injected` with (B, S + T, D) embeddings, (B, S + T) mask and labels.
 
     Raises:
-        ValueError: the shapes disagree.
+        ValueError: the shapes disagree, or ``offset`` is negative.
 
     Example:
         >>> x = torch.zeros(1, 3, 2); m = torch.tensor([[0, 1, 1]])
         >>> out = prepend_soft_tokens(x, m, torch.ones(1, 2, 2))
         >>> out.attention_mask.tolist(), out.inputs_embeds[0, :, 0].tolist()
         ([[0, 1, 1, 1, 1]], [0.0, 1.0, 1.0, 0.0, 0.0])
+        >>> prepend_soft_tokens(x, m, torch.ones(1, 2, 2), offset=1).inputs_embeds[0, :, 0].tolist()
+        [0.0, 0.0, 1.0, 1.0, 0.0]
     """
+    if offset < 0:
+        raise ValueError(
+            f"`offset` must be >= 0 (real tokens kept before the soft tokens), got {offset}"
+        )
     b, t, d = inputs_embeds.shape
     if attention_mask.shape != (b, t) or soft.shape[0] != b or soft.shape[2] != d:
         raise ValueError(
@@ -70,11 +85,19 @@ def prepend_soft_tokens(
         order = torch.sort(soft_mask.to(torch.int8), dim=1, stable=True).indices  # (B, S)
         soft = soft.gather(1, order[..., None].expand(-1, -1, d))
         soft_mask = soft_mask.gather(1, order).to(attention_mask.dtype)
-    start = (attention_mask.cumsum(1) == 0).sum(1, keepdim=True)  # (B, 1) leading pads
+    # Each row becomes [pads][masked soft][first `offset` real tokens][valid soft][rest]:
+    # pads and masked slots stay one block at the edge, the real positions one block.
+    lead = (attention_mask.cumsum(1) == 0).sum(1, keepdim=True)  # (B, 1) leading pads
+    kept = attention_mask.sum(1, keepdim=True).clamp(max=offset)  # (B, 1) tokens kept first
+    n_masked = (soft_mask == 0).sum(1, keepdim=True)  # (B, 1), sorted to the block's front
     j = torch.arange(t + s, device=inputs_embeds.device)[None]  # (1, S + T)
-    is_soft = (j >= start) & (j < start + s)  # (B, S + T)
-    src_tok = torch.where(j < start, j, j - s).clamp(0, t - 1)  # (B, S + T)
-    src_soft = (j - start).clamp(0, s - 1)  # (B, S + T)
+    masked_end = lead + n_masked
+    valid_start = masked_end + kept
+    valid_end = lead + s + kept
+    is_soft = ((j >= lead) & (j < masked_end)) | ((j >= valid_start) & (j < valid_end))
+    src_tok = torch.where(j < lead, j, torch.where(j < valid_start, j - n_masked, j - s))
+    src_tok = src_tok.clamp(0, t - 1)  # (B, S + T)
+    src_soft = torch.where(j < masked_end, j - lead, j - lead - kept).clamp(0, s - 1)
     tok = inputs_embeds.gather(1, src_tok[..., None].expand(-1, -1, d))
     sft = soft.to(inputs_embeds.dtype).gather(1, src_soft[..., None].expand(-1, -1, d))
     embeds = torch.where(is_soft[..., None], sft, tok)
