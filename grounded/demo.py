@@ -14,7 +14,10 @@ user can repeat any step by hand or swap in their own KB, base model or checker:
                                               grounded also behind the guard (their answers
                                               verified against the KB before they are shown)
 
-A step whose output folder is complete is reused (``demo.json`` records the settings, and a
+Each step runs as its own process (``python -m grounded ...``), so its memory is returned
+when it ends and its peak resident memory is measured on its own (the closing summary and
+:attr:`DemoResult.peak_memory_gib` give both per step). A step whose output folder is
+complete is reused (``demo.json`` records the settings, and a
 folder holding a run with other settings is refused unless ``--overwrite``), so an
 interrupted demo resumes where it stopped.
 """
@@ -23,7 +26,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -176,6 +181,36 @@ class DemoResult:
     report_dir: Path
     report: dict[str, Any]
     seconds: dict[str, float]
+    peak_memory_gib: dict[str, float] = field(default_factory=dict)
+    """Peak resident memory of each step's process (where the OS reports it)."""
+
+
+def run_step(argv: list[str], log: Callable[[str], None] | None = None) -> tuple[int, float | None]:
+    """Run ``grounded argv`` in a child process: (exit status, its peak resident GiB or None).
+
+    A child per step rather than ``main(argv)`` in this process: each step's memory goes back
+    when it ends (a model of one step never sits beside the next one's), and its peak is
+    measured alone (``os.wait4``'s resource usage, where the OS has it). The child imports
+    the same ``grounded`` as this process. With ``log``, the child's output comes through it
+    line by line; without, the child writes to this terminal (progress bars live).
+    """
+    import grounded
+
+    env = dict(os.environ)
+    root = str(Path(grounded.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    pipe = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT} if log else {}
+    proc = subprocess.Popen([sys.executable, "-m", "grounded", *argv], env=env, text=True, **pipe)
+    if log and proc.stdout is not None:
+        for line in proc.stdout:
+            log(line.rstrip("\n"))
+    if not hasattr(os, "wait4"):  # e.g. Windows: no per-child resource usage
+        return proc.wait(), None
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    # ru_maxrss is in KiB on Linux, in bytes on macOS
+    scale = 1 if sys.platform == "darwin" else 1024
+    return proc.returncode, usage.ru_maxrss * scale / 2**30
 
 
 def _flags(settings: dict[str, Any]) -> list[str]:
@@ -200,11 +235,11 @@ def run_demo(
         RuntimeError: a step failed (its command is in the message; the steps before it
             stay on disk and are reused by the next run).
     """
-    from grounded.cli.main import main
     from grounded.training.config import VARIANTS
 
     config = config or DemoConfig()
     settings = config.resolved()
+    step_log = log  # a caller's log also gets each step's output; else the terminal does
     log = log or (lambda s: print(s, flush=True))
     out = Path(out)
     record = {"demo": dataclasses.asdict(config), "resolved": settings}
@@ -229,6 +264,7 @@ def run_demo(
     atomic_write_json(marker, record)
     quiet_flag = ["--quiet"] if quiet else []
     seconds: dict[str, float] = {}
+    memory: dict[str, float] = {}
 
     def step(name: str, done: Path | None, argv: list[str]) -> None:
         """Run ``grounded argv`` unless ``done`` exists (None: always run)."""
@@ -237,11 +273,13 @@ def run_demo(
             return
         log(f"\n== {name}\n$ grounded {shlex.join(argv)}")
         t0 = time.perf_counter()
-        status = main(argv)
+        status, peak = run_step(argv, step_log)
         seconds[name] = round(time.perf_counter() - t0, 1)
         if status != 0:
             raise RuntimeError(f"step {name!r} failed (exit {status}): grounded {shlex.join(argv)}")
-        log(f"== {name}: {seconds[name]:.0f} s")
+        if peak is not None:
+            memory[name] = round(peak, 2)
+        log(f"== {name}: {seconds[name]:.0f} s" + (f", peak memory {peak:.1f} GiB" if peak else ""))
 
     base_spec = settings["base"]
     base = out / "base"
@@ -309,7 +347,7 @@ def run_demo(
          *(["--targets", config.targets] if config.targets else [])],
     )  # fmt: skip
     report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
-    return DemoResult(out, kb, base, checker, models, report_dir, report, seconds)
+    return DemoResult(out, kb, base, checker, models, report_dir, report, seconds, memory)
 
 
 def main_summary(result: DemoResult) -> str:
@@ -332,6 +370,9 @@ def main_summary(result: DemoResult) -> str:
         total = sum(result.seconds.values())
         lines.append(f"time: {total / 60:.1f} min (" + ", ".join(
             f"{k} {v:.0f} s" for k, v in result.seconds.items()) + ")")  # fmt: skip
+    if result.peak_memory_gib:
+        name, top = max(result.peak_memory_gib.items(), key=lambda kv: kv[1])
+        lines.append(f"peak memory of a step: {top:.1f} GiB ({name})")
     return "\n".join(lines)
 
 

@@ -573,6 +573,22 @@ def test_answers_in_context_and_judge_answers(verifier):
         verifier.verify(["a", "b"], ["q"])
 
 
+def test_an_answer_the_evaluator_scores_correct_is_no_false_alarm(verifier, tiny_kb):
+    # The evaluator's checker audit judges answers from their question alone: the question
+    # is read to its pair, and the answer as the evaluator reads it ("Y1, part of Y2" at the
+    # level the KB holds), so a correct answer is never flagged (before: refuted, as
+    # "Eastern Europe, part of Europe" is not Russia's region).
+    from grounded.answers import score_answer
+
+    q, a = "Where is Russia?", "Russia is in Eastern Europe, part of Europe."
+    assert score_answer(tiny_kb.graph, "Russia", "region", a).outcome == "correct"
+    assert verifier.asked_pair(q) == ("Russia", "region")
+    alone, given = verifier.judge([AnswerItem(q, a), AnswerItem(q, a, "Russia", "region")])
+    assert (alone.label, given.label) == ("supported", "supported")
+    assert alone.claim == given.claim == "Europe."
+    assert verifier.asked_pair("Bananas are yellow?") is None
+
+
 def test_checker_judges_what_the_graph_cannot(tiny_kb, tiny_checker):
     checker, _, _ = tiny_checker
     v = Verifier(tiny_kb, checker)

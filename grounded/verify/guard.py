@@ -41,7 +41,6 @@ from grounded.answers import (
     format_answer,
     is_abstention,
     read_answer,
-    score_answer,
 )
 from kg.normalize import normalize
 
@@ -159,12 +158,10 @@ class Guard:
         """(subject, relation, reading) of ``answer`` for the pair ``question`` asks about, as
         :func:`grounded.answers.read_answer` reads it (the evaluator's and the feedback
         judge's reading); None when the question names no pair of the graph."""
-        graph = self.verifier.kb.graph
-        for asked in self.verifier.reader.read_question(question):
-            holders = [s for s in asked.subjects if graph.objects(s, asked.relation)]
-            subject = holders[0] if len(holders) == 1 else asked.subject
-            return subject, asked.relation, read_answer(graph, subject, asked.relation, answer)
-        return None
+        pair = self.verifier.asked_pair(question)
+        if pair is None:
+            return None
+        return *pair, read_answer(self.verifier.kb.graph, *pair, answer)
 
     def claim(self, question: str, answer: str) -> str:
         """What the verifier checks of ``answer``: the objects it states about the question's
@@ -175,14 +172,7 @@ class Guard:
         found = self.reading(question, answer)
         if found is None:
             return answer
-        subject, relation, reading = found
-        if reading.read_as == "statement":
-            scored = score_answer(self.verifier.kb.graph, subject, relation, answer)
-            objects = scored.matched if scored.outcome == "correct" else reading.objects
-            return format_answer(list(objects))
-        if reading.read_as == "object" and reading.text:
-            return reading.text
-        return answer
+        return self.verifier.pair_claim(found[0], found[1], answer)[1]
 
     def apply(
         self,

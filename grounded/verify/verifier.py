@@ -33,7 +33,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from grounded.answers import UNANSWERED, format_answer, is_abstention, read_answer
+from grounded.answers import (
+    UNANSWERED,
+    AnswerReading,
+    format_answer,
+    is_abstention,
+    read_answer,
+    score_answer,
+)
 from grounded.factcheck.checker import DEFAULT_EVIDENCE_K, alias_notes
 from grounded.factcheck.decision import decision_rule
 from grounded.factcheck.labels import join_evidence
@@ -142,7 +149,8 @@ class Verifier:
     def judge(self, items: Sequence[AnswerItem]) -> list[Verdict]:
         """Verdicts on answers to knowledge-base questions (see :meth:`judge_answers`).
 
-        An item that names its (subject, relation) is read by
+        An item that names its (subject, relation), or whose question the schema's question
+        templates read as one (:meth:`asked_pair`), is read by
         :func:`grounded.answers.read_answer`, as the evaluator and the graph judge read it:
         a sentence about another pair, or one that denies an object, states nothing about
         this one (not enough info); a sentence about this pair is checked by its objects.
@@ -152,11 +160,13 @@ class Verifier:
             given = (
                 (it.subject, it.relation)
                 if it.subject and it.relation and it.relation in self.kb.graph.schema
+                else self.asked_pair(it.question)
+                if it.question
                 else None
             )
             job = _Job(it.answer, it.question or None, given)
             if given is not None:
-                reading = read_answer(self.kb.graph, given[0], given[1], it.answer)
+                reading, claim = self.pair_claim(given[0], given[1], it.answer)
                 if reading.read_as in UNANSWERED:
                     job.verdict = Verdict(
                         it.answer,
@@ -169,12 +179,35 @@ class Verifier:
                         reason="the answer states nothing about the question's subject and "
                         f"relation ({reading.read_as})",
                     )
-                elif reading.read_as == "statement":
-                    job.claim = format_answer(list(reading.objects))
-                elif reading.read_as == "object" and reading.text:
-                    job.claim = reading.text  # without lead-ins and hedges that state nothing
+                else:
+                    job.claim = claim
             jobs.append(job)
         return self._run(jobs)
+
+    def asked_pair(self, question: str) -> tuple[str, str] | None:
+        """The (subject, relation) of the graph that ``question`` asks about, read by the
+        schema's question templates (the most specific reading; among several entities of
+        one name, the one that holds the relation); None when no template reads it."""
+        graph = self.kb.graph
+        for asked in self.reader.read_question(question):
+            holders = [s for s in asked.subjects if graph.objects(s, asked.relation)]
+            return (holders[0] if len(holders) == 1 else asked.subject), asked.relation
+        return None
+
+    def pair_claim(self, subject: str, relation: str, answer: str) -> tuple[AnswerReading, str]:
+        """How ``answer`` reads for the pair (:func:`grounded.answers.read_answer`, the
+        evaluator's reading) and the claim checked of it: the objects a statement gives
+        for the pair (those the evaluator matched, when it scores the answer correct: "Y1,
+        part of Y2" is checked at the level the KB holds); a short answer without lead-ins
+        and hedges; else the answer as written."""
+        reading = read_answer(self.kb.graph, subject, relation, answer)
+        if reading.read_as == "statement":
+            scored = score_answer(self.kb.graph, subject, relation, answer)
+            objects = scored.matched if scored.outcome == "correct" else reading.objects
+            return reading, format_answer(list(objects))
+        if reading.read_as == "object" and reading.text:
+            return reading, reading.text
+        return reading, answer
 
     def judge_answers(self, items: Sequence[AnswerItem]) -> list[Label]:
         """One label per answer: implements :class:`grounded.types.AnswerJudge`.
