@@ -247,6 +247,23 @@ def test_one_batch_serves_mixed_max_tokens_as_alone(server):
     assert sum(k * v for k, v in engine.batch_sizes.items()) == engine.stats["batched_jobs"]
 
 
+def test_padded_generation_answers_as_packed(server):
+    """`generation: padded` (one left-padded batch per `max_tokens`, as evaluate) gives the
+    packed worker's answers; its batch is split by `max_tokens` only inside the worker."""
+    _, engine = server
+    padded = Engine(engine.model, engine.auditor, None, ServeConfig(generation="padded"))
+    caps = [6, 2, 6, 3]
+    padded.start()
+    try:
+        got = [padded.submit_chat(q, c) for q, c in zip(QUESTIONS, caps, strict=True)]
+        said = [f.result(timeout=120).answer.text for f in got]
+    finally:
+        padded.stop(60)
+    futures = [engine.submit_chat(q, c) for q, c in zip(QUESTIONS, caps, strict=True)]
+    assert said == [f.result(timeout=120).answer.original for f in futures]
+    assert padded.batch_sizes == {len(caps): 1}
+
+
 # -- bad input -----------------------------------------------------------------------------------
 def _chat(**fields) -> bytes:
     body = {"model": "tiny-grounded", "messages": [{"role": "user", "content": "Capital of Chad?"}]}
