@@ -145,6 +145,10 @@ def test_each_row_stops_at_its_own_max_new_tokens(tiny):
     assert got == want
     with pytest.raises(ValueError, match="`max_new_tokens` has 2 values for"):
         packed(model, inputs, [1, 2], batcher.stop_ids, 0.1)
+    with pytest.raises(ValueError, match="`max_new_tokens` must be >= 1, got 0"):
+        packed(model, inputs, 0, batcher.stop_ids, 0.1)
+    empty = {k: v[:0] for k, v in inputs.items()}
+    assert packed(model, empty, 4, batcher.stop_ids, 0.1) == []
 
 
 def test_generate_texts_packed_equals_padded_with_caps_per_row(tiny):

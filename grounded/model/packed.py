@@ -145,7 +145,7 @@ def greedy_packed(
         **evidence: the evidence tensors of :meth:`GroundingModel.embed_prompts`.
 
     Raises:
-        ValueError: a prompt-learning model, or ``max_new_tokens`` not one per row.
+        ValueError: a prompt-learning model, or ``max_new_tokens`` not one per row or < 1.
     """
     if model.prompt_learning:
         raise ValueError("prefix and prompt tuning re-insert virtual tokens: use `generate`")
@@ -153,6 +153,10 @@ def greedy_packed(
     caps = [max_new_tokens] * n if isinstance(max_new_tokens, int) else list(max_new_tokens)
     if len(caps) != n:
         raise ValueError(f"`max_new_tokens` has {len(caps)} values for {n} prompts")
+    if any(c < 1 for c in caps):
+        raise ValueError(f"`max_new_tokens` must be >= 1, got {min(caps)}")
+    if n == 0:
+        return []
     stops = torch.tensor(
         [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id),
         device=prompt_ids.device,
