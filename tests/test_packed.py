@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grounded.model.packed import RoomyLayer, greedy_packed, prefill_groups
+from grounded.model.packed import PackingUnsupported, RoomyLayer, greedy_packed, prefill_groups
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -171,3 +171,35 @@ def test_generate_texts_packed_equals_padded_with_caps_per_row(tiny):
     assert padded == alone
     with pytest.raises(ValueError, match="`max_new_tokens` has 1 values for 6 examples"):
         generate_texts(model, batcher, rows, max_new_tokens=[3])
+
+
+def test_a_sliding_window_cache_falls_back_to_generate(tiny_kb):
+    """Gemma 2's sliding-window layers are not joined: greedy_packed says so, and
+    generate_texts answers through ``generate`` instead."""
+    import transformers
+    from tiny_lm import kb_texts, make_tokenizer
+
+    from grounded.data import build_examples, build_groups
+    from grounded.injection import InjectionConfig, get_injection
+    from grounded.model.batch import Batcher
+    from grounded.model.generate import generate_texts
+    from grounded.model.grounding import GroundingModel
+
+    tok = make_tokenizer(kb_texts(tiny_kb))
+    config = transformers.Gemma2Config(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=8, sliding_window=4,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id, initializer_range=0.4,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    lm = transformers.AutoModelForCausalLM.from_config(config)
+    model = GroundingModel(lm, get_injection(InjectionConfig(modes=["text"]), lm)).eval()
+    batcher = Batcher(tok, tiny_kb)
+    groups = build_groups(tiny_kb, None, out_of_kb=4)
+    rows = [dict(r) for r in build_examples(tiny_kb, groups.seen, p_no_gold=0.3)][:3]
+    inputs = batcher.encode_prompts(rows)
+    with pytest.raises(PackingUnsupported, match="DynamicSlidingWindowLayer"):
+        packed(model, inputs, 4, batcher.stop_ids, 0.1)
+    want = generate_texts(model, batcher, rows, max_new_tokens=4)
+    assert generate_texts(model, batcher, rows, max_new_tokens=4, packed=0.1) == want

@@ -48,7 +48,7 @@ def generate_texts(
         packed: None: each batch is one left-padded ``lm.generate`` call; a number in [0, 1]:
             :func:`~grounded.model.packed.greedy_packed` with this ``max_padding`` (prompts
             prefilled in groups of similar length, rows leave the batch when they stop);
-            prefix and prompt tuning always take ``generate``.
+            prefix and prompt tuning, and LMs with sliding-window caches, take ``generate``.
 
     Raises:
         ValueError: ``max_new_tokens`` is a sequence not of one value per example.
@@ -67,14 +67,18 @@ def generate_texts(
         chunk, chunk_caps = examples[i : i + batch_size], caps[i : i + batch_size]
         inputs = {k: v.to(device) for k, v in batcher.encode_prompts(chunk).items()}
         ids, mask = inputs.pop("prompt_ids"), inputs.pop("prompt_mask")
+        new = None
         if packed is not None and not model.prompt_learning:
-            from grounded.model.packed import greedy_packed
+            from grounded.model.packed import PackingUnsupported, greedy_packed
 
-            new = greedy_packed(
-                model, ids, mask, max_new_tokens=chunk_caps, eos_token_id=batcher.stop_ids,
-                max_padding=packed, **inputs,
-            )  # fmt: skip
-        else:
+            try:
+                new = greedy_packed(
+                    model, ids, mask, max_new_tokens=chunk_caps, eos_token_id=batcher.stop_ids,
+                    max_padding=packed, **inputs,
+                )  # fmt: skip
+            except PackingUnsupported:  # a sliding-window cache: generate as evaluate does
+                packed = None
+        if new is None:
             new = model.generate(
                 ids,
                 mask,

@@ -17,6 +17,10 @@ over attended tokens, masked padding), so the answers are those of
 :meth:`GroundingModel.generate` up to floating-point rounding of the batch's shapes, the same
 rounding that separates two batch sizes of ``lm.generate``.
 
+Models whose KV cache holds other layers than ``DynamicLayer`` (sliding windows) raise
+:class:`PackingUnsupported`; :func:`~grounded.model.generate.generate_texts` then falls back
+to ``lm.generate``.
+
 Example:
     >>> prefill_groups([30, 10, 12, 29, 11], max_padding=0.1)
     [[1, 4, 2], [3, 0]]
@@ -34,6 +38,11 @@ from grounded.injection.functional import position_ids_from_mask
 
 if TYPE_CHECKING:
     from grounded.model.grounding import GroundingModel
+
+
+class PackingUnsupported(ValueError):
+    """The LM's cache is not one :class:`DynamicLayer` per layer (a sliding-window layer, a
+    recurrent state): its caches cannot be joined here; use ``GroundingModel.generate``."""
 
 
 def prefill_groups(lengths: Sequence[int], max_padding: float = 0.1) -> list[list[int]]:
@@ -145,6 +154,8 @@ def greedy_packed(
         **evidence: the evidence tensors of :meth:`GroundingModel.embed_prompts`.
 
     Raises:
+        PackingUnsupported: the LM's cache has layers other than ``DynamicLayer`` (sliding
+            windows: Gemma 2 and 3, ...).
         ValueError: a prompt-learning model, or ``max_new_tokens`` not one per row or < 1.
     """
     if model.prompt_learning:
@@ -182,6 +193,12 @@ def greedy_packed(
         )
         first[idx] = got.logits[:, -1].argmax(-1)
         cache = getattr(got, cache_arg)
+        odd = {type(layer).__name__ for layer in cache.layers if type(layer) is not DynamicLayer}
+        if odd:
+            raise PackingUnsupported(
+                f"the LM's KV cache has {sorted(odd)} layers, which packed generation does not "
+                "join; generate with `GroundingModel.generate` (`packed=None`)"
+            )
         group_caches.append((rows, start, [(layer.keys, layer.values) for layer in cache.layers]))
         del got, cache
     # One decode batch: each group's cache left-padded back to the full width, rows in order.
