@@ -214,6 +214,7 @@ def greedy_packed(
     del group_caches
     cache = DynamicCache()
     cache.layers = [RoomyLayer(k, v, max(caps)) for k, v in layers]
+    del layers
     alive = torch.tensor(order, device=mask.device)  # (B,) original row of each batch row
     mask = mask[alive]
     token = first[alive]
