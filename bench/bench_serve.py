@@ -92,6 +92,8 @@ class Server:
             str(max_batch_size),
             "--batch-window-ms",
             str(args.batch_window_ms),
+            "--generation",
+            args.generation,
             "--log-level",
             "warning",
         ]
@@ -247,6 +249,7 @@ def throughput(
     server: Server, args: argparse.Namespace, questions: list[str], label: str
 ) -> list[dict[str, Any]]:
     rows = []
+    before_sizes = server.health().get("batch_sizes", {})
     for clients in args.clients:
         before = server.health()["served"]
         n = max(args.requests_per_client * clients, args.min_requests)
@@ -255,6 +258,11 @@ def throughput(
         batches = after.get("batches", 0) - before.get("batches", 0)
         jobs = after.get("batched_jobs", 0) - before.get("batched_jobs", 0)
         row["mean_batch_size"] = round(jobs / batches, 2) if batches else None
+        sizes = server.health().get("batch_sizes", {})
+        row["batch_sizes"] = {
+            k: v - before_sizes.get(k, 0) for k, v in sizes.items() if v - before_sizes.get(k, 0)
+        }
+        before_sizes = sizes
         rows.append({"setting": label, **row})
         print(
             f"  {label:<26} {clients:>2} clients: {row['rps']:>7} req/s, p50 "
@@ -331,6 +339,7 @@ def soak(server: Server, args: argparse.Namespace, rows: list[dict[str, Any]]) -
         t.join()
     rss["end"] = server.rss_mib()
     wall = time.perf_counter() - t0
+    health = server.health()
     malformed = [r for r in results if r[0] == "malformed"]
     formed = [r for r in results if r[0] != "malformed"]
     growth = (rss["end"] - rss["at_500"]) / rss["at_500"] if "at_500" in rss else None
@@ -349,6 +358,8 @@ def soak(server: Server, args: argparse.Namespace, rows: list[dict[str, Any]]) -
         "transport_errors": sum(r[1] == 0 for r in results),
         "rss_mib": {k: round(v, 1) for k, v in rss.items()},
         "rss_growth_500_to_end": round(growth, 4) if growth is not None else None,
+        "served": health.get("served"),
+        "batch_sizes": health.get("batch_sizes"),
     }
     out["targets"] = {
         "every_well_formed_answered": out["well_formed_answered"] == out["well_formed"],
@@ -380,6 +391,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=24, help="as evaluate's max_new_tokens")
     p.add_argument("--per-group", type=int, default=20, help="evaluate's questions per group")
     p.add_argument("--batch-window-ms", type=float, default=10.0)
+    p.add_argument(
+        "--generation",
+        default="packed",
+        choices=["packed", "padded"],
+        help="the servers' generation (ServeConfig.generation)",
+    )
     p.add_argument("--soak", type=int, default=2000, help="soak requests (0: no soak)")
     p.add_argument("--soak-time-limit-s", type=float, default=1200.0)
     p.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS of the servers")

@@ -227,6 +227,43 @@ def test_concurrent_requests_are_batched_and_answer_as_alone(server):
         assert r.json()["choices"][0]["message"]["content"] == expected(engine, q, 6)[1].text
 
 
+def test_one_batch_serves_mixed_max_tokens_as_alone(server):
+    """The packed worker puts requests of different `max_tokens` in one batch (each row stops
+    at its own), answers as one question at a time would, and /health counts the batch."""
+    url, engine = server
+    caps = [6, 1, 3, 6, 2, 6]
+    questions = (QUESTIONS * 2)[: len(caps)]
+    sizes = dict(engine.batch_sizes)
+    futures = [engine.submit_chat(q, c) for q, c in zip(questions, caps, strict=True)]
+    said = [f.result(timeout=120).answer.original for f in futures]
+    assert said == [
+        engine.model.answer([q], max_new_tokens=c)[0].text
+        for q, c in zip(questions, caps, strict=True)
+    ]
+    formed = {k: v - sizes.get(k, 0) for k, v in engine.batch_sizes.items() if v > sizes.get(k, 0)}
+    assert formed == {len(caps): 1}  # queued together: one batch for all six
+    health = httpx.get(f"{url}/health").json()
+    assert health["batch_sizes"][str(len(caps))] >= 1
+    assert sum(k * v for k, v in engine.batch_sizes.items()) == engine.stats["batched_jobs"]
+
+
+def test_padded_generation_answers_as_packed(server):
+    """`generation: padded` (one left-padded batch per `max_tokens`, as evaluate) gives the
+    packed worker's answers; its batch is split by `max_tokens` only inside the worker."""
+    _, engine = server
+    padded = Engine(engine.model, engine.auditor, None, ServeConfig(generation="padded"))
+    caps = [6, 2, 6, 3]
+    padded.start()
+    try:
+        got = [padded.submit_chat(q, c) for q, c in zip(QUESTIONS, caps, strict=True)]
+        said = [f.result(timeout=120).answer.text for f in got]
+    finally:
+        padded.stop(60)
+    futures = [engine.submit_chat(q, c) for q, c in zip(QUESTIONS, caps, strict=True)]
+    assert said == [f.result(timeout=120).answer.original for f in futures]
+    assert padded.batch_sizes == {len(caps): 1}
+
+
 # -- bad input -----------------------------------------------------------------------------------
 def _chat(**fields) -> bytes:
     body = {"model": "tiny-grounded", "messages": [{"role": "user", "content": "Capital of Chad?"}]}
@@ -378,6 +415,10 @@ def test_defaults_bind_loopback_and_read_the_key_from_the_environment(monkeypatc
     assert api_key_from_env(config) == "s3cret"
     with pytest.raises(ValueError, match="`guard`"):
         ServeConfig(guard="maybe")
+    with pytest.raises(ValueError, match="`generation` must be one of"):
+        ServeConfig(generation="beam")
+    with pytest.raises(ValueError, match="`prefill_max_padding` must be in"):
+        ServeConfig(prefill_max_padding=-0.5)
 
 
 def test_a_damaged_model_folder_stops_the_start(artifacts, tmp_path, capsys):

@@ -36,25 +36,60 @@ def generate_texts(
     batcher: Batcher,
     examples: Sequence[dict],
     *,
-    max_new_tokens: int = 24,
+    max_new_tokens: int | Sequence[int] = 24,
     batch_size: int = 32,
+    packed: float | None = None,
 ) -> list[str]:
-    """Greedy continuations of each example's prompt (decoded, special tokens dropped)."""
+    """Greedy continuations of each example's prompt (decoded, special tokens dropped).
+
+    Args:
+        max_new_tokens: the most new tokens, for every example or one per example.
+        batch_size: examples generated together.
+        packed: None: each batch is one left-padded ``lm.generate`` call; a number in [0, 1]:
+            :func:`~grounded.model.packed.greedy_packed` with this ``max_padding`` (prompts
+            prefilled in groups of similar length, rows leave the batch when they stop);
+            prefix and prompt tuning, and LMs with sliding-window caches, take ``generate``.
+
+    Raises:
+        ValueError: ``max_new_tokens`` is a sequence not of one value per example.
+    """
+    caps = (
+        [max_new_tokens] * len(examples)
+        if isinstance(max_new_tokens, int)
+        else [int(c) for c in max_new_tokens]
+    )
+    if len(caps) != len(examples):
+        raise ValueError(f"`max_new_tokens` has {len(caps)} values for {len(examples)} examples")
     tok = batcher.tokenizer
     device = next(model.parameters()).device
     out: list[str] = []
     for i in range(0, len(examples), batch_size):
-        chunk = examples[i : i + batch_size]
+        chunk, chunk_caps = examples[i : i + batch_size], caps[i : i + batch_size]
         inputs = {k: v.to(device) for k, v in batcher.encode_prompts(chunk).items()}
-        ids = model.generate(
-            inputs.pop("prompt_ids"),
-            inputs.pop("prompt_mask"),
-            max_new_tokens=max_new_tokens,
-            eos_token_id=batcher.stop_ids,
-            pad_token_id=tok.pad_token_id,
-            **inputs,
-        )
-        out.extend(tok.decode(seq, skip_special_tokens=True) for seq in ids)
+        ids, mask = inputs.pop("prompt_ids"), inputs.pop("prompt_mask")
+        new = None
+        if packed is not None and not model.prompt_learning:
+            from grounded.model.packed import PackingUnsupported, greedy_packed
+
+            try:
+                new = greedy_packed(
+                    model, ids, mask, max_new_tokens=chunk_caps, eos_token_id=batcher.stop_ids,
+                    max_padding=packed, **inputs,
+                )  # fmt: skip
+            except PackingUnsupported:  # a sliding-window cache: generate as evaluate does
+                packed = None
+        if new is None:
+            new = model.generate(
+                ids,
+                mask,
+                max_new_tokens=max(chunk_caps),
+                eos_token_id=batcher.stop_ids,
+                pad_token_id=tok.pad_token_id,
+                **inputs,
+            )
+            # greedy: a row's first c tokens are what a cap of c would have given
+            new = [seq[:c] for seq, c in zip(new, chunk_caps, strict=True)]
+        out.extend(tok.decode(seq, skip_special_tokens=True) for seq in new)
     return out
 
 
@@ -329,12 +364,16 @@ class GroundedModel:
         self,
         questions: Sequence[str],
         *,
-        max_new_tokens: int | None = None,
+        max_new_tokens: int | Sequence[int] | None = None,
         batch_size: int = 32,
         evidence: Sequence[list[Evidence]] | None = None,
         guard: Guard | None = None,
+        packed: float | None = None,
     ) -> list[Answer]:
         """Answer each question (greedy decoding), with the evidence it was given.
+
+        ``max_new_tokens``: for every question or one per question (None: the model's
+        setting). ``packed``: see :func:`generate_texts` (the server's generation).
 
         ``evidence``: already retrieved by :meth:`retrieve` (of a model with the same
         :attr:`retrieval_key`); retrieved here when None. ``guard``: a
@@ -348,6 +387,7 @@ class GroundedModel:
             examples,
             max_new_tokens=max_new_tokens or self.max_new_tokens,
             batch_size=batch_size,
+            packed=packed,
         )
         answers = [
             Answer(q, parse_generation(t), ev)

@@ -210,6 +210,7 @@ def create_app(engine: Engine, config: ServeConfig, api_key: str | None = None) 
                 "uptime_s": round(time.time() - engine.started, 3),
                 "pending": engine.pending,
                 "served": dict(engine.stats),
+                "batch_sizes": {str(k): v for k, v in sorted(engine.batch_sizes.copy().items())},
             }
         )
 

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 
 GUARD_CHOICES: tuple[str, ...] = ("off", "abstain", "revise")
+GENERATION_CHOICES: tuple[str, ...] = ("packed", "padded")
 LOOPBACK_HOSTS: tuple[str, ...] = ("127.0.0.1", "::1", "localhost")
 
 
@@ -48,6 +49,22 @@ class ServeConfig:
         default=32,
         metadata={"help": "Most requests generated (or audited) as one batch; 1: one at a time."},
     )
+    generation: str = field(
+        default="packed",
+        metadata={
+            "help": "How a batch is generated: packed (prompts prefilled in groups of similar "
+            "length, each request leaves the batch when its answer ends, mixed `max_tokens` in "
+            "one batch); padded (one left-padded batch per `max_tokens`, as `grounded "
+            "evaluate`). Both are greedy and give the same answers."
+        },
+    )
+    prefill_max_padding: float = field(
+        default=0.1,
+        metadata={
+            "help": "packed: the share of padded positions a prefill group may carry (0: "
+            "equal lengths only; 1: one group)."
+        },
+    )
     max_tokens: int = field(
         default=256, metadata={"help": "Largest `max_tokens` a request may ask for."}
     )
@@ -80,6 +97,14 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if self.guard not in GUARD_CHOICES:
             raise ValueError(f"`guard` must be one of {list(GUARD_CHOICES)}, got {self.guard!r}")
+        if self.generation not in GENERATION_CHOICES:
+            raise ValueError(
+                f"`generation` must be one of {list(GENERATION_CHOICES)}, got {self.generation!r}"
+            )
+        if not (math.isfinite(self.prefill_max_padding) and 0 <= self.prefill_max_padding <= 1):
+            raise ValueError(
+                f"`prefill_max_padding` must be in [0, 1], got {self.prefill_max_padding}"
+            )
         if not 0 <= self.port <= 65535:
             raise ValueError(f"`port` must be in 0..65535, got {self.port}")
         for name in ("max_batch_size", "max_tokens", "max_body_bytes", "max_pending"):

@@ -5,9 +5,11 @@ The HTTP layer (:mod:`grounded.serve.app`) never touches the model: it submits a
 awaits its future, so the event loop stays free while the worker generates. The worker takes
 the first waiting job, waits ``batch_window_ms`` for more (each arrival extends the wait,
 up to :data:`MAX_WINDOWS` windows; at most ``max_batch_size`` jobs),
-then answers the chat jobs with one :meth:`GroundedModel.answer` call per ``max_tokens``
-value, verifies all their answers in one guard pass (the checker's batches shared across
-requests), and audits all audit jobs in one :meth:`Auditor.audit_many` call.
+then answers the chat jobs with one :meth:`GroundedModel.answer` call (``generation``
+``packed``: prompts prefilled in groups of similar length, each row leaving the batch when
+its answer ends; ``padded``: one left-padded call per ``max_tokens`` value), verifies all
+their answers in one guard pass (the checker's batches shared across requests), and audits
+all audit jobs in one :meth:`Auditor.audit_many` call.
 
 Answers are :meth:`GroundedModel.answer`'s: the retrieval, prompt format and injection the
 model was trained with (its ``grounding.json``), greedy decoding, so they equal those of
@@ -100,6 +102,8 @@ class Engine:
         self.stats: Counter[str] = Counter(
             dict.fromkeys(("batches", "batched_jobs", "chat", "audit", "failed_batches"), 0)
         )
+        # jobs per batch -> batches of that size (what the window actually formed)
+        self.batch_sizes: Counter[int] = Counter()
         self.started = time.time()
 
     # -- loading -----------------------------------------------------------------------------
@@ -251,6 +255,7 @@ class Engine:
         live = [j for j in jobs if j.future.set_running_or_notify_cancel()]
         self.stats["batches"] += 1
         self.stats["batched_jobs"] += len(live)
+        self.batch_sizes[len(live)] += 1
         chats = [j for j in live if j.kind == "chat"]
         audits = [j for j in live if j.kind == "audit"]
         if chats:
@@ -269,15 +274,22 @@ class Engine:
                     j.future.set_exception(e)
 
     def _answer(self, jobs: list[_Job]) -> None:
-        by_length: dict[int, list[_Job]] = {}
-        for j in jobs:
-            by_length.setdefault(j.max_new_tokens, []).append(j)
         answers: dict[int, Answer] = {}
-        for max_new, group in by_length.items():
+        if self.config.generation == "packed":
+            # one batch whatever each request's max_tokens: a row leaves when it reaches its own
+            groups = [jobs]
+        else:
+            by_length: dict[int, list[_Job]] = {}
+            for j in jobs:
+                by_length.setdefault(j.max_new_tokens, []).append(j)
+            groups = list(by_length.values())
+        packed = self.config.prefill_max_padding if self.config.generation == "packed" else None
+        for group in groups:
             got = self.model.answer(
                 [j.question for j in group],
-                max_new_tokens=max_new,
+                max_new_tokens=[j.max_new_tokens for j in group],
                 batch_size=self.config.max_batch_size,
+                packed=packed,
             )
             answers.update({id(j): a for j, a in zip(group, got, strict=True)})
         results = [ChatResult(answers[id(j)]) for j in jobs]
