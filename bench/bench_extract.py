@@ -31,6 +31,7 @@ import json
 import os
 import random
 import re
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -96,6 +97,85 @@ def same_sentence(doc: dict, pid_to_rel: dict[str, str]) -> tuple[int, int]:
     return sum(bool(sents[h] & sents[t]) for _, h, t in labs), len(labs)
 
 
+def labelled_rows(docs: list[dict], indices: list[int], pid_to_rel: dict[str, str]) -> list[dict]:
+    """One row per sentence of the documents: its text and the gold triples of the 20
+    relations whose head and tail are both mentioned in it (the first mention of each, as
+    written), for :func:`grounded.extract.data.read_labelled`. Sentences without one are
+    rows with no triples (target ``none``)."""
+    rows = []
+    for i in indices:
+        doc = docs[i]
+        for k, toks in enumerate(doc["sents"]):
+            triples = []
+            for lab in doc["labels"]:
+                if lab["r"] not in pid_to_rel:
+                    continue
+                hs = [m for m in doc["vertexSet"][lab["h"]] if m["sent_id"] == k]
+                ts = [m for m in doc["vertexSet"][lab["t"]] if m["sent_id"] == k]
+                if hs and ts:
+                    h = detokenize(toks[hs[0]["pos"][0] : hs[0]["pos"][1]])
+                    t = detokenize(toks[ts[0]["pos"][0] : ts[0]["pos"][1]])
+                    triples.append([h, pid_to_rel[lab["r"]], t])
+            rows.append({"text": detokenize(toks), "triples": triples, "doc": i, "sent": k})
+    return rows
+
+
+def kb_facts(docs: list[dict], indices: list[int], pid_to_rel: dict[str, str]) -> list:
+    """The documents' gold triples of the 20 relations as a KB (each entity by the name of
+    its first mention): the facts the extractor's KB-rendered sentences come from."""
+    from kg import Triple
+
+    out = set()
+    for i in indices:
+        doc = docs[i]
+        name = [detokenize(ent[0]["name"].split()) for ent in doc["vertexSet"]]
+        for lab in doc["labels"]:
+            if lab["r"] in pid_to_rel and name[lab["h"]] != name[lab["t"]]:
+                out.add(Triple(name[lab["h"]], pid_to_rel[lab["r"]], name[lab["t"]]))
+    return sorted(out, key=lambda t: (t.subject, t.relation, t.object))
+
+
+def train_model(args, docs, train_indices, schema, pid_to_rel) -> dict:
+    """Train the model extractor on the train part; returns what it was trained on."""
+    from grounded.extract import ExtractorTrainConfig, examples_from_kb, read_labelled
+    from grounded.extract.training import (
+        ExtractorAdapterConfig,
+        ExtractorOptimConfig,
+        train_extractor,
+    )
+
+    rows = labelled_rows(docs, train_indices, pid_to_rel)
+    rng = random.Random(SEED)
+    rows = [r for r in rows if r["triples"] or rng.random() < args.none_keep]
+    labelled = Path(args.train_extractor + ".labelled.jsonl")
+    labelled.parent.mkdir(parents=True, exist_ok=True)
+    labelled.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    examples, dropped = read_labelled(labelled, schema)
+    facts = kb_facts(docs, train_indices, pid_to_rel)
+    examples += examples_from_kb(facts, schema, max_examples=args.kb_examples, seed=SEED)
+    config = ExtractorTrainConfig(
+        base=os.environ.get("GROUNDED_EXTRACT_BASE", "smollm2"),
+        adapter=ExtractorAdapterConfig(layers=args.lora_layers),
+        optim=ExtractorOptimConfig(max_steps=args.train_steps, learning_rate=1e-3,
+                                   per_device_train_batch_size=8, logging_steps=10),
+        seed=SEED,
+    )  # fmt: skip
+    counts = {"labelled": len(rows), "labelled_triples": sum(len(e.triples) for e in examples
+              if e.origin == "labelled"), "labelled_not_spans": dropped,
+              "kb_facts": len(facts), "kb_examples": args.kb_examples}  # fmt: skip
+    model, log = train_extractor(examples, schema, config, data_counts=counts)
+    model.save_pretrained(args.train_extractor)
+    return {
+        **counts,
+        "steps": log.steps,
+        "seconds": log.seconds,
+        "train_loss": log.train_loss,
+        "losses": list(log.losses),
+        "examples": log.examples,
+        "settings": config.to_dict(),
+    }
+
+
 def score(preds, gold, threshold: float) -> dict:
     """Micro P/R/F1 and per-relation counts at ``threshold``.
 
@@ -123,9 +203,9 @@ def score(preds, gold, threshold: float) -> dict:
     return {"micro": prf(total), "per_relation": {r: prf(c) for r, c in sorted(per.items())}}
 
 
-def run(names, schema, docs, indices, checker=None) -> dict:
+def run(names, schema, docs, indices, checker=None, options=None) -> dict:
     finder = EntityFinder()
-    extractors = get_extractors(names, schema, finder)
+    extractors = get_extractors(names, schema, finder, options=options)
     sentences, gold = [], {}
     pid_to_rel = {r.description.split()[-1]: r.name for r in schema}
     for i in indices:
@@ -138,6 +218,9 @@ def run(names, schema, docs, indices, checker=None) -> dict:
     candidates = merge_candidates([c for ex in extractors for c in ex.extract(sentences)])
     extract_seconds = time.perf_counter() - t0
     out: dict = {}
+    for ex in extractors:
+        if hasattr(ex, "counts"):  # the model extractor: what its parse dropped, by reason
+            out["model_parse"] = ex.counts.to_dict()
     if checker is not None:
         t1 = time.perf_counter()
         verified = verify_candidates(candidates, schema, checker)
@@ -259,6 +342,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schema", default=str(SCHEMA))
     parser.add_argument("--checker", help="a fact-checker folder to verify candidates with")
     parser.add_argument("--out", default=str(RESULTS / "extract_redocred"))
+    parser.add_argument(
+        "--train-extractor", metavar="FOLDER",
+        help="first train the model extractor on the train part (its labelled sentences and "
+        "its gold triples rendered as a KB) and save it to FOLDER; then evaluate it",
+    )  # fmt: skip
+    parser.add_argument("--extractor-model", metavar="FOLDER", help="a trained model extractor")
+    parser.add_argument("--train-steps", type=int, default=200, help="optimizer steps (batch 8)")
+    parser.add_argument("--kb-examples", type=int, default=500, help="KB-rendered sentences")
+    parser.add_argument(
+        "--none-keep", type=float, default=0.33,
+        help="share of the labelled sentences without a triple to train on",
+    )  # fmt: skip
+    parser.add_argument("--lora-layers", default="top8")
+    parser.add_argument(
+        "--docs", type=int, default=0,
+        help="only the first N documents of the part (the model's CPU time)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     docs = json.loads(Path(args.data).read_text(encoding="utf-8"))
     parts = split(docs)
@@ -281,13 +381,20 @@ def main(argv: list[str] | None = None) -> int:
         from grounded.factcheck import FactChecker
 
         checker = FactChecker.from_pretrained(args.checker)
-    indices = parts[args.part]
+    indices = parts[args.part][: args.docs or None]
     pid_to_rel = {r.description.split()[-1]: r.name for r in schema}
     together = [same_sentence(docs[i], pid_to_rel) for i in indices]
-    runs = [
-        run(names, schema, docs, indices, checker)
-        for names in (["templates"], ["questions"], ["questions", "templates"])
-    ]
+    names_list = [["templates"], ["questions"], ["questions", "templates"]]
+    options, training = None, None
+    if args.train_extractor:
+        training = train_model(args, docs, parts["train"], schema, pid_to_rel)
+        args.extractor_model = args.train_extractor
+    if args.extractor_model:
+        from grounded.extract.model import ExtractorModel
+
+        options = {"model": {"model": ExtractorModel.from_pretrained(args.extractor_model)}}
+        names_list = [["model"], ["questions", "templates"], ["model", "questions", "templates"]]
+    runs = [run(names, schema, docs, indices, checker, options) for names in names_list]
     result = {
         "part": args.part,
         "documents": len(indices),
@@ -297,8 +404,13 @@ def main(argv: list[str] | None = None) -> int:
         "gold_triples": sum(b for _, b in together),
         "targets": {"precision": 0.75, "recall": 0.30, "sentences_per_second": 5},
         "runs": runs,
+        "extractor_model": args.extractor_model,
+        "extractor_training": training,
+        "command": "python bench/bench_extract.py " + " ".join(argv or sys.argv[1:]),
     }
     out = Path(args.out + ("" if args.part == "heldout" else "_train"))
+    if args.extractor_model and args.out == str(RESULTS / "extract_redocred"):
+        out = Path(str(out) + "_model")
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
