@@ -3,6 +3,7 @@ the ``grounded kb extract`` pipeline (the model-free parts live in :mod:`kg.extr
 
 from grounded.extract.data import Example, examples_from_kb, read_labelled
 from grounded.extract.format import format_prompt, format_target, parse_generation
+from grounded.extract.model import ExtractorModel, ModelExtractor
 from grounded.extract.pipeline import (
     DEFAULT_MIN_CONFIDENCE,
     ExtractConfig,
@@ -20,7 +21,9 @@ __all__ = [
     "Example",
     "ExtractConfig",
     "Extraction",
+    "ExtractorModel",
     "ExtractorTrainConfig",
+    "ModelExtractor",
     "build_examples",
     "examples_from_kb",
     "extract",

@@ -224,6 +224,7 @@ class ExtractorModel:
         batch_size: int = 16,
         max_new_tokens: int = 64,
         constrain: bool = True,
+        show_progress: bool = False,
     ) -> list[Reading]:
         """Triples in each text, parsed and checked against ``schema`` (default: its own).
 
@@ -235,11 +236,13 @@ class ExtractorModel:
             max_new_tokens: the longest generation.
             constrain: restrict each step to the sentence's, the schema's and the format's
                 tokens (see the module docstring).
+            show_progress: a progress bar over the sentences.
 
         Returns:
             One :class:`Reading` per text, in order.
         """
         import torch
+        from tqdm.auto import tqdm
 
         schema = schema or self.schema
         tok = self.tokenizer
@@ -250,6 +253,8 @@ class ExtractorModel:
         out: list[Reading | None] = [None] * len(texts)
         old_side = tok.padding_side
         tok.padding_side = "left"
+        bar = tqdm(total=len(texts), desc="model extractor", unit="sentence",
+                   disable=not show_progress)  # fmt: skip
         try:
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
@@ -280,8 +285,10 @@ class ExtractorModel:
                 chosen = steps.gather(-1, new.unsqueeze(-1)).squeeze(-1).exp()  # (batch, steps)
                 for row, i in enumerate(idx):
                     out[i] = self._parse(new[row].tolist(), chosen[row].tolist(), texts[i], schema)
+                bar.update(len(idx))
         finally:
             tok.padding_side = old_side
+            bar.close()
         return [r for r in out if r is not None]
 
     def _parse(self, ids: list[int], probs: list[float], text: str, schema: Schema) -> Reading:
@@ -310,7 +317,7 @@ class ModelExtractor:
             written; a warning names them).
         finder: links each span to a known entity (KB, entities file) where one matches.
         model: an extractor folder or a loaded :class:`ExtractorModel` (required).
-        batch_size, max_new_tokens: see :meth:`ExtractorModel.read`.
+        batch_size, max_new_tokens, show_progress: see :meth:`ExtractorModel.read`.
 
     Raises:
         ValueError: no ``model`` given (the message says how to train one).
@@ -326,6 +333,7 @@ class ModelExtractor:
         *,
         batch_size: int = 16,
         max_new_tokens: int = 64,
+        show_progress: bool = False,
     ) -> None:
         if model is None:
             raise ValueError(
@@ -340,6 +348,7 @@ class ModelExtractor:
         )
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
+        self.show_progress = show_progress
         self.counts = ParseCounts()
         unknown = [r for r in schema.names if r not in self.model.schema]
         if unknown:
@@ -353,7 +362,7 @@ class ModelExtractor:
         """Candidates of every sentence; parse drops are added to :attr:`counts`."""
         readings = self.model.read(
             [s.text for s in sentences], self.schema, batch_size=self.batch_size,
-            max_new_tokens=self.max_new_tokens,
+            max_new_tokens=self.max_new_tokens, show_progress=self.show_progress,
         )  # fmt: skip
         out: list[Candidate] = []
         for s, reading in zip(sentences, readings, strict=True):

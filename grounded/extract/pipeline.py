@@ -221,7 +221,7 @@ def extract(
     finder = EntityFinder(graph, given)
     sentences = [s for d in documents for s in d.sentences]
     candidates: list[Candidate] = []
-    options = {"model": {"model": config.extractor_model}}
+    options = {"model": {"model": config.extractor_model, "show_progress": show_progress}}
     for ex in get_extractors(config.extractors, schema, finder, options=options):
         candidates += ex.extract(sentences)
     candidates = merge_candidates(candidates)
