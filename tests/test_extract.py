@@ -209,7 +209,7 @@ def test_bad_documents_are_named_with_file_and_line(tmp_path, books):
     (tmp_path / "latin.txt").write_bytes("ok\nS\xe3o Paulo\n".encode("latin-1"))
     with pytest.raises(SourceFileError, match=r"latin\.txt:2: not valid UTF-8"):
         read_documents(tmp_path / "latin.txt")
-    with pytest.raises(ValueError, match=r"`extractors` must be one of \['questions', 'templ"):
+    with pytest.raises(ValueError, match=r"`extractors` must be one of \['model', 'questions'"):
         ExtractConfig(documents=[str(docs)], relations=str(schema), extractors=["llm"])
     review = tmp_path / "review.tsv"
     review.write_text(

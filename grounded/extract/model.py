@@ -207,7 +207,10 @@ class ExtractorModel:
             )
         schema = Schema.load(path / SCHEMA_FILE)
         tokenizer, lm = load_base(spec)
-        model = PeftModel.from_pretrained(lm, str(path), is_trainable=False)
+        with warnings.catch_warnings():
+            # peft reads a transformers property deprecated in 5.x; nothing for users to do.
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+            model = PeftModel.from_pretrained(lm, str(path), is_trainable=False)
         if merge:
             model = model.merge_and_unload()
         model.eval()
