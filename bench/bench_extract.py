@@ -358,7 +358,49 @@ def markdown(result: dict) -> str:
         v = combined["verification"]
         lines += ["", f"Verification: wrong candidates removed {v['wrong_removed_share']}, "
                   f"right ones kept {v['right_kept_share']}."]  # fmt: skip
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _model_section(result)) + "\n"
+
+
+def _model_section(result: dict) -> list[str]:
+    """What the model extractor was trained on, what its parse dropped, and its ceiling."""
+    model_runs = [r for r in result["runs"] if r["extractors"] == ["model"]]
+    if not model_runs:
+        return []
+    run_, lines = model_runs[0], ["", "## Model extractor", ""]
+    if result.get("command"):
+        lines += [f"Command: `{result['command']}`", ""]
+    t = result.get("extractor_training")
+    if t:
+        s = t["settings"]
+        lines += [
+            f"Trained on the train part only: {t['labelled']} labelled sentences "
+            f"({t['labelled_triples']} triples) + {t['kb_examples']} sentences rendered from "
+            f"its {t['kb_facts']} gold triples as a KB; {t['examples']} examples fitted "
+            f"{s['max_length']} tokens. Base {s['base']}, LoRA r={s['adapter']['r']} on layers "
+            f"{s['adapter']['layers']}, {t['steps']} steps of "
+            f"{s['optim']['per_device_train_batch_size']}, lr {s['optim']['learning_rate']}: "
+            f"{t['seconds']:.0f} s on one thread (OMP_NUM_THREADS=1, 2 shared cores), "
+            f"mean loss {t['train_loss']:.3f}.",
+            "",
+        ]
+    m = run_["at_threshold"]["micro"]
+    same = result["same_sentence"]
+    lines += [
+        f"Read {run_['sentences']} sentences in {run_['extract_seconds']:.0f} s "
+        f"({run_['sentences_per_second']} sentences/s). Gold triples found: {m['found']} of "
+        f"{m['gold']} (recall {m['recall']:.3f}); of the {same} whose head and tail share a "
+        f"sentence (the ceiling of a sentence-level reader): {m['found'] / max(same, 1):.3f}.",
+    ]
+    if "model_parse" in run_:
+        c = run_["model_parse"]
+        lines += [
+            "",
+            f"Parse of the generations: {c['kept']} triples kept, {c['none']} sentences "
+            f"answered none; dropped: {c['malformed']} malformed lines, "
+            f"{c['unknown_relation']} outside the schema, {c['not_a_span']} not a span of the "
+            f"sentence, {c['same_span']} with head = tail, {c['duplicate']} repeated.",
+        ]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -203,7 +203,7 @@ class ExtractorModel:
         if not spec:
             raise ArtifactMissingError(
                 f"{path / EXTRACTOR_FILE} names no base model (key `base.spec`); pass one "
-                f"with `base=` (`--extractor-base`), or {EXTRACTOR_FIX}"
+                f"with `ExtractorModel.from_pretrained(path, base=...)`, or {EXTRACTOR_FIX}"
             )
         schema = Schema.load(path / SCHEMA_FILE)
         tokenizer, lm = load_base(spec)
