@@ -63,7 +63,8 @@ class ParsedTriple:
 
     Attributes:
         subject, relation, object: the head span, the schema relation, the tail span.
-        start, end: character offsets of the head and the tail in the sentence.
+        subject_start, object_start: character offsets of the head and the tail in the
+            sentence (where an entity finder's mention of the same span starts).
         line: the line of the generation it was read from (0-based).
     """
 

@@ -24,7 +24,6 @@ its line's tokens under the constrained distribution.
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -386,8 +385,3 @@ class ModelExtractor:
                     )
                 )  # fmt: skip
         return out
-
-
-def read_extractor_record(path: str | Path) -> dict:
-    """``extractor.json`` of a folder, for reports (no model is loaded)."""
-    return json.loads((Path(path) / EXTRACTOR_FILE).read_text(encoding="utf-8"))
