@@ -393,6 +393,18 @@ def _model_section(result: dict) -> list[str]:
     ]
     if "model_parse" in run_:
         c = run_["model_parse"]
+        if "sentence_labels" in result:
+            lines += [
+                "",
+                f"Sentence level: {result['sentences_with_labels']} of {run_['sentences']} "
+                f"sentences mention the head and tail of a gold triple, "
+                f"{result['sentence_labels']} (sentence, triple) labels in all "
+                f"({result['sentence_labels'] / max(result['sentences_with_labels'], 1):.1f} "
+                f"per such sentence); the model answered {run_['sentences'] - c['none']} "
+                f"sentences and kept {c['kept']} triples "
+                f"({c['kept'] / max(run_['sentences'] - c['none'], 1):.1f} per answered "
+                "sentence).",
+            ]
         lines += [
             "",
             f"Parse of the generations: {c['kept']} triples kept, {c['none']} sentences "
@@ -452,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     indices = parts[args.part][: args.docs or None]
     pid_to_rel = {r.description.split()[-1]: r.name for r in schema}
     together = [same_sentence(docs[i], pid_to_rel) for i in indices]
+    by_sentence = labelled_rows(docs, indices, pid_to_rel)
     names_list = [["templates"], ["questions"], ["questions", "templates"]]
     options, training = None, None
     if args.train_extractor:
@@ -472,6 +485,9 @@ def main(argv: list[str] | None = None) -> int:
         "cores": os.cpu_count(),
         "same_sentence": sum(a for a, _ in together),
         "gold_triples": sum(b for _, b in together),
+        # sentence-level labels: (sentence, triple) pairs whose head and tail it mentions
+        "sentence_labels": sum(len(r["triples"]) for r in by_sentence),
+        "sentences_with_labels": sum(bool(r["triples"]) for r in by_sentence),
         "targets": {"precision": 0.75, "recall": 0.30, "sentences_per_second": 5},
         "runs": runs,
         "extractor_model": args.extractor_model,
