@@ -369,6 +369,8 @@ def _model_section(result: dict) -> list[str]:
     run_, lines = model_runs[0], ["", "## Model extractor", ""]
     if result.get("command"):
         lines += [f"Command: `{result['command']}`", ""]
+    if result.get("extractor_trained_by"):
+        lines += [f"The extractor was trained by: `{result['extractor_trained_by']}`", ""]
     t = result.get("extractor_training")
     if t:
         s = t["settings"]
