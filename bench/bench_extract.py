@@ -22,6 +22,20 @@ kept at the threshold is reported.
     python bench/bench_extract.py                         # held-out part, no checker
     python bench/bench_extract.py --part train            # the tuning part
     python bench/bench_extract.py --checker runs/checker  # with verification
+
+The model extractor (``model``, :mod:`grounded.extract.model`) is trained on the train part
+only: its sentences labelled with the gold triples whose head and tail they both mention
+(:func:`labelled_rows`; a third of the sentences without one, as ``none`` examples), plus
+sentences rendered from the train part's gold triples taken as a KB (:func:`kb_facts`,
+:func:`grounded.extract.examples_from_kb`). Then it is evaluated on the held-out part,
+alone and combined with the pattern extractors (results ``extract_redocred_model.*``)::
+
+    GROUNDED_EXTRACT_BASE=/path/to/smollm2-folder \
+    python bench/bench_extract.py --train-extractor runs/extractor-redocred --docs 80
+    python bench/bench_extract.py --extractor-model runs/extractor-redocred --docs 80
+
+``--docs N`` keeps the first N documents of the part (the model reads about one sentence a
+second on one CPU thread).
 """
 
 from __future__ import annotations
@@ -31,6 +45,7 @@ import json
 import os
 import random
 import re
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -96,6 +111,85 @@ def same_sentence(doc: dict, pid_to_rel: dict[str, str]) -> tuple[int, int]:
     return sum(bool(sents[h] & sents[t]) for _, h, t in labs), len(labs)
 
 
+def labelled_rows(docs: list[dict], indices: list[int], pid_to_rel: dict[str, str]) -> list[dict]:
+    """One row per sentence of the documents: its text and the gold triples of the 20
+    relations whose head and tail are both mentioned in it (the first mention of each, as
+    written), for :func:`grounded.extract.data.read_labelled`. Sentences without one are
+    rows with no triples (target ``none``)."""
+    rows = []
+    for i in indices:
+        doc = docs[i]
+        for k, toks in enumerate(doc["sents"]):
+            triples = []
+            for lab in doc["labels"]:
+                if lab["r"] not in pid_to_rel:
+                    continue
+                hs = [m for m in doc["vertexSet"][lab["h"]] if m["sent_id"] == k]
+                ts = [m for m in doc["vertexSet"][lab["t"]] if m["sent_id"] == k]
+                if hs and ts:
+                    h = detokenize(toks[hs[0]["pos"][0] : hs[0]["pos"][1]])
+                    t = detokenize(toks[ts[0]["pos"][0] : ts[0]["pos"][1]])
+                    triples.append([h, pid_to_rel[lab["r"]], t])
+            rows.append({"text": detokenize(toks), "triples": triples, "doc": i, "sent": k})
+    return rows
+
+
+def kb_facts(docs: list[dict], indices: list[int], pid_to_rel: dict[str, str]) -> list:
+    """The documents' gold triples of the 20 relations as a KB (each entity by the name of
+    its first mention): the facts the extractor's KB-rendered sentences come from."""
+    from kg import Triple
+
+    out = set()
+    for i in indices:
+        doc = docs[i]
+        name = [detokenize(ent[0]["name"].split()) for ent in doc["vertexSet"]]
+        for lab in doc["labels"]:
+            if lab["r"] in pid_to_rel and name[lab["h"]] != name[lab["t"]]:
+                out.add(Triple(name[lab["h"]], pid_to_rel[lab["r"]], name[lab["t"]]))
+    return sorted(out, key=lambda t: (t.subject, t.relation, t.object))
+
+
+def train_model(args, docs, train_indices, schema, pid_to_rel) -> dict:
+    """Train the model extractor on the train part; returns what it was trained on."""
+    from grounded.extract import ExtractorTrainConfig, examples_from_kb, read_labelled
+    from grounded.extract.training import (
+        ExtractorAdapterConfig,
+        ExtractorOptimConfig,
+        train_extractor,
+    )
+
+    rows = labelled_rows(docs, train_indices, pid_to_rel)
+    rng = random.Random(SEED)
+    rows = [r for r in rows if r["triples"] or rng.random() < args.none_keep]
+    labelled = Path(args.train_extractor + ".labelled.jsonl")
+    labelled.parent.mkdir(parents=True, exist_ok=True)
+    labelled.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    examples, dropped = read_labelled(labelled, schema)
+    facts = kb_facts(docs, train_indices, pid_to_rel)
+    examples += examples_from_kb(facts, schema, max_examples=args.kb_examples, seed=SEED)
+    config = ExtractorTrainConfig(
+        base=os.environ.get("GROUNDED_EXTRACT_BASE", "smollm2"),
+        adapter=ExtractorAdapterConfig(layers=args.lora_layers),
+        optim=ExtractorOptimConfig(max_steps=args.train_steps, learning_rate=1e-3,
+                                   per_device_train_batch_size=8, logging_steps=10),
+        seed=SEED,
+    )  # fmt: skip
+    counts = {"labelled": len(rows), "labelled_triples": sum(len(e.triples) for e in examples
+              if e.origin == "labelled"), "labelled_not_spans": dropped,
+              "kb_facts": len(facts), "kb_examples": args.kb_examples}  # fmt: skip
+    model, log = train_extractor(examples, schema, config, data_counts=counts)
+    model.save_pretrained(args.train_extractor)
+    return {
+        **counts,
+        "steps": log.steps,
+        "seconds": log.seconds,
+        "train_loss": log.train_loss,
+        "losses": list(log.losses),
+        "examples": log.examples,
+        "settings": config.to_dict(),
+    }
+
+
 def score(preds, gold, threshold: float) -> dict:
     """Micro P/R/F1 and per-relation counts at ``threshold``.
 
@@ -123,9 +217,13 @@ def score(preds, gold, threshold: float) -> dict:
     return {"micro": prf(total), "per_relation": {r: prf(c) for r, c in sorted(per.items())}}
 
 
-def run(names, schema, docs, indices, checker=None) -> dict:
+def run(names, schema, docs, indices, checker=None, options=None, cache=None) -> dict:
+    """Extract with ``names`` (merged), score, and time. ``cache``: name → (candidates,
+    seconds, parse counts) of extractors already run on these documents (the model reads each
+    sentence once for all the runs); the seconds of a combination are the sum of its
+    extractors' own."""
     finder = EntityFinder()
-    extractors = get_extractors(names, schema, finder)
+    cache = {} if cache is None else cache
     sentences, gold = [], {}
     pid_to_rel = {r.description.split()[-1]: r.name for r in schema}
     for i in indices:
@@ -134,10 +232,21 @@ def run(names, schema, docs, indices, checker=None) -> dict:
             Sentence(str(i), n, detokenize(toks), n) for n, toks in enumerate(doc["sents"], 1)
         ]
         gold[str(i)] = gold_of(doc, pid_to_rel)
-    t0 = time.perf_counter()
-    candidates = merge_candidates([c for ex in extractors for c in ex.extract(sentences)])
-    extract_seconds = time.perf_counter() - t0
     out: dict = {}
+    found, extract_seconds = [], 0.0
+    for name in names:
+        if name not in cache:
+            (ex,) = get_extractors([name], schema, finder, options=options)
+            t0 = time.perf_counter()
+            cands = ex.extract(sentences)
+            # the model extractor counts what its parse dropped, by reason
+            cache[name] = (cands, time.perf_counter() - t0, getattr(ex, "counts", None))
+        cands, seconds, counts = cache[name]
+        found += cands
+        extract_seconds += seconds
+        if counts is not None:
+            out["model_parse"] = counts.to_dict()
+    candidates = merge_candidates(found)
     if checker is not None:
         t1 = time.perf_counter()
         verified = verify_candidates(candidates, schema, checker)
@@ -249,7 +358,63 @@ def markdown(result: dict) -> str:
         v = combined["verification"]
         lines += ["", f"Verification: wrong candidates removed {v['wrong_removed_share']}, "
                   f"right ones kept {v['right_kept_share']}."]  # fmt: skip
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _model_section(result)) + "\n"
+
+
+def _model_section(result: dict) -> list[str]:
+    """What the model extractor was trained on, what its parse dropped, and its ceiling."""
+    model_runs = [r for r in result["runs"] if r["extractors"] == ["model"]]
+    if not model_runs:
+        return []
+    run_, lines = model_runs[0], ["", "## Model extractor", ""]
+    if result.get("command"):
+        lines += [f"Command: `{result['command']}`", ""]
+    if result.get("extractor_trained_by"):
+        lines += [f"The extractor was trained by: `{result['extractor_trained_by']}`", ""]
+    t = result.get("extractor_training")
+    if t:
+        s = t["settings"]
+        lines += [
+            f"Trained on the train part only: {t['labelled']} labelled sentences "
+            f"({t['labelled_triples']} triples) + {t['kb_examples']} sentences rendered from "
+            f"its {t['kb_facts']} gold triples as a KB; {t['examples']} examples fitted "
+            f"{s['max_length']} tokens. Base {s['base']}, LoRA r={s['adapter']['r']} on layers "
+            f"{s['adapter']['layers']}, {t['steps']} steps of "
+            f"{s['optim']['per_device_train_batch_size']}, lr {s['optim']['learning_rate']}: "
+            f"{t['seconds']:.0f} s on one thread (OMP_NUM_THREADS=1, 2 shared cores), "
+            f"mean loss {t['train_loss']:.3f}.",
+            "",
+        ]
+    m = run_["at_threshold"]["micro"]
+    same = result["same_sentence"]
+    lines += [
+        f"Read {run_['sentences']} sentences in {run_['extract_seconds']:.0f} s "
+        f"({run_['sentences_per_second']} sentences/s). Gold triples found: {m['found']} of "
+        f"{m['gold']} (recall {m['recall']:.3f}); of the {same} whose head and tail share a "
+        f"sentence (the ceiling of a sentence-level reader): {m['found'] / max(same, 1):.3f}.",
+    ]
+    if "model_parse" in run_:
+        c = run_["model_parse"]
+        if "sentence_labels" in result:
+            lines += [
+                "",
+                f"Sentence level: {result['sentences_with_labels']} of {run_['sentences']} "
+                f"sentences mention the head and tail of a gold triple, "
+                f"{result['sentence_labels']} (sentence, triple) labels in all "
+                f"({result['sentence_labels'] / max(result['sentences_with_labels'], 1):.1f} "
+                f"per such sentence); the model answered {run_['sentences'] - c['none']} "
+                f"sentences and kept {c['kept']} triples "
+                f"({c['kept'] / max(run_['sentences'] - c['none'], 1):.1f} per answered "
+                "sentence).",
+            ]
+        lines += [
+            "",
+            f"Parse of the generations: {c['kept']} triples kept, {c['none']} sentences "
+            f"answered none; dropped: {c['malformed']} malformed lines, "
+            f"{c['unknown_relation']} outside the schema, {c['not_a_span']} not a span of the "
+            f"sentence, {c['same_span']} with head = tail, {c['duplicate']} repeated.",
+        ]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,6 +424,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schema", default=str(SCHEMA))
     parser.add_argument("--checker", help="a fact-checker folder to verify candidates with")
     parser.add_argument("--out", default=str(RESULTS / "extract_redocred"))
+    parser.add_argument(
+        "--train-extractor", metavar="FOLDER",
+        help="first train the model extractor on the train part (its labelled sentences and "
+        "its gold triples rendered as a KB) and save it to FOLDER; then evaluate it",
+    )  # fmt: skip
+    parser.add_argument("--extractor-model", metavar="FOLDER", help="a trained model extractor")
+    parser.add_argument("--train-steps", type=int, default=200, help="optimizer steps (batch 8)")
+    parser.add_argument("--kb-examples", type=int, default=500, help="KB-rendered sentences")
+    parser.add_argument(
+        "--none-keep", type=float, default=0.33,
+        help="share of the labelled sentences without a triple to train on",
+    )  # fmt: skip
+    parser.add_argument("--lora-layers", default="top8")
+    parser.add_argument(
+        "--docs", type=int, default=0,
+        help="only the first N documents of the part (the model's CPU time)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     docs = json.loads(Path(args.data).read_text(encoding="utf-8"))
     parts = split(docs)
@@ -281,13 +463,23 @@ def main(argv: list[str] | None = None) -> int:
         from grounded.factcheck import FactChecker
 
         checker = FactChecker.from_pretrained(args.checker)
-    indices = parts[args.part]
+    indices = parts[args.part][: args.docs or None]
     pid_to_rel = {r.description.split()[-1]: r.name for r in schema}
     together = [same_sentence(docs[i], pid_to_rel) for i in indices]
-    runs = [
-        run(names, schema, docs, indices, checker)
-        for names in (["templates"], ["questions"], ["questions", "templates"])
-    ]
+    by_sentence = labelled_rows(docs, indices, pid_to_rel)
+    names_list = [["templates"], ["questions"], ["questions", "templates"]]
+    options, training = None, None
+    if args.train_extractor:
+        training = train_model(args, docs, parts["train"], schema, pid_to_rel)
+        args.extractor_model = args.train_extractor
+    if args.extractor_model:
+        from grounded.extract.model import ExtractorModel
+
+        model = ExtractorModel.from_pretrained(args.extractor_model)
+        options = {"model": {"model": model, "show_progress": True}}
+        names_list = [["model"], ["questions", "templates"], ["model", "questions", "templates"]]
+    cache: dict = {}
+    runs = [run(names, schema, docs, indices, checker, options, cache) for names in names_list]
     result = {
         "part": args.part,
         "documents": len(indices),
@@ -295,10 +487,18 @@ def main(argv: list[str] | None = None) -> int:
         "cores": os.cpu_count(),
         "same_sentence": sum(a for a, _ in together),
         "gold_triples": sum(b for _, b in together),
+        # sentence-level labels: (sentence, triple) pairs whose head and tail it mentions
+        "sentence_labels": sum(len(r["triples"]) for r in by_sentence),
+        "sentences_with_labels": sum(bool(r["triples"]) for r in by_sentence),
         "targets": {"precision": 0.75, "recall": 0.30, "sentences_per_second": 5},
         "runs": runs,
+        "extractor_model": args.extractor_model,
+        "extractor_training": training,
+        "command": "python bench/bench_extract.py " + " ".join(argv or sys.argv[1:]),
     }
     out = Path(args.out + ("" if args.part == "heldout" else "_train"))
+    if args.extractor_model and args.out == str(RESULTS / "extract_redocred"):
+        out = Path(str(out) + "_model")
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))

@@ -415,6 +415,10 @@ class KBBuildConfig:
         default_factory=lambda: ["questions", "templates"],
         metadata={"help": "With --documents: the extractors to run (see `kb extract`)."},
     )
+    extractor_model: str | None = field(
+        default=None,
+        metadata={"help": "With --documents and the `model` extractor: its trained folder."},
+    )
     checker: str | None = field(
         default=None,
         metadata={

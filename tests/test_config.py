@@ -31,7 +31,8 @@ from grounded.config import (
 )
 from grounded.demo import DemoConfig
 from grounded.evaluation.runner import EvaluateConfig
-from grounded.extract import ExtractConfig
+from grounded.extract import ExtractConfig, ExtractorTrainConfig
+from grounded.extract.training import ExtractorAdapterConfig, ExtractorOptimConfig
 from grounded.factcheck.config import CheckerOptimConfig, FactCheckerConfig
 from grounded.factcheck.data import ClaimDataConfig
 from grounded.injection.config import InjectionConfig
@@ -76,6 +77,15 @@ CONFIGS = {
     ExtractConfig: ExtractConfig(
         documents=["wiki/"], relations="r.json", extractors=["templates"], min_confidence=0.7
     ),
+    ExtractorTrainConfig: ExtractorTrainConfig(
+        relations="r.json",
+        labelled=["a.jsonl"],
+        kb_examples=10,
+        adapter=ExtractorAdapterConfig(layers="top2"),
+        optim=ExtractorOptimConfig(max_steps=5),
+    ),
+    ExtractorAdapterConfig: ExtractorAdapterConfig(r=4, layers="all"),
+    ExtractorOptimConfig: ExtractorOptimConfig(learning_rate=1e-4, max_steps=3),
     OptimConfig: OptimConfig(learning_rate=2e-5, lr_scheduler_type="linear", max_steps=9),
     PretrainConfig: PretrainConfig(
         known_fraction=0.25, optim=PretrainOptimConfig(num_train_epochs=2.5), num_threads=1
@@ -279,6 +289,7 @@ def test_unknown_keys_name_the_closest_valid_one():
 CONFIG_COMMANDS = [
     ("kb build", ["--out", "KB"], "presett", "preset"),
     ("kb extract", ["DOCS", "--out", "OUT"], "min_confidnce", "min_confidence"),
+    ("kb train-extractor", ["--out", "OUT"], "kb_exampels", "kb_examples"),
     ("pretrain", ["KB", "--out", "OUT"], "lerning_rate", "learning_rate"),
     ("train", ["KB", "--base", "B", "--out", "OUT"], "feedbak_every", "feedback_every"),
     ("factcheck train", ["KB", "--out", "OUT"], "max_lenght", "max_length"),

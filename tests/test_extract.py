@@ -11,8 +11,10 @@ import cases
 import pytest
 
 from grounded.cli.main import main
-from grounded.extract import EXTRACTORS, ExtractConfig, extract, verify_candidates
-from kg import KnowledgeGraph, SourceFileError, Triple
+from grounded.extract import EXTRACTORS, ExtractConfig, extract, parse_generation, verify_candidates
+from grounded.extract.format import line_confidences
+from grounded.extract.model import ExtractorModel, Reading
+from kg import KnowledgeGraph, Schema, SourceFileError, Triple
 from kg.extract import (
     EntityFinder,
     read_documents,
@@ -44,6 +46,89 @@ class TestQuestions(cases.ExtractorCase):
         ("Dune", "publisher", "Chilton Books"),
         ("Frank Herbert", "birthplace", "Tacoma"),
     }
+
+
+# What a model might write for cases.ExtractorCase.SENTENCES, with the faults it may make.
+GENERATIONS = {
+    "The novel Dune was written by Frank Herbert in 1965.":
+        "Dune | author | Frank Herbert\nDune | genre | novel\nDune | author | Brian Herbert",
+    "Chilton Books published Dune.": "Dune | publisher | Chilton Books\nDune published by Chilton",
+    "Frank Herbert was born in Tacoma, Washington.":
+        "Frank Herbert | birthplace | tacoma\nFrank Herbert | birthplace | Frank Herbert",
+    "Good Omens was written by Terry Pratchett and Neil Gaiman.":
+        "Good Omens | author | Terry Pratchett\nGood Omens | Author | Neil Gaiman\n"
+        "Good Omens | author | Terry Pratchett",
+    "The weather in Tacoma was mild that year.": "none",
+}  # fmt: skip
+
+
+class ScriptedModel(ExtractorModel):
+    """An :class:`ExtractorModel` whose generations are written by hand (no LM): every
+    token of a line has probability 0.9, so each kept triple's confidence is 0.9."""
+
+    def __init__(self, schema: Schema) -> None:
+        super().__init__(None, None, schema, {})
+
+    def read(self, texts, schema=None, **_) -> list[Reading]:
+        out = []
+        for text in texts:
+            gen = GENERATIONS[text]
+            triples, counts = parse_generation(gen, text, schema or self.schema)
+            pieces = [line + "\n" for line in gen.splitlines()]
+            conf = line_confidences(pieces, [0.9] * len(pieces))
+            out.append(Reading(gen, [(t, conf[t.line]) for t in triples], counts))
+        return out
+
+
+class TestModel(cases.ExtractorCase):
+    name = "model"
+    # Dropped by hand: "genre" (not in the schema), "Brian Herbert" (not in the sentence),
+    # the line without separators, head = tail, and a repeated line; "tacoma" is read as the
+    # span "Tacoma" and "Author" as the relation author.
+    expected: ClassVar = {
+        ("Dune", "author", "Frank Herbert"),
+        ("Dune", "publisher", "Chilton Books"),
+        ("Frank Herbert", "birthplace", "Tacoma"),
+        ("Good Omens", "author", "Terry Pratchett"),
+        ("Good Omens", "author", "Neil Gaiman"),
+    }
+
+    @pytest.fixture
+    def run(self):
+        from grounded.extract import get_extractors
+        from kg.extract import EntityFinder, Sentence
+
+        schema = self.schema()
+        model = ScriptedModel(schema)
+        (extractor,) = get_extractors(
+            [self.name], schema, EntityFinder(), options={"model": {"model": model}}
+        )
+        sentences = [Sentence("books.txt", i, t, i) for i, t in enumerate(self.SENTENCES, 1)]
+        candidates = extractor.extract(sentences)
+        self.counts = extractor.counts
+        return schema, sentences, candidates
+
+    def test_drops_are_counted_by_reason(self, run):
+        assert self.counts.to_dict() == {
+            "kept": 5, "none": 1, "malformed": 1, "unknown_relation": 1, "not_a_span": 1,
+            "same_span": 1, "duplicate": 1,
+        }  # fmt: skip
+
+    def test_confidence_is_the_lines_token_probability(self, run):
+        _, _, candidates = run
+        assert {round(c.confidence, 6) for c in candidates} == {0.9}
+
+    def test_known_entities_link_and_new_ones_take_the_schema_type(self):
+        from grounded.extract.model import ModelExtractor
+        from kg.extract import EntityFinder, Sentence
+
+        schema = self.schema()
+        finder = EntityFinder(entity_types={"Frank Herbert": "person"})
+        ex = ModelExtractor(schema, finder, ScriptedModel(schema))
+        (c,) = ex.extract(
+            [Sentence("d", 1, "The novel Dune was written by Frank Herbert in 1965.")]
+        )
+        assert (c.subject_type, c.object_type) == ("book", None)  # Frank Herbert is known
 
 
 class TestExtractorCoverage(cases.MetaTestCase):
@@ -124,7 +209,7 @@ def test_bad_documents_are_named_with_file_and_line(tmp_path, books):
     (tmp_path / "latin.txt").write_bytes("ok\nS\xe3o Paulo\n".encode("latin-1"))
     with pytest.raises(SourceFileError, match=r"latin\.txt:2: not valid UTF-8"):
         read_documents(tmp_path / "latin.txt")
-    with pytest.raises(ValueError, match=r"`extractors` must be one of \['questions', 'templ"):
+    with pytest.raises(ValueError, match=r"`extractors` must be one of \['model', 'questions'"):
         ExtractConfig(documents=[str(docs)], relations=str(schema), extractors=["llm"])
     review = tmp_path / "review.tsv"
     review.write_text(

@@ -66,6 +66,13 @@ class ExtractConfig:
         default_factory=lambda: list(DEFAULT_EXTRACTORS),
         metadata={"help": f"Extractors to run, of: {EXTRACTORS.describe()}."},
     )
+    extractor_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "The `model` extractor's folder (written by `grounded kb "
+            "train-extractor`); naming it adds `model` to the extractors."
+        },
+    )
     checker: str | None = field(
         default=None,
         metadata={
@@ -86,6 +93,14 @@ class ExtractConfig:
             self.extractors = [x for x in self.extractors.split(",") if x]
         for name in self.extractors:
             EXTRACTORS.check(name, "extractors")
+        if self.extractor_model and "model" not in self.extractors:
+            self.extractors = [*self.extractors, "model"]
+        if "model" in self.extractors and not self.extractor_model:
+            raise ValueError(
+                "the `model` extractor needs `extractor_model` (--extractor-model FOLDER); "
+                "train one with `grounded kb train-extractor --relations SCHEMA --kb KB --out "
+                "FOLDER`"
+            )
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError(f"`min_confidence` must be in [0, 1], got {self.min_confidence}")
 
@@ -206,7 +221,8 @@ def extract(
     finder = EntityFinder(graph, given)
     sentences = [s for d in documents for s in d.sentences]
     candidates: list[Candidate] = []
-    for ex in get_extractors(config.extractors, schema, finder):
+    options = {"model": {"model": config.extractor_model, "show_progress": show_progress}}
+    for ex in get_extractors(config.extractors, schema, finder, options=options):
         candidates += ex.extract(sentences)
     candidates = merge_candidates(candidates)
     candidates = verify_candidates(candidates, schema, checker, show_progress=show_progress)
@@ -251,6 +267,7 @@ def documents_source(config: KBBuildConfig) -> KnowledgeSource:
                 relations=config.relations,
                 entities=config.entities,
                 extractors=config.extractors,
+                extractor_model=config.extractor_model,
                 checker=config.checker,
                 min_confidence=config.min_confidence,
             )
