@@ -377,3 +377,13 @@ def test_lora_layers_wraps_the_top_layers_only():
             resolve_layers(bad, lm)
     with pytest.raises(ValueError, match="applies to the lora adapter only"):
         AdapterConfig(name="prefix", layers="top2")
+    # the default targets (all-linear) with top layers: PEFT takes names only, so all-linear
+    # becomes the model's own linear layers (before: PEFT refused the combination)
+    lm = transformers.LlamaForCausalLM(config)
+    peft_lm = get_adapter_model(lm, AdapterConfig(layers="top1"))
+    wrapped = {n.split(".layers.")[1].split(".")[1:3][-1] for n, p in peft_lm.named_parameters()
+               if p.requires_grad}  # fmt: skip
+    layers = {int(n.split(".layers.")[1].split(".")[0]) for n, p in peft_lm.named_parameters()
+              if p.requires_grad}  # fmt: skip
+    assert layers == {3}
+    assert wrapped == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}

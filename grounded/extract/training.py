@@ -152,23 +152,6 @@ def build_examples(config: ExtractorTrainConfig) -> tuple[list[Example], Any, di
     return examples, schema, dict(counts)
 
 
-def _adapter_for(adapter: AdapterConfig, lm: Any) -> AdapterConfig:
-    """``all-linear`` named as the model's own linear layers (output head excluded) when
-    only some layers are wrapped: PEFT takes ``layers_to_transform`` with names only."""
-    import dataclasses
-
-    from torch import nn
-
-    if adapter.layers == "all" or list(adapter.target_modules) != ["all-linear"]:
-        return adapter
-    head = lm.get_output_embeddings()
-    names = sorted({
-        n.rsplit(".", 1)[-1] for n, m in lm.named_modules()
-        if isinstance(m, nn.Linear) and m is not head and "." in n
-    })  # fmt: skip
-    return dataclasses.replace(adapter, target_modules=names)
-
-
 @dataclass
 class ExtractorTrainLog:
     steps: int
@@ -241,7 +224,7 @@ def train_extractor(
         )
     random.Random(config.seed).shuffle(rows)
     torch.manual_seed(config.seed)
-    model = get_adapter_model(lm, _adapter_for(config.adapter, lm))
+    model = get_adapter_model(lm, config.adapter)
     data = Dataset.from_list(rows)
     tokenizer.padding_side = "right"
     with tempfile.TemporaryDirectory(prefix="grounded-extractor-") as tmp:

@@ -57,13 +57,17 @@ def lora_config(config: AdapterConfig, lm: nn.Module) -> Any:
             type(lm).__name__,
         )
         targets = "all-linear"
+    layers = resolve_layers(config.layers, lm)
+    if layers is not None and targets == "all-linear":
+        # PEFT takes `layers_to_transform` with module names only, not "all-linear"
+        targets = linear_module_names(lm)
     peft_config = LoraConfig(
         task_type=TaskType.CAUSAL_LM,
         r=config.r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=targets,
-        layers_to_transform=resolve_layers(config.layers, lm),
+        layers_to_transform=layers,
     )
     if config.lora_dropout > 0 and _wraps_parameters(peft_config, lm):
         logger.warning(
@@ -74,6 +78,38 @@ def lora_config(config: AdapterConfig, lm: nn.Module) -> Any:
         )
         peft_config.lora_dropout = 0.0
     return peft_config
+
+
+def linear_module_names(lm: nn.Module) -> list[str]:
+    """Leaf names of ``lm``'s linear layers (``nn.Linear`` and GPT-2's ``Conv1D``) inside
+    its blocks, the output head left out: what PEFT's ``all-linear`` wraps, as names.
+
+    Example:
+        >>> from torch import nn
+        >>> class M(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.layers = nn.ModuleList([nn.ModuleDict({"q": nn.Linear(2, 2)})])
+        ...         self.head = nn.Linear(2, 3)
+        ...     def get_output_embeddings(self):
+        ...         return self.head
+        >>> linear_module_names(M())
+        ['q']
+    """
+    from torch import nn
+
+    linear: tuple[type, ...] = (nn.Linear,)
+    try:
+        from transformers.pytorch_utils import Conv1D
+
+        linear += (Conv1D,)
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+    head = lm.get_output_embeddings() if hasattr(lm, "get_output_embeddings") else None
+    return sorted({
+        name.rsplit(".", 1)[-1] for name, module in lm.named_modules()
+        if isinstance(module, linear) and module is not head and "." in name
+    })  # fmt: skip
 
 
 def _num_layers(lm: nn.Module) -> int | None:
