@@ -84,13 +84,14 @@ def run_freetext(args: Any) -> None:
         max_train_claims=args.kb_claims, max_test_claims=300, max_document_sentences=300
     )
     pairs, held = training_pairs(
-        folder, args.snli_train, args.summedits_train, args.wice, args.silent_train
+        folder, args.snli_train, args.summedits_train, args.wice, args.silent_train, args.snli_test
     )
     info: dict[str, Any] = {
         "training_sets": {k: len(v) for k, v in pairs.items()},
         "calibration_set": f"{len(held['calibration'])} pairs never trained on: half of WiCE "
         "dev's claims with their cited sentences and their silent cited sentences, and 300 "
-        "held-out SNLI dev pairs (WiCE has no refuted label)",
+        "SNLI pairs never trained on nor scored (held-out dev, or unscored test when training "
+        "takes all of dev; WiCE has no refuted label)",
     }
     if args.freetext_checker:
         checker = FactChecker.from_pretrained(args.freetext_checker)
@@ -150,8 +151,25 @@ def run_freetext(args: Any) -> None:
     print(markdown(results))
 
 
+def _pair_key(row: dict[str, Any]) -> tuple[str, str]:
+    return row["claim"], row["evidence"]
+
+
+def snli_test_sample(folder: Path, limit: int | None) -> set[tuple[str, str]]:
+    """The (claim, evidence) pairs :func:`score_snli` scores."""
+    rows = sd.snli(folder, "test")
+    if limit:
+        rows = random.Random(0).sample(rows, limit)
+    return {_pair_key(r) for r in rows}
+
+
 def training_pairs(
-    folder: Path, snli_train: int, summedits_train: int, use_wice: bool, silent_train: int = 300
+    folder: Path,
+    snli_train: int,
+    summedits_train: int,
+    use_wice: bool,
+    silent_train: int = 300,
+    snli_test: int | None = 2000,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
     """Training pairs per set; held out: the SummEdits ``evaluation`` quarter (threshold), the
     rest of SNLI dev, and ``calibration``: half of WiCE dev's claims with their silent cited
@@ -189,8 +207,14 @@ def training_pairs(
         for r in rows:
             r["kind"], r["source"] = name, name
     # WiCE has no refuted label: held-out SNLI dev pairs (never trained on) bring it, so the
-    # biases and the rule are tuned on all three verdicts
-    snli_rest, snli_cal = sd.split_off(snli_rest, min(300, len(snli_rest)), seed=1)
+    # biases and the rule are tuned on all three verdicts; when training takes all of SNLI
+    # dev, SNLI test pairs that score_snli does not sample (never trained on nor scored)
+    if len(snli_rest) >= 300 or not snli_test:
+        snli_rest, snli_cal = sd.split_off(snli_rest, min(300, len(snli_rest)), seed=1)
+    else:
+        scored = snli_test_sample(folder, snli_test)
+        unscored = [r for r in sd.snli(folder, "test") if _pair_key(r) not in scored]
+        snli_cal = random.Random(1).sample(unscored, min(300, len(unscored)))
     calibration = [
         {"claim": r["claim"], "evidence": r["evidence"], "label": r["label"]}
         for r in wice_claims_cal + [r for r in wice_silent if r["claim"] in cal_claims] + snli_cal

@@ -133,8 +133,9 @@ class ClaimDataConfig:
     hard_nei_share: float = field(
         default=0.4,
         metadata={
-            "help": "Share of the training not-enough-info pairs that are hard pairs (at most: "
-            "fewer when fewer can be built). Without them a checker learns 'on topic and "
+            "help": "Share of the not-enough-info pairs built from the KB and documents that "
+            "are hard pairs (at most: fewer when fewer can be built; labelled pairs do not "
+            "count). Without them a checker learns 'on topic and "
             "not the same → refuted'; 0 leaves them out, 1 makes every not-enough-info pair "
             "a hard one."
         },

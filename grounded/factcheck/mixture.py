@@ -177,14 +177,20 @@ def hard_rows(
     corpus: Any, graph: Any, rows: Sequence[dict[str, Any]], config: ClaimDataConfig
 ) -> list[dict[str, Any]]:
     """Hard not-enough-info rows (:mod:`grounded.factcheck.hard_nei`), as many as make
-    ``config.hard_nei_share`` of the not-enough-info rows (all of them when ``rows`` holds
-    no other not-enough-info pair), sampled evenly over the kinds (seeded).
+    ``config.hard_nei_share`` of the not-enough-info rows built from the knowledge base and
+    the documents (all of them when there is no such row), sampled evenly over the kinds
+    (seeded).
+
+    Labelled ``pairs`` (another data set's neutral pairs) do not count: the hard pairs are
+    the KB's and the documents' own, and sized on the labelled sets they outnumbered the
+    KB's claims (measured: 2,600 hard pairs against 800 KB claims beside SNLI, and the
+    checker then read the KB's refuted paraphrases as not enough info).
 
     Example:
         >>> from grounded.factcheck.transforms import Corpus
         >>> c = Corpus.from_texts(["Ada Lovelace wrote notes on the engine. Ada Lovelace "
         ...                        "was born in London."])
-        >>> other = [{"label": 2}] * 3
+        >>> other = [{"label": 2, "source": "kb"}] * 3 + [{"label": 2, "source": "pairs"}] * 9
         >>> [r["kind"] for r in hard_rows(c, None, other, ClaimDataConfig(hard_nei_share=0.25))]
         ['same_document']
     """
@@ -193,7 +199,7 @@ def hard_rows(
     if not config.hard_nei or config.hard_nei_share == 0 or (corpus is None and graph is None):
         return []
     nei = LABELS.index("not_enough_info")
-    others = sum(r["label"] == nei for r in rows)
+    others = sum(r["label"] == nei and r.get("source") in ("kb", "transform") for r in rows)
     share = config.hard_nei_share
     want = None if share == 1 or not others else round(share / (1 - share) * others)
     per_kind = config.max_document_sentences if want is None else want
