@@ -116,8 +116,12 @@ def test_hard_nei_pairs_kinds_and_errors():
 @pytest.mark.parametrize(("share", "others", "expected"), [(0.25, 6, 2), (0.5, 1, 1), (0.0, 6, 0)])
 def test_hard_rows_share(share, others, expected):
     corpus = Corpus.from_texts(DOCS)
-    rows = [{"label": LABELS.index("not_enough_info")}] * others
-    got = hard_rows(corpus, GRAPH, rows, ClaimDataConfig(hard_nei_share=share))
+    nei = LABELS.index("not_enough_info")
+    rows = [{"label": nei, "source": "kb"}] * others
+    # another data set's neutral pairs do not count: the hard pairs are sized on the KB's
+    # and the documents' own not-enough-info pairs
+    labelled = [{"label": nei, "source": "pairs"}] * 30
+    got = hard_rows(corpus, GRAPH, rows + labelled, ClaimDataConfig(hard_nei_share=share))
     # share / (1 - share) × others: 0.25 / 0.75 × 6 = 2; 0.5 / 0.5 × 1 = 1
     assert len(got) == expected
     assert all(r["source"] == "hard_nei" and r["label"] == 2 for r in got)
