@@ -145,7 +145,7 @@ def test_labelled_text_reads_spans_and_names_bad_lines(tmp_path):
     with pytest.raises(SourceFileError) as err:
         read_labelled(bad, schema)
     assert [(line, reason.split(" ")[0]) for _, line, reason in err.value.errors] == [
-        (1, "relation"), (2, "not"), (3, 'needs'),
+        (1, "relation"), (2, "invalid"), (3, 'needs'),
     ]  # fmt: skip
     assert "'writer' is not in the schema" in str(err.value) and "bad.jsonl:1" in str(err.value)
 

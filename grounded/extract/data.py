@@ -22,7 +22,6 @@ the file and line; a head or tail that is not a span of the text is dropped and 
 
 from __future__ import annotations
 
-import json
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -32,7 +31,7 @@ from pathlib import Path
 from grounded.extract.format import find_span, format_prompt, format_target
 from kg.extract.patterns import statements_from_question, tense_variant
 from kg.schema import Relation, Schema
-from kg.tables import SourceFileError
+from kg.tables import SourceFileError, jsonl_objects
 from kg.types import Triple
 
 LABELLED_FORMAT = (
@@ -201,40 +200,30 @@ def read_labelled(path: str | Path, schema: Schema) -> tuple[list[Example], int]
     errors: list[tuple[str, int, str]] = []
     out: list[Example] = []
     dropped = 0
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
+    for n, row in jsonl_objects(path, errors):  # bad UTF-8 / JSON lines go to `errors`
+        text = row.get("text")
+        raw = row.get("triples", [])
+        if not isinstance(text, str) or not text.strip() or not isinstance(raw, list):
+            errors.append((str(path), n, 'needs "text" (a string) and "triples" (a list)'))
+            continue
+        triples = []
+        for t in raw:
+            if isinstance(t, dict):
+                t = [t.get("subject"), t.get("relation"), t.get("object")]
+            if not (isinstance(t, list) and len(t) == 3 and all(isinstance(x, str) for x in t)):
+                errors.append((str(path), n, f"a triple must be [head, relation, tail], got {t!r}"))
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                errors.append((str(path), n, f"not JSON ({e.msg})"))
+            h, r, o = t
+            if r not in schema:
+                errors.append((str(path), n, f"relation {r!r} is not in the schema "
+                               f"(relations: {', '.join(schema.names)})"))  # fmt: skip
                 continue
-            text = row.get("text") if isinstance(row, dict) else None
-            raw = row.get("triples", []) if isinstance(row, dict) else None
-            if not isinstance(text, str) or not text.strip() or not isinstance(raw, list):
-                errors.append((str(path), n, 'needs "text" (a string) and "triples" (a list)'))
+            hs, os_ = find_span(h, text), find_span(o, text)
+            if hs is None or os_ is None or hs[0] == os_[0]:
+                dropped += 1
                 continue
-            triples = []
-            for t in raw:
-                if isinstance(t, dict):
-                    t = [t.get("subject"), t.get("relation"), t.get("object")]
-                if not (isinstance(t, list) and len(t) == 3 and all(isinstance(x, str) for x in t)):
-                    errors.append(
-                        (str(path), n, f"a triple must be [head, relation, tail], got {t!r}")
-                    )
-                    continue
-                h, r, o = t
-                if r not in schema:
-                    errors.append((str(path), n, f"relation {r!r} is not in the schema "
-                                   f"(relations: {', '.join(schema.names)})"))  # fmt: skip
-                    continue
-                hs, os_ = find_span(h, text), find_span(o, text)
-                if hs is None or os_ is None or hs[0] == os_[0]:
-                    dropped += 1
-                    continue
-                triples.append((hs[0], r, os_[0]))
-            out.append(Example(" ".join(text.split()), tuple(dict.fromkeys(triples)), "labelled"))
+            triples.append((hs[0], r, os_[0]))
+        out.append(Example(" ".join(text.split()), tuple(dict.fromkeys(triples)), "labelled"))
     if errors:
         raise SourceFileError(errors, f"expected {LABELLED_FORMAT}")
     return out, dropped
