@@ -49,6 +49,9 @@ DEMO_PRESETS: dict[str, dict[str, Any]] = {
     # three main variants (the README's results section gives the measured run). Measured
     # here: LoRA on every layer learns to read in 40 steps (KB-covered accuracy 84% against
     # 49% for the top 8 layers after 60 steps), at about 12-14 s a step with evidence.
+    # Steps of 8 examples as 2 micro-batches of 4: the grounded step peaked at 5.4 GiB
+    # resident against 9.2 GiB for one batch of 8, 6% slower (activations, not weights,
+    # fill the memory).
     "default": {
         "base": "smollm2",
         "pretrain_preset": "default",
@@ -58,7 +61,8 @@ DEMO_PRESETS: dict[str, dict[str, Any]] = {
         "train_settings": {
             "questions_per_pair": 2,
             "max_steps": 40,
-            "per_device_train_batch_size": 8,
+            "per_device_train_batch_size": 4,
+            "gradient_accumulation_steps": 2,
             "feedback_every": 20,
             "feedback_samples": 16,
             "probe_pairs": 200,
