@@ -128,6 +128,18 @@ def test_targets_report_misses_honestly():
     assert near_base["reached"] is None
 
 
+def test_within_points_of_reads_above_and_below():
+    # base 7/10 = 70%; grounded 9/10 = 90% (20 points above: reached); 6/10 = 60% (10 below)
+    base = rows("base", "known", "c" * 7 + "h" * 3)
+    above = rows("grounded", "known", "c" * 9 + "a")
+    below = rows("grounded", "known", "c" * 6 + "a" * 4)
+    target = [Target("grounded", "known", "accuracy", within_points_of="base", points=2)]
+    (hi,) = check_targets(summarize(base + above, n_boot=50), target)
+    (lo,) = check_targets(summarize(base + below, n_boot=50), target)
+    assert hi["reached"] is True and hi["detail"].endswith("20.0 points above")
+    assert lo["reached"] is False and lo["detail"].endswith("10.0 points below")
+
+
 def test_the_projects_own_targets_file_loads_and_bad_files_are_named(tmp_path):
     targets = load_targets(Path(__file__).parent.parent / "bench" / "targets.yaml")
     assert len(targets) == 9 and all(t.title for t in targets)

@@ -180,7 +180,5 @@ def _check(summary: dict, t: Target) -> dict[str, Any]:
             f"{t.variant} {own} vs {other_name} {other}: {word} intervals",
         )
     gap = 100 * (other.value - own.value)
-    return result(
-        gap <= t.points,
-        f"{t.variant} {own} vs {other_name} {other}: {gap:.1f} points below",
-    )
+    side = f"{gap:.1f} points below" if gap >= 0 else f"{-gap:.1f} points above"
+    return result(gap <= t.points, f"{t.variant} {own} vs {other_name} {other}: {side}")
