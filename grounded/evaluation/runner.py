@@ -477,7 +477,7 @@ def _report(
     return {
         "format_version": 1,
         "kind": "grounded-evaluation",
-        "command": command or " ".join(shlex.quote(a) for a in sys.argv),
+        "command": command or _command_line(sys.argv),
         "kb": {"path": str(kb.path), "name": kb.name, "checksum": kb.checksum},
         "base_model": base.spec,
         "base": base.record(),
@@ -569,3 +569,17 @@ def _audit_answers(
         "by_path": split["by_path"],
         "false_alarm_rate": bootstrap_rate(alarms, **kw).to_dict(),
     }
+
+
+def _command_line(argv: list[str]) -> str:
+    """The command as a user would type it: ``python -m grounded`` (argv[0] is then the path
+    of ``grounded/__main__.py``) and the console script both read ``grounded ...``.
+
+    Example:
+        >>> _command_line(["/x/grounded/__main__.py", "evaluate", "my kb"])
+        "grounded evaluate 'my kb'"
+    """
+    head = argv[:1]
+    if head and Path(head[0]).name in ("__main__.py", "grounded"):
+        head = ["grounded"]
+    return " ".join(shlex.quote(a) for a in head + list(argv[1:]))
