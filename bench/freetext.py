@@ -155,12 +155,10 @@ def _pair_key(row: dict[str, Any]) -> tuple[str, str]:
     return row["claim"], row["evidence"]
 
 
-def snli_test_sample(folder: Path, limit: int | None) -> set[tuple[str, str]]:
-    """The (claim, evidence) pairs :func:`score_snli` scores."""
+def snli_test_rows(folder: Path, limit: int | None) -> list[dict[str, Any]]:
+    """The SNLI test rows :func:`score_snli` scores (a seeded sample of ``limit``; 0: all)."""
     rows = sd.snli(folder, "test")
-    if limit:
-        rows = random.Random(0).sample(rows, limit)
-    return {_pair_key(r) for r in rows}
+    return random.Random(0).sample(rows, limit) if limit else rows
 
 
 def training_pairs(
@@ -212,7 +210,7 @@ def training_pairs(
     if len(snli_rest) >= 300 or not snli_test:
         snli_rest, snli_cal = sd.split_off(snli_rest, min(300, len(snli_rest)), seed=1)
     else:
-        scored = snli_test_sample(folder, snli_test)
+        scored = {_pair_key(r) for r in snli_test_rows(folder, snli_test)}
         unscored = [r for r in sd.snli(folder, "test") if _pair_key(r) not in scored]
         snli_cal = random.Random(1).sample(unscored, min(300, len(unscored)))
     calibration = [
@@ -242,9 +240,7 @@ def score_fever(checker: FactChecker, folder: Path) -> dict[str, Any]:
 
 
 def score_snli(checker: FactChecker, folder: Path, limit: int | None) -> dict[str, Any]:
-    rows = sd.snli(folder, "test")
-    if limit:
-        rows = random.Random(0).sample(rows, limit)
+    rows = snli_test_rows(folder, limit)
     preds = checker.predict([(r["claim"], r["evidence"]) for r in rows], show_progress=False)
     report = classification_report([r["label"] for r in rows], preds.labels)
     recall = {k: v["recall"] for k, v in report["per_class"].items()}

@@ -50,8 +50,8 @@ DEMO_PRESETS: dict[str, dict[str, Any]] = {
     # here: LoRA on every layer learns to read in 40 steps (KB-covered accuracy 84% against
     # 49% for the top 8 layers after 60 steps), at about 12-14 s a step with evidence.
     # Steps of 8 examples as 2 micro-batches of 4: the grounded step peaked at 5.4 GiB
-    # resident against 9.2 GiB for one batch of 8, 6% slower (activations, not weights,
-    # fill the memory).
+    # resident against 9.2 GiB for one batch of 8 (activations, not weights, fill the
+    # memory); the training steps took 16-34% longer in the demo.
     "default": {
         "base": "smollm2",
         "pretrain_preset": "default",
